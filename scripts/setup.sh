@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine with only Node 20 + npm needs to build and test.
+# Safe to run again: every step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Runs a command as root: directly when we are root, else through sudo when it exists.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    echo "setup: need root (or sudo) to run: $*" >&2
+    exit 1
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    echo "setup: apt-get update"
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  echo "setup: apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# nats-server: Debian installs it in /usr/sbin, which is often not on a normal user's PATH.
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  apt_install nats-server
+fi
+
+# ---- More system packages go here (later issues: python3-grpcio etc.), e.g.: ----
+# if ! python3 -c 'import grpc' 2>/dev/null; then apt_install python3-grpcio; fi
+# ---- end of system packages ----
+
+# npm writes node_modules/.package-lock.json after every install; when it is newer than the
+# lockfile, node_modules already matches and a reinstall would only cost time.
+if [ -f package-lock.json ]; then
+  if [ ! node_modules/.package-lock.json -nt package-lock.json ]; then
+    echo "setup: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+elif [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm install"
+  npm install --no-audit --no-fund --loglevel=error
+fi

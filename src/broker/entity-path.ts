@@ -1,0 +1,48 @@
+import { InvalidArgumentError } from "./errors.js";
+
+const DEAD_LETTER_SUFFIX = "/$deadletterqueue";
+const NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9])?$/;
+
+/** A parsed entity path: a queue itself or its dead-letter queue. */
+export interface EntityAddress {
+  /** The queue's path as the caller wrote it (without the dead-letter suffix). */
+  parentPath: string;
+  /** Case-insensitive identity of the queue. */
+  parentKey: string;
+  deadLetter: boolean;
+  /** The full path as the caller wrote it, for messages. */
+  path: string;
+}
+
+/** Checks a queue (or topic) name against semantics §1. */
+export function validateEntityName(name: string, field: string): void {
+  if (name.length === 0 || name.length > 260) {
+    throw new InvalidArgumentError(
+      field,
+      `${field} must be 1 to 260 characters long; "${name.slice(0, 40)}" has ${name.length}.`,
+    );
+  }
+  if (!NAME_PATTERN.test(name) || name.includes("//")) {
+    throw new InvalidArgumentError(
+      field,
+      `${field} "${name}" is not a valid entity name: use letters, digits, ".", "-", "_" and "/", start and end with a letter or digit, and no "//".`,
+    );
+  }
+}
+
+/** Parses `orders` or `orders/$deadletterqueue` (suffix matched case-insensitively). */
+export function parseEntityPath(path: string, field = "entity_path"): EntityAddress {
+  const deadLetter = path.toLowerCase().endsWith(DEAD_LETTER_SUFFIX);
+  const parentPath = deadLetter ? path.slice(0, -DEAD_LETTER_SUFFIX.length) : path;
+  validateEntityName(parentPath, field);
+  return { parentPath, parentKey: entityKey(parentPath), deadLetter, path };
+}
+
+/** Entities match case-insensitively; this is the form they are compared and stored by. */
+export function entityKey(name: string): string {
+  return name.toLowerCase();
+}
+
+export function deadLetterPath(parentPath: string): string {
+  return `${parentPath}${DEAD_LETTER_SUFFIX}`;
+}

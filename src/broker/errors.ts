@@ -1,0 +1,150 @@
+/**
+ * Broker failures, one class per reason of semantics §7. Handlers throw these only; the
+ * server maps them to gRPC status codes in one place (src/server/error-mapping.ts).
+ */
+
+/** Where an error points: the entity, session and request field it is about. */
+export interface ErrorSubject {
+  entityPath?: string;
+  sessionId?: string;
+  field?: string;
+}
+
+export abstract class BrokerError extends Error {
+  abstract readonly reason: string;
+  readonly subject: ErrorSubject;
+
+  constructor(message: string, subject: ErrorSubject = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.subject = subject;
+  }
+}
+
+export class EntityNotFoundError extends BrokerError {
+  override readonly name = "EntityNotFoundError";
+  readonly reason = "ENTITY_NOT_FOUND";
+  constructor(entityPath: string) {
+    super(`Entity "${entityPath}" does not exist; create it first or check the path.`, {
+      entityPath,
+    });
+  }
+}
+
+export class EntityAlreadyExistsError extends BrokerError {
+  override readonly name = "EntityAlreadyExistsError";
+  readonly reason = "ENTITY_ALREADY_EXISTS";
+  constructor(entityPath: string) {
+    super(`Entity "${entityPath}" already exists (paths match case-insensitively).`, {
+      entityPath,
+    });
+  }
+}
+
+export class InvalidArgumentError extends BrokerError {
+  override readonly name = "InvalidArgumentError";
+  readonly reason = "INVALID_ARGUMENT";
+  constructor(field: string, message: string, subject: ErrorSubject = {}) {
+    super(message, { ...subject, field });
+  }
+}
+
+export class MessageTooLargeError extends BrokerError {
+  override readonly name = "MessageTooLargeError";
+  readonly reason = "MESSAGE_TOO_LARGE";
+  constructor(entityPath: string, field: string, size: number, limit: number) {
+    super(
+      `${field} is ${size} bytes, over the ${limit}-byte max_message_size of "${entityPath}"; send a smaller message or raise the entity's limit.`,
+      { entityPath, field },
+    );
+  }
+}
+
+export class SessionIdRequiredError extends BrokerError {
+  override readonly name = "SessionIdRequiredError";
+  readonly reason = "SESSION_ID_REQUIRED";
+  constructor(entityPath: string, field: string) {
+    super(
+      `"${entityPath}" requires sessions: every message must carry a session_id (${field} has none). Nothing of the batch was stored.`,
+      { entityPath, field },
+    );
+  }
+}
+
+export class SessionRequiredError extends BrokerError {
+  override readonly name = "SessionRequiredError";
+  readonly reason = "SESSION_REQUIRED";
+  constructor(entityPath: string) {
+    super(
+      `"${entityPath}" requires sessions: accept a session (AcceptSession) and receive under its lock.`,
+      { entityPath },
+    );
+  }
+}
+
+export class MessageLockLostError extends BrokerError {
+  override readonly name = "MessageLockLostError";
+  readonly reason = "MESSAGE_LOCK_LOST";
+  constructor(entityPath: string, why: string) {
+    super(
+      `The lock on the message of "${entityPath}" is lost (${why}); the message will be delivered again, so receive it anew.`,
+      { entityPath },
+    );
+  }
+}
+
+export class MessageAlreadySettledError extends BrokerError {
+  override readonly name = "MessageAlreadySettledError";
+  readonly reason = "MESSAGE_ALREADY_SETTLED";
+  constructor(entityPath: string) {
+    super(
+      `That message of "${entityPath}" was already settled with this lock token; nothing was changed.`,
+      { entityPath },
+    );
+  }
+}
+
+export class MessageNotFoundError extends BrokerError {
+  override readonly name = "MessageNotFoundError";
+  readonly reason = "MESSAGE_NOT_FOUND";
+  constructor(entityPath: string, sequenceNumber: bigint) {
+    super(
+      `"${entityPath}" has no deferred message with sequence number ${sequenceNumber}; it may have been settled already.`,
+      { entityPath },
+    );
+  }
+}
+
+export class MessageLockedError extends BrokerError {
+  override readonly name = "MessageLockedError";
+  readonly reason = "MESSAGE_LOCKED";
+  constructor(entityPath: string, sequenceNumber: bigint) {
+    super(
+      `Deferred message ${sequenceNumber} of "${entityPath}" is locked by another receiver; try again after its lock expires.`,
+      { entityPath },
+    );
+  }
+}
+
+export class QuotaExceededError extends BrokerError {
+  override readonly name = "QuotaExceededError";
+  readonly reason = "QUOTA_EXCEEDED";
+  constructor(entityPath: string, options?: ErrorOptions) {
+    super(
+      `"${entityPath}" is full (max_size_bytes reached); receive messages or raise the quota.`,
+      { entityPath },
+      options,
+    );
+  }
+}
+
+export class StoreUnavailableError extends BrokerError {
+  override readonly name = "StoreUnavailableError";
+  readonly reason = "STORE_UNAVAILABLE";
+  constructor(what: string, options?: ErrorOptions) {
+    super(
+      `The message store (NATS JetStream) did not answer while ${what}; retry shortly.`,
+      {},
+      options,
+    );
+  }
+}

@@ -1,0 +1,94 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { type Message, MessageSchema } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import type { ResolvedEntity } from "./entity-resolver.js";
+import { InvalidArgumentError, MessageTooLargeError, SessionIdRequiredError } from "./errors.js";
+
+export const MAX_ID_LENGTH = 128;
+export const MAX_PROPERTIES_BYTES = 64 * 1024;
+export const MAX_BATCH_MESSAGES = 4500;
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Checks a batch against semantics §2, §3 and §8 before anything is stored, so a bad
+ * message refuses the whole batch. Returns each message's encoded size.
+ */
+export function validateBatch(entity: ResolvedEntity, messages: Message[]): void {
+  const path = entity.address.path;
+  if (entity.address.deadLetter) {
+    throw new InvalidArgumentError(
+      "entity_path",
+      `"${path}" is a dead-letter queue; messages reach it only by dead-lettering. Send to "${entity.record.name}" instead.`,
+      { entityPath: path },
+    );
+  }
+  if (messages.length === 0) {
+    throw new InvalidArgumentError("messages", "messages is empty: send at least one message.", {
+      entityPath: path,
+    });
+  }
+  if (messages.length > MAX_BATCH_MESSAGES) {
+    throw new InvalidArgumentError(
+      "messages",
+      `A batch holds at most ${MAX_BATCH_MESSAGES} messages; this one has ${messages.length}. Split it.`,
+      { entityPath: path },
+    );
+  }
+  let total = 0;
+  messages.forEach((message, i) => {
+    total += validateMessage(entity, message, `messages[${i}]`);
+  });
+  if (total > MAX_BATCH_BYTES) {
+    throw new MessageTooLargeError(path, "messages", total, MAX_BATCH_BYTES);
+  }
+}
+
+function validateMessage(entity: ResolvedEntity, message: Message, field: string): number {
+  const path = entity.address.path;
+  checkLength(message.messageId, `${field}.message_id`, path);
+  checkLength(message.sessionId, `${field}.session_id`, path);
+  checkLength(message.replyToSessionId, `${field}.reply_to_session_id`, path);
+  if (entity.settings.requiresSession && message.sessionId === undefined) {
+    throw new SessionIdRequiredError(path, field);
+  }
+  const propertiesSize = Object.entries(message.applicationProperties).reduce(
+    (sum, [key, value]) =>
+      sum + Buffer.byteLength(key) + JSON.stringify(value.value, replacer).length,
+    0,
+  );
+  if (propertiesSize > MAX_PROPERTIES_BYTES) {
+    throw new InvalidArgumentError(
+      `${field}.application_properties`,
+      `${field}.application_properties hold about ${propertiesSize} bytes; at most ${MAX_PROPERTIES_BYTES} are allowed.`,
+      { entityPath: path },
+    );
+  }
+  if (message.scheduledEnqueueTime !== undefined) {
+    throw new InvalidArgumentError(
+      `${field}.scheduled_enqueue_time`,
+      "Scheduled messages are not supported by this version of sessionbus yet; send without scheduled_enqueue_time.",
+      { entityPath: path },
+    );
+  }
+  const size = toBinary(MessageSchema, message).length;
+  if (size > entity.settings.maxMessageSizeBytes) {
+    throw new MessageTooLargeError(path, field, size, entity.settings.maxMessageSizeBytes);
+  }
+  return size;
+}
+
+function checkLength(value: string | undefined, field: string, entityPath: string): void {
+  if (value !== undefined && value.length > MAX_ID_LENGTH) {
+    throw new InvalidArgumentError(
+      field,
+      `${field} is ${value.length} characters long; at most ${MAX_ID_LENGTH} are allowed.`,
+      { entityPath },
+    );
+  }
+}
+
+// Bytes and bigints in property values, measured by their JSON length.
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
+  return value;
+}

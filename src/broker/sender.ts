@@ -1,0 +1,96 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Message,
+  MessageState,
+  ReceivedMessageSchema,
+} from "../../gen/ts/sessionbus/v1/message_pb.js";
+import {
+  type SendResult,
+  SendResultSchema,
+} from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type { Store } from "../store/store.js";
+import { activeSubject } from "../store/subjects.js";
+import type { ResolvedEntity } from "./entity-resolver.js";
+import { QuotaExceededError, StoreUnavailableError } from "./errors.js";
+import { encodeStored } from "./message-codec.js";
+import { validateBatch } from "./message-validation.js";
+
+/**
+ * Stores a batch: every message is published at once (one pipelined round trip for the
+ * batch, not one per message). If any publish fails, the ones that succeeded are deleted
+ * again, so the call either returns every sequence number or fails with nothing kept.
+ */
+export async function sendBatch(
+  store: Store,
+  entity: ResolvedEntity,
+  messages: Message[],
+): Promise<SendResult[]> {
+  validateBatch(entity, messages);
+  const now = Date.now();
+  const outcomes = await Promise.allSettled(
+    messages.map((message) => publishOne(store, entity, message, now)),
+  );
+  const failed = outcomes.find((o) => o.status === "rejected");
+  if (failed) {
+    await rollBack(store, entity, outcomes);
+    throw toSendError(entity, (failed as PromiseRejectedResult).reason);
+  }
+  return outcomes.map((o) => (o as PromiseFulfilledResult<SendResult>).value);
+}
+
+async function publishOne(
+  store: Store,
+  entity: ResolvedEntity,
+  message: Message,
+  now: number,
+): Promise<SendResult> {
+  const messageId = message.messageId || randomUUID().replaceAll("-", "");
+  const ttl = effectiveTtlMs(entity, message);
+  const stored = create(ReceivedMessageSchema, {
+    message: { ...message, messageId },
+    enqueuedTime: timestampFromMs(now),
+    expiresAt: ttl > 0 ? timestampFromMs(now + ttl) : undefined,
+    state: MessageState.ACTIVE,
+  });
+  // Session-less entities ignore a session id for routing; it stays on the message.
+  const sessionId = entity.settings.requiresSession ? message.sessionId : undefined;
+  const { sequence, duplicate } = await store.messages.publish(
+    entity.streamId,
+    activeSubject(entity.streamId, sessionId),
+    encodeStored(stored),
+    entity.settings.requiresDuplicateDetection ? messageId : undefined,
+  );
+  return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
+}
+
+/** The smaller of the message's own time to live and the entity default (0: none). */
+function effectiveTtlMs(entity: ResolvedEntity, message: Message): number {
+  const own = message.timeToLive ? durationMs(message.timeToLive) : 0;
+  const fallback = entity.settings.defaultMessageTtlMs;
+  if (own > 0 && fallback > 0) return Math.min(own, fallback);
+  return own > 0 ? own : fallback;
+}
+
+async function rollBack(
+  store: Store,
+  entity: ResolvedEntity,
+  outcomes: PromiseSettledResult<SendResult>[],
+): Promise<void> {
+  await Promise.allSettled(
+    outcomes.flatMap((o) =>
+      o.status === "fulfilled" && !o.value.duplicate
+        ? [store.messages.deleteMessage(entity.streamId, Number(o.value.sequenceNumber))]
+        : [],
+    ),
+  );
+}
+
+function toSendError(entity: ResolvedEntity, cause: unknown): Error {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  if (/maximum (bytes|messages)|resources exceeded|storage/i.test(text)) {
+    return new QuotaExceededError(entity.address.path, { cause });
+  }
+  return new StoreUnavailableError(`storing messages in "${entity.address.path}"`, { cause });
+}

@@ -1,0 +1,236 @@
+import { randomUUID } from "node:crypto";
+import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { MessageState, type ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import { Disposition } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type { Store } from "../store/store.js";
+import type { ResolvedEntity } from "./entity-resolver.js";
+import {
+  InvalidArgumentError,
+  MessageAlreadySettledError,
+  MessageLockedError,
+  MessageLockLostError,
+  MessageNotFoundError,
+  StoreUnavailableError,
+} from "./errors.js";
+import { decodeStored } from "./message-codec.js";
+import type { MessageLock, MessageLocks } from "./message-locks.js";
+import { deadLetter, storeDeferred } from "./settlement-actions.js";
+
+export interface SettleOptions {
+  disposition: Disposition;
+  deadLetterReason: string;
+  deadLetterDescription: string;
+}
+
+const MAX_REASON_LENGTH = 4096;
+
+/** Settles, renews and fetches deferred messages by lock token or sequence number. */
+export class Settlement {
+  constructor(
+    private readonly store: Store,
+    private readonly locks: MessageLocks,
+  ) {}
+
+  /**
+   * Checks every token first and settles only if all are valid, so a bad token changes
+   * nothing. The locks are claimed before the JetStream calls, so two concurrent settles of
+   * one token cannot both go through.
+   */
+  async settle(entity: ResolvedEntity, tokens: string[], options: SettleOptions): Promise<void> {
+    checkSettleOptions(entity, tokens, options);
+    const held = tokens.map((token) => this.liveLock(entity, token));
+    for (const lock of held) lock.settled = true;
+    const outcomes = await Promise.allSettled(
+      held.map((lock) => this.apply(entity, lock, options)),
+    );
+    outcomes.forEach((outcome, i) => {
+      const lock = held[i] as MessageLock;
+      if (outcome.status === "fulfilled") this.locks.settle(lock);
+      else lock.settled = false;
+    });
+    const failed = outcomes.find((o) => o.status === "rejected");
+    if (failed) {
+      throw new StoreUnavailableError(`settling messages of "${entity.address.path}"`, {
+        cause: (failed as PromiseRejectedResult).reason,
+      });
+    }
+  }
+
+  /** Extends each lock by the entity's lock_duration; returns the new expiry of each. */
+  async renew(entity: ResolvedEntity, tokens: string[]): Promise<Timestamp[]> {
+    if (tokens.length === 0) {
+      throw new InvalidArgumentError("lock_tokens", "lock_tokens is empty.", {
+        entityPath: entity.address.path,
+      });
+    }
+    const held = tokens.map((token) => this.liveLock(entity, token));
+    return Promise.all(
+      held.map(async (lock) => {
+        const from = Date.now();
+        const lockedUntil = from + entity.settings.lockDurationMs;
+        if (lock.target.kind === "active") {
+          await lock.target.delivery.extend();
+        } else {
+          lock.target.revision = await this.writeDeferredLock(entity, lock, lockedUntil);
+        }
+        this.locks.extend(lock, lockedUntil);
+        return timestampFromMs(lockedUntil);
+      }),
+    );
+  }
+
+  /** Fetches deferred messages by their sequence numbers and locks them. */
+  async receiveDeferred(entity: ResolvedEntity, sequences: bigint[]): Promise<ReceivedMessage[]> {
+    if (sequences.length === 0) {
+      throw new InvalidArgumentError("sequence_numbers", "sequence_numbers is empty.", {
+        entityPath: entity.address.path,
+      });
+    }
+    const received: ReceivedMessage[] = [];
+    for (const sequence of sequences) received.push(await this.lockDeferred(entity, sequence));
+    return received;
+  }
+
+  private async lockDeferred(entity: ResolvedEntity, sequence: bigint): Promise<ReceivedMessage> {
+    const path = entity.address.path;
+    const stored = await this.store.messages.getDeferred(entity.streamId, Number(sequence));
+    if (!stored) throw new MessageNotFoundError(path, sequence);
+    const message = decodeStored(stored.data);
+    const { lock, revision } = await this.store.deferredLocks.read(
+      entity.streamId,
+      Number(sequence),
+    );
+    const now = Date.now();
+    if (lock && lock.lockedUntil > now) throw new MessageLockedError(path, sequence);
+    const deliveryCount = (lock?.deliveryCount ?? message.deliveryCount) + 1;
+    const lockedUntil = now + entity.settings.lockDurationMs;
+    const written = await this.store.deferredLocks.write(
+      entity.streamId,
+      Number(sequence),
+      { token: randomUUID(), lockedUntil, deliveryCount },
+      revision,
+    );
+    if (written === undefined) throw new MessageLockedError(path, sequence);
+    const held = this.locks.add({
+      entity: entity.identity,
+      entityPath: path,
+      lockedUntil,
+      target: { kind: "deferred", copySequence: stored.sequence, revision: written },
+      message,
+      onEnd: undefined,
+    });
+    message.deliveryCount = deliveryCount;
+    message.state = MessageState.DEFERRED;
+    message.lockToken = held.token;
+    message.lockedUntil = timestampFromMs(lockedUntil);
+    return message;
+  }
+
+  /** The lock behind a token, if it may still be used on this entity. */
+  private liveLock(entity: ResolvedEntity, token: string): MessageLock {
+    const path = entity.address.path;
+    const lock = this.locks.get(token);
+    if (!lock)
+      throw new MessageLockLostError(path, "the lock token is unknown or its lock expired");
+    if (lock.entity !== entity.identity) {
+      throw new MessageLockLostError(path, `the lock token belongs to "${lock.entityPath}"`);
+    }
+    if (lock.settled) throw new MessageAlreadySettledError(path);
+    if (lock.lockedUntil <= Date.now()) {
+      throw new MessageLockLostError(
+        path,
+        `the lock expired at ${new Date(lock.lockedUntil).toISOString()}`,
+      );
+    }
+    return lock;
+  }
+
+  private async apply(
+    entity: ResolvedEntity,
+    lock: MessageLock,
+    options: SettleOptions,
+  ): Promise<void> {
+    const { disposition } = options;
+    if (disposition === Disposition.DEAD_LETTER) {
+      await deadLetter(this.store, entity, lock.message, {
+        reason: options.deadLetterReason,
+        description: options.deadLetterDescription,
+      });
+    }
+    if (lock.target.kind === "active") {
+      const { delivery } = lock.target;
+      if (disposition === Disposition.ABANDON) return delivery.nak();
+      if (disposition === Disposition.DEFER) await storeDeferred(this.store, entity, lock.message);
+      return delivery.ack();
+    }
+    // A deferred message stays deferred when abandoned or deferred again.
+    const sequence = Number(lock.message.sequenceNumber);
+    if (disposition === Disposition.ABANDON || disposition === Disposition.DEFER) {
+      await this.writeDeferredLock(entity, lock, 0);
+      return;
+    }
+    await this.store.messages.deleteMessage(entity.streamId, lock.target.copySequence);
+    await this.store.deferredLocks.remove(entity.streamId, sequence);
+  }
+
+  private async writeDeferredLock(
+    entity: ResolvedEntity,
+    lock: MessageLock,
+    lockedUntil: number,
+  ): Promise<number> {
+    if (lock.target.kind !== "deferred") throw new Error("not a deferred lock");
+    const sequence = Number(lock.message.sequenceNumber);
+    const revision = await this.store.deferredLocks.write(
+      entity.streamId,
+      sequence,
+      { token: lock.token, lockedUntil, deliveryCount: lock.message.deliveryCount },
+      lock.target.revision,
+    );
+    if (revision === undefined) {
+      throw new MessageLockLostError(
+        entity.address.path,
+        "another receiver took the deferred message",
+      );
+    }
+    return revision;
+  }
+}
+
+function checkSettleOptions(
+  entity: ResolvedEntity,
+  tokens: string[],
+  options: SettleOptions,
+): void {
+  const entityPath = entity.address.path;
+  if (tokens.length === 0) {
+    throw new InvalidArgumentError(
+      "lock_tokens",
+      "lock_tokens is empty: name the deliveries to settle.",
+      {
+        entityPath,
+      },
+    );
+  }
+  if (new Set(tokens).size !== tokens.length) {
+    throw new InvalidArgumentError("lock_tokens", "lock_tokens names a token twice.", {
+      entityPath,
+    });
+  }
+  if (
+    !Object.values(Disposition).includes(options.disposition) ||
+    options.disposition === Disposition.UNSPECIFIED
+  ) {
+    throw new InvalidArgumentError(
+      "disposition",
+      "disposition must be COMPLETE, ABANDON, DEAD_LETTER or DEFER.",
+      { entityPath },
+    );
+  }
+  if (options.deadLetterReason.length > MAX_REASON_LENGTH) {
+    throw new InvalidArgumentError(
+      "dead_letter_reason",
+      `dead_letter_reason is ${options.deadLetterReason.length} characters long; at most ${MAX_REASON_LENGTH} are allowed.`,
+      { entityPath },
+    );
+  }
+}

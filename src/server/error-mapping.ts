@@ -1,0 +1,64 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorDetailSchema } from "../../gen/ts/sessionbus/v1/error_detail_pb.js";
+import { BrokerError, StoreUnavailableError } from "../broker/errors.js";
+
+/** gRPC status of each broker reason (semantics §7); the only place codes are chosen. */
+const CODES: Record<string, Code> = {
+  ENTITY_NOT_FOUND: Code.NotFound, // the entity does not exist
+  MESSAGE_NOT_FOUND: Code.NotFound, // no deferred message with that sequence number
+  ENTITY_ALREADY_EXISTS: Code.AlreadyExists, // create of an existing path
+  INVALID_ARGUMENT: Code.InvalidArgument, // a request field is malformed
+  MESSAGE_TOO_LARGE: Code.InvalidArgument, // over max_message_size or the batch limit
+  SESSION_STATE_TOO_LARGE: Code.InvalidArgument, // over max_session_state_size
+  SESSION_ID_REQUIRED: Code.FailedPrecondition, // session-less send to a session entity
+  SESSION_REQUIRED: Code.FailedPrecondition, // session-less receive from a session entity
+  NOT_SESSION_ENTITY: Code.FailedPrecondition, // session accept on a plain entity
+  SESSION_LOCK_LOST: Code.FailedPrecondition, // the session lock expired or was released
+  MESSAGE_LOCK_LOST: Code.FailedPrecondition, // unknown, expired or foreign lock token
+  MESSAGE_ALREADY_SETTLED: Code.FailedPrecondition, // second settle of one delivery
+  SESSION_CANNOT_BE_LOCKED: Code.Aborted, // the session is held by another receiver
+  MESSAGE_LOCKED: Code.Aborted, // the deferred message is held by another receiver
+  QUOTA_EXCEEDED: Code.ResourceExhausted, // the entity is full
+  STORE_UNAVAILABLE: Code.Unavailable, // NATS JetStream did not answer
+  UNAUTHENTICATED: Code.Unauthenticated,
+  PERMISSION_DENIED: Code.PermissionDenied,
+};
+
+/** Turns anything a handler throws into the ConnectError a client sees, cause kept. */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const broker = error instanceof BrokerError ? error : fromUnknown(error);
+  if (!broker) {
+    return new ConnectError(
+      "Internal error in sessionbus; see the broker's log.",
+      Code.Internal,
+      undefined,
+      undefined,
+      error,
+    );
+  }
+  const detail = create(ErrorDetailSchema, {
+    reason: broker.reason,
+    field: broker.subject.field ?? "",
+    entityPath: broker.subject.entityPath ?? "",
+    sessionId: broker.subject.sessionId,
+  });
+  return new ConnectError(
+    broker.message,
+    CODES[broker.reason] ?? Code.Internal,
+    undefined,
+    [{ desc: ErrorDetailSchema, value: detail }],
+    broker,
+  );
+}
+
+/** Errors of the NATS client (timeouts, lost connection) mean the store is unavailable. */
+function fromUnknown(error: unknown): BrokerError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const natsError = /timeout|disconnect|connection|no responders|closed/i;
+  if (natsError.test(error.name) || natsError.test(error.message)) {
+    return new StoreUnavailableError("handling the request", { cause: error });
+  }
+  return undefined;
+}

@@ -1,0 +1,98 @@
+import type { KV } from "@nats-io/kv";
+import type { EntityRecord } from "./entity-record.js";
+
+/** A record with the KV revision it was read at, for compare-and-set updates. */
+export interface VersionedEntity {
+  record: EntityRecord;
+  revision: number;
+}
+
+/**
+ * The entity registry: one KV entry per entity, keyed by its lower-cased name. A watch keeps
+ * a local copy so the hot paths (send, receive) look entities up without a round trip; a
+ * miss falls back to a read, since another broker may have created the entity a moment ago.
+ */
+export class EntityRegistry {
+  private readonly cache = new Map<string, VersionedEntity>();
+  private stopWatch: (() => void) | undefined;
+
+  constructor(private readonly kv: KV) {}
+
+  async startWatching(): Promise<void> {
+    const watch = await this.kv.watch();
+    this.stopWatch = () => watch.stop();
+    void (async () => {
+      for await (const entry of watch) {
+        const name = decodeKey(entry.key);
+        if (entry.operation === "PUT") {
+          this.cache.set(name, { record: entry.json<EntityRecord>(), revision: entry.revision });
+        } else {
+          this.cache.delete(name);
+        }
+      }
+    })();
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+  }
+
+  /** Adds a new entity; false when one with that key exists. */
+  async create(key: string, record: EntityRecord): Promise<boolean> {
+    try {
+      const revision = await this.kv.create(encodeKey(key), JSON.stringify(record));
+      this.cache.set(key, { record, revision });
+      return true;
+    } catch (error) {
+      if (await this.exists(key)) return false;
+      throw error;
+    }
+  }
+
+  async get(key: string): Promise<VersionedEntity | undefined> {
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    return this.read(key);
+  }
+
+  /** Reads from the bucket, bypassing the local copy. */
+  async read(key: string): Promise<VersionedEntity | undefined> {
+    const entry = await this.kv.get(encodeKey(key));
+    if (entry?.operation !== "PUT") return undefined;
+    const found = { record: entry.json<EntityRecord>(), revision: entry.revision };
+    this.cache.set(key, found);
+    return found;
+  }
+
+  /** Compare-and-set: fails when the entity changed since `revision`. */
+  async update(key: string, record: EntityRecord, revision: number): Promise<void> {
+    const next = await this.kv.update(encodeKey(key), JSON.stringify(record), revision);
+    this.cache.set(key, { record, revision: next });
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.kv.purge(encodeKey(key));
+    this.cache.delete(key);
+  }
+
+  /** Every entity key, sorted. */
+  async keys(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) keys.push(decodeKey(k));
+    return keys.sort();
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    return (await this.read(key)) !== undefined;
+  }
+}
+
+// Entity names may hold characters KV keys cannot (and "." splits KV keys), so keys are
+// base64url of the lower-cased name.
+function encodeKey(key: string): string {
+  return Buffer.from(key, "utf8").toString("base64url");
+}
+
+function decodeKey(encoded: string): string {
+  return Buffer.from(encoded, "base64url").toString("utf8");
+}

@@ -1,0 +1,238 @@
+import {
+  AckPolicy,
+  type Consumer,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  RetentionPolicy,
+  StorageType,
+  type StoredMsg,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import type { EntitySettings } from "./entity-record.js";
+import {
+  activeSubject,
+  allActiveSubjects,
+  allDeferredSubjects,
+  deferredSubject,
+  PLAIN_CONSUMER,
+  streamName,
+  streamSubjects,
+} from "./subjects.js";
+
+/** A message handed out by a stream's consumer, with the ways to settle it. */
+export interface Delivery {
+  streamSequence: number;
+  /** JetStream's count of deliveries of this message, 1 on the first. */
+  deliveryCount: number;
+  subject: string;
+  data: Uint8Array;
+  /** Removes the message (work-queue stream: an ack deletes it); waits for the server. */
+  ack(): Promise<void>;
+  /** Hands the message back for immediate redelivery. */
+  nak(): Promise<void>;
+  /** Restarts the server-side lock timer (ack_wait). */
+  extend(): Promise<void>;
+}
+
+/** A running pull of messages: iterate it; stop() ends it early. */
+export interface DeliveryBatch extends AsyncIterable<Delivery> {
+  stop(): void;
+}
+
+export interface StoredMessage {
+  sequence: number;
+  subject: string;
+  data: Uint8Array;
+}
+
+export interface StreamFigures {
+  messages: number;
+  bytes: number;
+  deferred: number;
+}
+
+/**
+ * The JetStream side of message storage: one work-queue stream per queue (and per
+ * dead-letter queue), publishing, peeking and the shared pull consumer of session-less
+ * receivers. Settling through the consumer's acks is the cheap way to remove messages.
+ */
+export class MessageStreams {
+  private readonly consumers = new Map<string, Promise<Consumer>>();
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly flush: () => Promise<void>,
+  ) {}
+
+  /** Creates (or updates) a queue's stream and its receivers' consumer. Idempotent. */
+  async ensure(streamId: string, settings: EntitySettings): Promise<void> {
+    const config = {
+      name: streamName(streamId),
+      subjects: [streamSubjects(streamId)],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_bytes: settings.maxSizeBytes,
+      max_msg_size: -1,
+      duplicate_window: nanos(
+        settings.requiresDuplicateDetection ? settings.duplicateDetectionWindowMs : 120_000,
+      ),
+      allow_direct: true,
+      num_replicas: 1,
+    };
+    try {
+      await this.jsm.streams.add(config);
+    } catch (error) {
+      if (!isAlreadyInUse(error)) throw error;
+      await this.jsm.streams.update(config.name, config);
+    }
+    await this.jsm.consumers.add(streamName(streamId), {
+      durable_name: PLAIN_CONSUMER,
+      filter_subject: activeSubject(streamId, undefined),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(settings.lockDurationMs),
+      max_deliver: -1,
+      max_ack_pending: 20_000,
+      max_waiting: 4096,
+    });
+    this.consumers.delete(streamId);
+  }
+
+  async remove(streamId: string): Promise<void> {
+    this.consumers.delete(streamId);
+    try {
+      await this.jsm.streams.delete(streamName(streamId));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** Stores one message; returns its sequence number (and whether it was a duplicate). */
+  async publish(
+    streamId: string,
+    subject: string,
+    data: Uint8Array,
+    messageId?: string,
+  ): Promise<{ sequence: number; duplicate: boolean }> {
+    const ack = await this.js.publish(subject, data, {
+      ...(messageId === undefined ? {} : { msgID: messageId }),
+      expect: { streamName: streamName(streamId) },
+    });
+    return { sequence: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /** Pulls up to `max` messages of the session-less subject, waiting up to `expiresMs`. */
+  async fetch(streamId: string, max: number, expiresMs: number): Promise<DeliveryBatch> {
+    const consumer = await this.plainConsumer(streamId);
+    const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
+    const flush = this.flush;
+    return {
+      stop: () => messages.stop(),
+      async *[Symbol.asyncIterator]() {
+        for await (const m of messages) yield toDelivery(m, flush);
+      },
+    };
+  }
+
+  /** The first active message at or after `fromSequence`, or undefined. */
+  async nextActive(streamId: string, fromSequence: number): Promise<StoredMessage | undefined> {
+    return this.directGet(streamId, {
+      seq: Math.max(1, fromSequence),
+      next_by_subj: allActiveSubjects(streamId),
+    });
+  }
+
+  /** The deferred copy of the message originally stored as `sequence`. */
+  async getDeferred(streamId: string, sequence: number): Promise<StoredMessage | undefined> {
+    return this.directGet(streamId, { last_by_subj: deferredSubject(streamId, sequence) });
+  }
+
+  /** Every deferred message (their copies), in the order they were deferred. */
+  async *deferred(streamId: string): AsyncGenerator<StoredMessage> {
+    let from = 1;
+    for (;;) {
+      const found = await this.directGet(streamId, {
+        seq: from,
+        next_by_subj: allDeferredSubjects(streamId),
+      });
+      if (!found) return;
+      yield found;
+      from = found.sequence + 1;
+    }
+  }
+
+  async deleteMessage(streamId: string, sequence: number): Promise<void> {
+    try {
+      await this.jsm.streams.deleteMessage(streamName(streamId), sequence, false);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async figures(streamId: string): Promise<StreamFigures> {
+    const info = await this.jsm.streams.info(streamName(streamId), {
+      subjects_filter: allDeferredSubjects(streamId),
+    });
+    const deferred = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+    return { messages: info.state.messages, bytes: info.state.bytes, deferred };
+  }
+
+  private async directGet(
+    streamId: string,
+    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+  ): Promise<StoredMessage | undefined> {
+    let found: StoredMsg | null;
+    try {
+      found = await this.jsm.direct.getMessage(streamName(streamId), query);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    if (!found) return undefined;
+    return { sequence: found.seq, subject: found.subject, data: found.data };
+  }
+
+  private plainConsumer(streamId: string): Promise<Consumer> {
+    let consumer = this.consumers.get(streamId);
+    if (!consumer) {
+      consumer = this.js.consumers.get(streamName(streamId), PLAIN_CONSUMER);
+      consumer.catch(() => this.consumers.delete(streamId));
+      this.consumers.set(streamId, consumer);
+    }
+    return consumer;
+  }
+}
+
+function toDelivery(m: JsMsg, flush: () => Promise<void>): Delivery {
+  return {
+    streamSequence: m.seq,
+    deliveryCount: m.info.deliveryCount,
+    subject: m.subject,
+    data: m.data,
+    ack: async () => {
+      await m.ackAck();
+    },
+    // Naks and progress acks get no reply from the server; a flush at least makes sure the
+    // server has read them before the caller reports success.
+    nak: async () => {
+      m.nak();
+      await flush();
+    },
+    extend: async () => {
+      m.working();
+      await flush();
+    },
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.status === 404;
+}
+
+function isAlreadyInUse(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === 10058;
+}

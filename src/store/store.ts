@@ -1,0 +1,59 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { DeferredLocks } from "./deferred-locks.js";
+import { EntityRegistry } from "./entity-registry.js";
+import { MessageStreams } from "./message-streams.js";
+import { DEFERRED_LOCK_BUCKET, ENTITY_BUCKET } from "./subjects.js";
+
+/** Everything the broker keeps in NATS JetStream, behind one connection. */
+export interface Store {
+  entities: EntityRegistry;
+  messages: MessageStreams;
+  deferredLocks: DeferredLocks;
+  /** Waits for outstanding publishes and acks, then closes the connection. */
+  drain(): Promise<void>;
+  /** Resolves when the connection is closed for good. */
+  closed: Promise<undefined | Error>;
+}
+
+export interface StoreOptions {
+  /** NATS server URL, e.g. "nats://127.0.0.1:4222". */
+  url: string;
+  /** Name the connection shows in the server's monitoring. @default "sessionbus" */
+  name?: string;
+}
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const nc = await connect({
+    servers: options.url,
+    name: options.name ?? "sessionbus",
+    maxReconnectAttempts: -1,
+  });
+  try {
+    return await openOn(nc);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+}
+
+async function openOn(nc: NatsConnection): Promise<Store> {
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const kvm = new Kvm(js);
+  const entityKv = await kvm.create(ENTITY_BUCKET, { history: 1 });
+  const lockKv = await kvm.create(DEFERRED_LOCK_BUCKET, { history: 1 });
+  const entities = new EntityRegistry(entityKv);
+  await entities.startWatching();
+  return {
+    entities,
+    messages: new MessageStreams(js, jsm, () => nc.flush()),
+    deferredLocks: new DeferredLocks(lockKv),
+    drain: async () => {
+      entities.stop();
+      if (!nc.isClosed()) await nc.drain();
+    },
+    closed: nc.closed().then((error) => error ?? undefined),
+  };
+}

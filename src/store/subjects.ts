@@ -1,0 +1,42 @@
+/**
+ * Names of everything sessionbus keeps in JetStream. Each queue (and each dead-letter
+ * queue) has a stream `SB_<streamId>` holding the subjects `sb.<streamId>.>`:
+ *   sb.<streamId>.m.n            active messages without a session
+ *   sb.<streamId>.m.s<base64url> active messages of one session (base64url of the id)
+ *   sb.<streamId>.d.<sequence>   deferred messages, by their original sequence number
+ */
+
+export function streamName(streamId: string): string {
+  return `SB_${streamId}`;
+}
+
+export function streamSubjects(streamId: string): string {
+  return `sb.${streamId}.>`;
+}
+
+/** Subject token of a session; `n` stands for "no session", distinct from the "" id. */
+export function sessionToken(sessionId: string | undefined): string {
+  return sessionId === undefined ? "n" : `s${Buffer.from(sessionId, "utf8").toString("base64url")}`;
+}
+
+export function activeSubject(streamId: string, sessionId: string | undefined): string {
+  return `sb.${streamId}.m.${sessionToken(sessionId)}`;
+}
+
+export function allActiveSubjects(streamId: string): string {
+  return `sb.${streamId}.m.>`;
+}
+
+export function deferredSubject(streamId: string, sequence: number): string {
+  return `sb.${streamId}.d.${sequence}`;
+}
+
+export function allDeferredSubjects(streamId: string): string {
+  return `sb.${streamId}.d.>`;
+}
+
+/** The durable pull consumer that competing receivers of a session-less queue share. */
+export const PLAIN_CONSUMER = "receivers";
+
+export const ENTITY_BUCKET = "sessionbus-entities";
+export const DEFERRED_LOCK_BUCKET = "sessionbus-deferred-locks";

@@ -1,0 +1,108 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type NatsServerProcess, startNatsServer } from "../src/store/nats-server-process.js";
+
+const STREAM = "PROBE";
+const SUBJECT = "probe.hello";
+
+let storeDir: string;
+const servers: NatsServerProcess[] = [];
+
+async function start(): Promise<NatsServerProcess> {
+  const server = await startNatsServer({ storeDir });
+  servers.push(server);
+  return server;
+}
+
+/** Resolves with the socket error code, or "connected" when the port accepts. */
+function probePort(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+beforeEach(async () => {
+  storeDir = await mkdtemp(join(tmpdir(), "sessionbus-nats-process-"));
+});
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+  await rm(storeDir, { recursive: true, force: true });
+});
+
+describe("startNatsServer", () => {
+  it("starts a JetStream server that accepts publishes", async () => {
+    const server = await start();
+    expect(server.url).toBe(`nats://127.0.0.1:${server.port}`);
+
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: STREAM, subjects: [SUBJECT] });
+      const ack = await jetstream(nc).publish(SUBJECT, "hello");
+      expect(ack).toMatchObject({ stream: STREAM, seq: 1 });
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("sets monitorUrl only when a monitor port is asked for", async () => {
+    const server = await start();
+    expect(server.monitorUrl).toBeUndefined();
+  });
+
+  it("stop() waits for the exit, after which the port refuses connections", async () => {
+    const server = await start();
+    expect(await probePort(server.port)).toBe("connected");
+
+    await server.stop();
+
+    // No waiting on exited here: stop() itself must only resolve once the process is gone.
+    expect(await probePort(server.port)).toBe("ECONNREFUSED");
+    await expect(server.stop()).resolves.toBeUndefined();
+  });
+
+  it("explains how to install nats-server when the binary is missing", async () => {
+    const attempt = startNatsServer({ storeDir, binary: "/nonexistent/nats-server" });
+    await expect(attempt).rejects.toThrow(
+      'nats-server not found (looked for "/nonexistent/nats-server"). Install it with: apt-get install -y nats-server',
+    );
+  });
+
+  it("keeps stored messages across a crash (SIGKILL) and restart on the same storeDir", async () => {
+    const first = await start();
+    const writer = await connect({ servers: first.url });
+    try {
+      const jsm = await jetstreamManager(writer);
+      await jsm.streams.add({ name: STREAM, subjects: [SUBJECT] });
+      await jetstream(writer).publish(SUBJECT, "survives");
+    } finally {
+      await writer.close();
+    }
+
+    first.kill("SIGKILL");
+    expect(await first.exited).toBeNull();
+
+    const second = await start();
+    const reader = await connect({ servers: second.url });
+    try {
+      const jsm = await jetstreamManager(reader);
+      const info = await jsm.streams.info(STREAM);
+      expect(info.state.messages).toBe(1);
+      const stored = await jsm.streams.getMessage(STREAM, { seq: 1 });
+      expect(stored?.string()).toBe("survives");
+    } finally {
+      await reader.close();
+    }
+  });
+});
