@@ -2,7 +2,10 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { file_grpc_health_v1_health } from "../gen/ts/grpc/health/v1/health_pb.js";
+import {
+  file_grpc_health_v1_health,
+  HealthCheckResponse_ServingStatus,
+} from "../gen/ts/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../gen/ts/grpc/reflection/v1/reflection_pb.js";
 import { file_sessionbus_v1_admin_service } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
@@ -52,6 +55,15 @@ async function serve(
   const store = await openStore({ url: natsUrl });
   const broker = createBroker(store);
   const health = createHealthStatus();
+  // Without its store the broker cannot serve: health says so while NATS is away.
+  store.onConnectionChange((connected) =>
+    health.set(
+      "",
+      connected
+        ? HealthCheckResponse_ServingStatus.SERVING
+        : HealthCheckResponse_ServingStatus.NOT_SERVING,
+    ),
+  );
   const shutdown = new AbortController();
   const handler = connectNodeAdapter({
     shutdownSignal: shutdown.signal,

@@ -9,6 +9,7 @@ import {
   RetentionPolicy,
   StorageType,
   type StoredMsg,
+  type StreamInfo,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { EntitySettings } from "./entity-record.js";
@@ -83,13 +84,18 @@ export class MessageStreams {
       allow_direct: true,
       num_replicas: 1,
     };
+    let info: StreamInfo;
     try {
-      await this.jsm.streams.add(config);
+      info = await this.jsm.streams.add(config);
     } catch (error) {
       if (!isAlreadyInUse(error)) throw error;
-      await this.jsm.streams.update(config.name, config);
+      info = await this.jsm.streams.update(config.name, config);
     }
-    await this.jsm.consumers.add(streamName(streamId), {
+    // nats-server 2.9 ignores settings it does not know instead of refusing them: check that
+    // the ones the broker relies on took effect.
+    expectSetting(config.name, "retention", info.config.retention, config.retention);
+    expectSetting(config.name, "allow_direct", info.config.allow_direct, true);
+    const consumer = await this.jsm.consumers.add(streamName(streamId), {
       durable_name: PLAIN_CONSUMER,
       filter_subject: activeSubject(streamId, undefined),
       ack_policy: AckPolicy.Explicit,
@@ -99,6 +105,12 @@ export class MessageStreams {
       max_ack_pending: 20_000,
       max_waiting: 4096,
     });
+    expectSetting(
+      consumer.name,
+      "ack_wait",
+      consumer.config.ack_wait,
+      nanos(settings.lockDurationMs),
+    );
     this.consumers.delete(streamId);
   }
 
@@ -227,6 +239,14 @@ function toDelivery(m: JsMsg, flush: () => Promise<void>): Delivery {
       await flush();
     },
   };
+}
+
+function expectSetting(owner: string, name: string, actual: unknown, wanted: unknown): void {
+  if (actual !== wanted) {
+    throw new Error(
+      `${owner}: JetStream kept ${name} = ${String(actual)}, not ${String(wanted)}; the nats-server is too old.`,
+    );
+  }
 }
 
 function isNotFound(error: unknown): boolean {

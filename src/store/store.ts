@@ -13,6 +13,8 @@ export interface Store {
   deferredLocks: DeferredLocks;
   /** Waits for outstanding publishes and acks, then closes the connection. */
   drain(): Promise<void>;
+  /** Calls `listener` with false when the NATS connection drops and true when it is back. */
+  onConnectionChange(listener: (connected: boolean) => void): void;
   /** Resolves when the connection is closed for good. */
   closed: Promise<undefined | Error>;
 }
@@ -46,6 +48,13 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   const lockKv = await kvm.create(DEFERRED_LOCK_BUCKET, { history: 1 });
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
+  const listeners: ((connected: boolean) => void)[] = [];
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type !== "disconnect" && status.type !== "reconnect") continue;
+      for (const listener of listeners) listener(status.type === "reconnect");
+    }
+  })();
   return {
     entities,
     messages: new MessageStreams(js, jsm, () => nc.flush()),
@@ -54,6 +63,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
       entities.stop();
       if (!nc.isClosed()) await nc.drain();
     },
+    onConnectionChange: (listener) => listeners.push(listener),
     closed: nc.closed().then((error) => error ?? undefined),
   };
 }
