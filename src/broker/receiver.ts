@@ -24,6 +24,8 @@ export interface ReceiveOptions {
 export const MAX_PREFETCH = 1000;
 /** A pull waits at most this long before it is renewed (and the stream checks its limits). */
 const PULL_EXPIRES_MS = 30_000;
+/** How much earlier than JetStream the broker considers a message lock expired. */
+const LOCK_MARGIN_MS = 100;
 
 /**
  * Delivers the messages of a session-less entity to one receiver. Receivers compete through
@@ -51,7 +53,6 @@ export async function* receiveMessages(
     const waitMs =
       options.maxWaitMs === 0 ? PULL_EXPIRES_MS : options.maxWaitMs - (Date.now() - idleSince);
     if (waitMs <= 0) return;
-    const pulledAt = Date.now();
     const batch = await store.messages.fetch(
       entity.streamId,
       left,
@@ -70,9 +71,9 @@ export async function* receiveMessages(
           const lock = locks.add({
             entity: entity.identity,
             entityPath: entity.address.path,
-            // Counted from before the pull, so the broker never thinks a lock is still
-            // held that JetStream's ack_wait has already let go of.
-            lockedUntil: pulledAt + entity.settings.lockDurationMs,
+            // JetStream's ack_wait started when the server sent the message, a moment ago;
+            // the margin keeps the broker from honouring a lock the server already let go.
+            lockedUntil: Date.now() - LOCK_MARGIN_MS + entity.settings.lockDurationMs,
             target: { kind: "active", delivery },
             message,
             onEnd: () => credit.give(),

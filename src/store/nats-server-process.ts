@@ -5,6 +5,7 @@ import { createConnection, createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
+import { stopStaleNatsServer } from "./stale-nats-server.js";
 
 /** Where Debian's package puts the binary; /usr/sbin is often not on a normal user's PATH. */
 const DEBIAN_BINARY = "/usr/sbin/nats-server";
@@ -64,7 +65,9 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   await mkdir(options.storeDir, { recursive: true });
 
   const requested = options.binary ?? (process.env.NATS_SERVER_BIN || "nats-server");
-  const args = ["-a", host, "-p", String(port), "-js", "-sd", options.storeDir];
+  const pidFile = join(options.storeDir, "nats-server.pid");
+  await stopStaleNatsServer(pidFile);
+  const args = ["-a", host, "-p", String(port), "-js", "-sd", options.storeDir, "-P", pidFile];
   if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort));
 
   const child = spawn(resolveBinary(requested), args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -1,0 +1,220 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../gen/ts/grpc/health/v1/health_pb.js";
+import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+
+const projectRoot = fileURLToPath(new URL("..", import.meta.url));
+const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+const tsx = join(projectRoot, "node_modules/.bin/tsx");
+const tsc = join(projectRoot, "node_modules/.bin/tsc");
+
+/** How long a child process may take before the test fails instead of hanging. */
+const PROCESS_TIMEOUT_MS = 30_000;
+/** Inside the project, so the sample resolves @connectrpc/* and gen/ as a user's file would. */
+const SAMPLE_FILE = join(projectRoot, "test/.readme-sample.tmp.ts");
+
+/** The body of the fenced block that directly follows `<!-- marker -->` in README.md. */
+function fencedBlock(marker: string): string {
+  const pattern = new RegExp(`^<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, "m");
+  const found = pattern.exec(readme);
+  if (found?.[1] === undefined) {
+    throw new Error(`README.md has no fenced block right after "<!-- ${marker} -->"`);
+  }
+  return found[1];
+}
+
+/** A one-line shell command of the README, e.g. the quick start. */
+function readmeCommand(marker: string): string {
+  const lines = fencedBlock(marker).trim().split("\n");
+  expect(lines, `the "${marker}" block of README.md should be a single line`).toHaveLength(1);
+  return lines[0] as string;
+}
+
+function withTimeout<T>(work: Promise<T>, what: string, ms = PROCESS_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface Finished {
+  code: number | null;
+  output: string;
+  stdout: string;
+}
+
+/** Runs a command without blocking the event loop (an in-process broker has to answer it). */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Finished> {
+  const child = spawn(command, args, { cwd: projectRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk;
+    output += chunk;
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    output += chunk;
+  });
+  const finished = new Promise<Finished>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, output, stdout }));
+  });
+  return withTimeout(finished, `${command} ${args.join(" ")}`).catch((error: unknown) => {
+    child.kill("SIGKILL");
+    throw error;
+  });
+}
+
+describe("README TypeScript sample", () => {
+  let broker: RunningSessionbus;
+  const source = fencedBlock("sample: typescript");
+
+  beforeAll(async () => {
+    broker = await startSessionbus({
+      host: "127.0.0.1",
+      port: 0,
+      natsUrl: inject("natsUrl"),
+      dataDir: "unused",
+      natsServerBin: undefined,
+    });
+    // The README's file sits at the top of the project; this copy sits in test/.
+    expect(source).toContain('from "./gen/');
+    writeFileSync(SAMPLE_FILE, source.replaceAll('from "./gen/', 'from "../gen/'));
+  });
+
+  afterAll(async () => {
+    rmSync(SAMPLE_FILE, { force: true });
+    await broker?.close();
+  });
+
+  it("prints what the README says it prints", async () => {
+    const expected = fencedBlock("sample-output: typescript");
+    expect(expected).toContain("MESSAGE_ALREADY_SETTLED");
+
+    const result = await run(tsx, [SAMPLE_FILE], {
+      ...process.env,
+      SESSIONBUS_URL: broker.url,
+      SESSIONBUS_QUEUE: `readme-${randomUUID()}`,
+    });
+
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toBe(expected);
+    expect(result.stdout).toContain('received "hello", delivery 1\ncompleted\n');
+  });
+
+  it("reaches the broker at the default address unless SESSIONBUS_URL says otherwise", () => {
+    expect(source).toContain('process.env.SESSIONBUS_URL ?? "http://127.0.0.1:50051"');
+  });
+
+  it("type-checks under the project's strict settings", async () => {
+    const result = await run(
+      tsc,
+      [
+        "--noEmit",
+        "--strict",
+        "--target",
+        "ES2022",
+        "--lib",
+        "ES2023",
+        "--module",
+        "NodeNext",
+        "--moduleResolution",
+        "NodeNext",
+        "--types",
+        "node",
+        "--verbatimModuleSyntax",
+        "--noUnusedLocals",
+        "--skipLibCheck",
+        SAMPLE_FILE,
+      ],
+      process.env,
+    );
+    expect(result.code, result.output).toBe(0);
+  });
+});
+
+describe("README quick start", () => {
+  it("tests with the command CI runs", () => {
+    const command = readmeCommand("command: test");
+    expect(command).toBe("npm run setup && npm test");
+    const ciLines = readFileSync(join(projectRoot, ".ci/run"), "utf8")
+      .split("\n")
+      .map((line) => line.trim());
+    expect(
+      ciLines.some((line) => line.startsWith(command)),
+      `.ci/run should run the README's test command "${command}" as a command of its own`,
+    ).toBe(true);
+  });
+
+  it("starts the broker with npm start, which runs src/main.ts", () => {
+    expect(readmeCommand("command: start")).toBe("npm run setup && npm start");
+    const scripts = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")).scripts;
+    expect(scripts.start).toBe("tsx src/main.ts");
+  });
+
+  it("npm start serves on an embedded nats-server and exits 0 on SIGTERM", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sessionbus-readme-start-"));
+    const { NATS_URL: _external, SESSIONBUS_HOST: _host, ...inherited } = process.env;
+    // Its own process group, so a failed test can stop the broker and its nats-server.
+    const child = spawn(tsx, ["src/main.ts"], {
+      cwd: projectRoot,
+      env: { ...inherited, SESSIONBUS_PORT: "0", SESSIONBUS_DATA_DIR: dataDir },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    const lines: string[] = [];
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    try {
+      const listening = await withTimeout(waitForLine(child, lines, exited), "startup");
+      const url = /sessionbus listening on (http:\/\/\S+)/.exec(listening)?.[1];
+      expect(url, listening).toBeDefined();
+      expect(listening).toContain(`embedded nats-server at nats://127.0.0.1:`);
+
+      const health = createClient(Health, createGrpcTransport({ baseUrl: url as string }));
+      expect((await health.check({ service: "" })).status).toBe(ServingStatus.SERVING);
+      expect(existsSync(join(dataDir, "jetstream"))).toBe(true);
+
+      child.kill("SIGTERM");
+      const code = await withTimeout(exited, "shutdown after SIGTERM");
+      expect(code, lines.join("\n")).toBe(0);
+      expect(lines).toContain("sessionbus: SIGTERM received, shutting down");
+    } finally {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        process.kill(-child.pid, "SIGKILL");
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Resolves with the "listening" line; rejects when the process ends before printing it. */
+function waitForLine(
+  child: ChildProcess,
+  lines: string[],
+  exited: Promise<number | null>,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        lines.push(line);
+        if (line.startsWith("sessionbus listening on ")) resolve(line);
+      });
+    }
+    void exited.then((code) => {
+      reject(new Error(`npm start exited (code ${code}) before listening:\n${lines.join("\n")}`));
+    });
+  });
+}
