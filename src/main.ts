@@ -1,17 +1,17 @@
-import { startSessionbus } from "./app.js";
+import { type RunningSessionbus, startSessionbus } from "./app.js";
 import { readConfig } from "./config.js";
 
 /** `npm start`: runs the broker until SIGTERM or SIGINT, then shuts down gracefully. */
 async function main(): Promise<void> {
   const config = readConfig();
-  const running = await startSessionbus(config);
-  const nats = config.natsUrl
-    ? running.natsUrl
-    : `embedded nats-server at ${running.natsUrl}, data in ${config.dataDir}`;
-  console.log(`sessionbus listening on ${running.url} (gRPC, gRPC-Web, Connect); NATS: ${nats}`);
+  let running: RunningSessionbus | undefined;
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     console.log(`sessionbus: ${signal} received, shutting down`);
-    running.close().then(
+    // A signal during start-up is acted on once the broker is up (see below).
+    running?.close().then(
       () => process.exit(0),
       (error: unknown) => {
         console.error("sessionbus: shutdown failed:", error);
@@ -19,8 +19,18 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  // Installed before anything starts, so no signal meets the default action (exit at once).
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  running = await startSessionbus(config);
+  const nats = config.natsUrl
+    ? running.natsUrl
+    : `embedded nats-server at ${running.natsUrl}, data in ${config.dataDir}`;
+  console.log(`sessionbus listening on ${running.url} (gRPC, gRPC-Web, Connect); NATS: ${nats}`);
+  if (stopping) {
+    await running.close();
+    process.exit(0);
+  }
 }
 
 main().catch((error: unknown) => {

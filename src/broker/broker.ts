@@ -3,42 +3,121 @@ import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/messag
 import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
 import { resolveEntity } from "./entity-resolver.js";
+import { NotSessionEntityError } from "./errors.js";
 import { MessageLocks } from "./message-locks.js";
 import { peekMessages } from "./peek.js";
 import { QueueAdmin } from "./queue-admin.js";
-import { type ReceiveOptions, receiveMessages } from "./receiver.js";
+import { QuotaGuard } from "./quota-guard.js";
+import {
+  checkOptions,
+  type ReceiveEvent,
+  type ReceiveOptions,
+  receiveMessages,
+} from "./receiver.js";
 import { sendBatch } from "./sender.js";
+import { listSessions, type SessionPage } from "./session-listing.js";
+import { receiveSession } from "./session-receiver.js";
+import { type AcceptedSession, type SessionRef, Sessions } from "./sessions.js";
 import { Settlement, type SettleOptions } from "./settlement.js";
 
 /** The broker's operations, addressed by entity path; what the RPC handlers call. */
 export interface Broker {
   queues: QueueAdmin;
   send(entityPath: string, messages: Message[]): Promise<SendResult[]>;
-  peek(entityPath: string, fromSequence: bigint, max: number): Promise<ReceivedMessage[]>;
-  receive(entityPath: string, options: ReceiveOptions): AsyncGenerator<ReceivedMessage>;
-  settle(entityPath: string, lockTokens: string[], options: SettleOptions): Promise<void>;
+  peek(
+    entityPath: string,
+    fromSequence: bigint,
+    max: number,
+    sessionId?: string,
+  ): Promise<ReceivedMessage[]>;
+  /** Session-less entities without `session`; session entities under a session lock. */
+  receive(
+    entityPath: string,
+    options: ReceiveOptions,
+    session?: SessionRef,
+  ): AsyncGenerator<ReceiveEvent>;
+  settle(
+    entityPath: string,
+    lockTokens: string[],
+    options: SettleOptions,
+    session?: SessionRef,
+  ): Promise<void>;
   renewMessageLocks(entityPath: string, lockTokens: string[]): Promise<Timestamp[]>;
-  receiveDeferred(entityPath: string, sequenceNumbers: bigint[]): Promise<ReceivedMessage[]>;
-  /** Forgets this process's message locks; JetStream redelivers their messages on expiry. */
+  receiveDeferred(
+    entityPath: string,
+    sequenceNumbers: bigint[],
+    session?: SessionRef,
+  ): Promise<ReceivedMessage[]>;
+  acceptSession(
+    entityPath: string,
+    sessionId: string | undefined,
+    maxWaitMs: number,
+    signal: AbortSignal,
+  ): Promise<AcceptedSession | undefined>;
+  renewSessionLock(entityPath: string, session: SessionRef | undefined): Promise<number>;
+  closeSession(entityPath: string, session: SessionRef | undefined): Promise<void>;
+  getSessionState(
+    entityPath: string,
+    session: SessionRef | undefined,
+  ): Promise<Uint8Array | undefined>;
+  setSessionState(
+    entityPath: string,
+    session: SessionRef | undefined,
+    state: Uint8Array | undefined,
+  ): Promise<void>;
+  listSessions(
+    entityPath: string,
+    pageSize: number,
+    pageToken: string,
+    stateChangedAfter: number | undefined,
+  ): Promise<SessionPage>;
+  /** Forgets this process's locks; JetStream and the session records let them expire. */
   close(): void;
 }
 
 export function createBroker(store: Store): Broker {
   const locks = new MessageLocks();
-  const settlement = new Settlement(store, locks);
+  const sessions = new Sessions(store, locks);
+  const settlement = new Settlement(store, locks, sessions);
+  const quota = new QuotaGuard(store);
   const resolve = (path: string) => resolveEntity(store.entities, path);
   return {
     queues: new QueueAdmin(store),
-    send: async (path, messages) => sendBatch(store, await resolve(path), messages),
-    peek: async (path, from, max) => peekMessages(store, await resolve(path), from, max),
-    async *receive(path, options) {
-      yield* receiveMessages(store, locks, await resolve(path), options);
+    send: async (path, messages) => {
+      const entity = await resolve(path);
+      await quota.check(entity);
+      return sendBatch(store, entity, messages);
     },
-    settle: async (path, tokens, options) =>
-      settlement.settle(await resolve(path), tokens, options),
+    peek: async (path, from, max, sessionId) =>
+      peekMessages(store, await resolve(path), from, max, sessionId),
+    async *receive(path, options, session) {
+      const entity = await resolve(path);
+      checkOptions(entity, options);
+      if (entity.settings.requiresSession) {
+        const handle = await sessions.handle(entity, session);
+        yield* receiveSession(store, locks, sessions, entity, handle, options);
+      } else {
+        if (session) throw new NotSessionEntityError(entity.address.path);
+        yield* receiveMessages(store, locks, entity, options);
+      }
+    },
+    settle: async (path, tokens, options, session) =>
+      settlement.settle(await resolve(path), tokens, options, session),
     renewMessageLocks: async (path, tokens) => settlement.renew(await resolve(path), tokens),
-    receiveDeferred: async (path, sequences) =>
-      settlement.receiveDeferred(await resolve(path), sequences),
-    close: () => locks.clear(),
+    receiveDeferred: async (path, sequences, session) =>
+      settlement.receiveDeferred(await resolve(path), sequences, session),
+    acceptSession: async (path, sessionId, maxWaitMs, signal) =>
+      sessions.accept(await resolve(path), sessionId, maxWaitMs, signal),
+    renewSessionLock: async (path, session) => sessions.renew(await resolve(path), session),
+    closeSession: async (path, session) => sessions.close(await resolve(path), session),
+    getSessionState: async (path, session) => sessions.getState(await resolve(path), session),
+    setSessionState: async (path, session, state) =>
+      sessions.setState(await resolve(path), session, state),
+    listSessions: async (path, pageSize, pageToken, after) =>
+      listSessions(store, await resolve(path), pageSize, pageToken, after),
+    close: () => {
+      sessions.clear();
+      locks.clear();
+    },
   };
 }

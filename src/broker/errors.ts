@@ -148,3 +148,47 @@ export class StoreUnavailableError extends BrokerError {
     );
   }
 }
+
+export class NotSessionEntityError extends BrokerError {
+  override readonly name = "NotSessionEntityError";
+  readonly reason = "NOT_SESSION_ENTITY";
+  constructor(entityPath: string) {
+    super(
+      `"${entityPath}" does not require sessions: receive from it without accepting a session.`,
+      { entityPath },
+    );
+  }
+}
+
+export class SessionCannotBeLockedError extends BrokerError {
+  override readonly name = "SessionCannotBeLockedError";
+  readonly reason = "SESSION_CANNOT_BE_LOCKED";
+  constructor(entityPath: string, sessionId: string, until: number) {
+    super(
+      `Session "${sessionId}" of "${entityPath}" is held by another receiver until ${new Date(until).toISOString()} unless renewed; accept another session or try again later.`,
+      { entityPath, sessionId },
+    );
+  }
+}
+
+export class SessionLockLostError extends BrokerError {
+  override readonly name = "SessionLockLostError";
+  readonly reason = "SESSION_LOCK_LOST";
+  constructor(entityPath: string, sessionId: string, why: string) {
+    super(
+      `The lock on session "${sessionId}" of "${entityPath}" is lost (${why}); accept the session again.`,
+      { entityPath, sessionId },
+    );
+  }
+}
+
+export class SessionStateTooLargeError extends BrokerError {
+  override readonly name = "SessionStateTooLargeError";
+  readonly reason = "SESSION_STATE_TOO_LARGE";
+  constructor(entityPath: string, sessionId: string, size: number, limit: number) {
+    super(
+      `The state for session "${sessionId}" is ${size} bytes, over the ${limit}-byte max_session_state_size_bytes of "${entityPath}"; the old state is kept. Store less, or raise the entity's limit.`,
+      { entityPath, sessionId, field: "state" },
+    );
+  }
+}

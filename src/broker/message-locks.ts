@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Delivery } from "../store/message-streams.js";
+import type { SessionHandle } from "./session-handle.js";
 
 /** What a lock token settles: a delivery of the consumer, or a fetched deferred message. */
 export type LockTarget =
@@ -17,6 +18,8 @@ export interface MessageLock {
   target: LockTarget;
   /** The message as delivered, for dead-letter and defer copies. */
   message: ReceivedMessage;
+  /** The session the message was received under; its lock is the message lock. */
+  session: SessionHandle | undefined;
   /** Called once, when the lock ends by settlement or expiry (returns receive credit). */
   onEnd: (() => void) | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -60,6 +63,13 @@ export class MessageLocks {
     return this.locks.size;
   }
 
+  /** Ends a lock without settling it (recalled, or its session closed): the token is void. */
+  drop(lock: MessageLock): void {
+    clearTimeout(lock.timer);
+    this.end(lock);
+    this.locks.delete(lock.token);
+  }
+
   /** Forgets every lock (shutdown); JetStream redelivers their messages after expiry. */
   clear(): void {
     for (const lock of this.locks.values()) clearTimeout(lock.timer);
@@ -68,6 +78,8 @@ export class MessageLocks {
 
   private schedule(lock: MessageLock): void {
     clearTimeout(lock.timer);
+    // A message in a session is locked by the session lock: it ends with the session.
+    if (lock.session) return;
     lock.timer = setTimeout(() => this.expire(lock), Math.max(0, lock.lockedUntil - Date.now()));
     lock.timer.unref();
   }

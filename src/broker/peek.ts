@@ -15,6 +15,7 @@ export async function peekMessages(
   entity: ResolvedEntity,
   fromSequence: bigint,
   max: number,
+  sessionId?: string,
 ): Promise<ReceivedMessage[]> {
   if (max < 0 || max > MAX_PEEK) {
     throw new InvalidArgumentError(
@@ -36,8 +37,8 @@ export async function peekMessages(
   }
   const limit = max || 1;
   const [active, deferred] = await Promise.all([
-    peekActive(store, entity, Number(fromSequence), limit),
-    peekDeferred(store, entity, fromSequence),
+    peekActive(store, entity, Number(fromSequence), limit, sessionId),
+    peekDeferred(store, entity, fromSequence, sessionId),
   ]);
   return [...active, ...deferred]
     .sort((a, b) => (a.sequenceNumber < b.sequenceNumber ? -1 : 1))
@@ -49,11 +50,16 @@ async function peekActive(
   entity: ResolvedEntity,
   from: number,
   limit: number,
+  sessionId: string | undefined,
 ): Promise<ReceivedMessage[]> {
   const found: ReceivedMessage[] = [];
   let next = from;
   while (found.length < limit) {
-    const stored = await store.messages.nextActive(entity.streamId, next);
+    const stored = await store.messages.nextActive(
+      entity.streamId,
+      next,
+      sessionId === undefined ? undefined : { id: sessionId },
+    );
     if (!stored) break;
     const message = decodeStored(stored.data);
     message.sequenceNumber = BigInt(stored.sequence);
@@ -68,11 +74,13 @@ async function peekDeferred(
   store: Store,
   entity: ResolvedEntity,
   from: bigint,
+  sessionId: string | undefined,
 ): Promise<ReceivedMessage[]> {
   const found: ReceivedMessage[] = [];
   for await (const stored of store.messages.deferred(entity.streamId)) {
     const message = decodeStored(stored.data);
-    if (message.sequenceNumber >= from) found.push(message);
+    const inSession = sessionId === undefined || message.message?.sessionId === sessionId;
+    if (message.sequenceNumber >= from && inSession) found.push(message);
   }
   return found;
 }

@@ -8,6 +8,7 @@ import {
   EntityAlreadyExistsError,
   EntityNotFoundError,
   InvalidArgumentError,
+  QuotaExceededError,
   StoreUnavailableError,
 } from "./errors.js";
 
@@ -55,6 +56,9 @@ export class QueueAdmin {
     } catch (error) {
       await this.store.entities.remove(key).catch(() => undefined);
       await this.removeStreams(record).catch(() => undefined);
+      if (/insufficient|resources/i.test(String(error))) {
+        throw new QuotaExceededError(name, { cause: error });
+      }
       throw new StoreUnavailableError(`creating the streams of "${name}"`, { cause: error });
     }
     return this.view(record);
@@ -70,13 +74,16 @@ export class QueueAdmin {
       throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`);
     }
     const size = pageSize || 100;
-    const keys = (await this.store.entities.keys()).filter((k) => k > pageToken);
+    const keys = this.store.entities.keys().filter((k) => k > pageToken);
     const page = keys.slice(0, size);
-    const queues: QueueView[] = [];
-    for (const key of page) {
-      const found = await this.store.entities.get(key);
-      if (found) queues.push(await this.view(found.record));
-    }
+    const views = await Promise.all(
+      page.map(async (key) => {
+        const found = await this.store.entities.get(key);
+        // A queue deleted (or still being created) meanwhile is left out of the page.
+        return found ? this.view(found.record).catch(() => undefined) : undefined;
+      }),
+    );
+    const queues = views.filter((v): v is QueueView => v !== undefined);
     const more = keys.length > size;
     return { queues, nextPageToken: more ? (page.at(-1) ?? "") : "" };
   }
@@ -119,6 +126,9 @@ export class QueueAdmin {
 
   private async ensureStreams(record: EntityRecord): Promise<void> {
     await this.store.messages.ensure(record.streamId, record.settings);
+    if (record.settings.requiresSession) {
+      await this.store.sessionIndex.ensure(record.streamId, record.settings.lockDurationMs);
+    }
     await this.store.messages.ensure(deadLetterStreamId(record.streamId), {
       ...record.settings,
       requiresDuplicateDetection: false,
@@ -127,6 +137,7 @@ export class QueueAdmin {
 
   private async removeStreams(record: EntityRecord): Promise<void> {
     await this.store.messages.remove(record.streamId);
+    await this.store.sessionIndex.remove(record.streamId);
     await this.store.messages.remove(deadLetterStreamId(record.streamId));
   }
 

@@ -3,7 +3,7 @@ import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Delivery } from "../store/message-streams.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
-import { InvalidArgumentError, SessionRequiredError } from "./errors.js";
+import { InvalidArgumentError } from "./errors.js";
 import { decodeStored } from "./message-codec.js";
 import type { MessageLocks } from "./message-locks.js";
 import { ReceiveCredit } from "./receive-credit.js";
@@ -21,6 +21,11 @@ export interface ReceiveOptions {
   signal: AbortSignal;
 }
 
+/** What a receive stream hands out: a message, or deliveries to drop (see MessagesRecalled). */
+export type ReceiveEvent =
+  | { kind: "message"; message: ReceivedMessage }
+  | { kind: "recalled"; lockTokens: string[] };
+
 export const MAX_PREFETCH = 1000;
 /** A pull waits at most this long before it is renewed (and the stream checks its limits). */
 const PULL_EXPIRES_MS = 30_000;
@@ -37,7 +42,7 @@ export async function* receiveMessages(
   locks: MessageLocks,
   entity: ResolvedEntity,
   options: ReceiveOptions,
-): AsyncGenerator<ReceivedMessage> {
+): AsyncGenerator<ReceiveEvent> {
   checkOptions(entity, options);
   const credit = new ReceiveCredit(options.prefetch || 1);
   let delivered = 0;
@@ -77,13 +82,14 @@ export async function* receiveMessages(
             target: { kind: "active", delivery },
             message,
             onEnd: () => credit.give(),
+            session: undefined,
           });
           message.lockToken = lock.token;
           message.lockedUntil = timestampFromMs(lock.lockedUntil);
         }
         delivered++;
         idleSince = Date.now();
-        yield message;
+        yield { kind: "message", message };
       }
     } finally {
       signal.removeEventListener("abort", stop);
@@ -114,8 +120,7 @@ async function admit(
   return message;
 }
 
-function checkOptions(entity: ResolvedEntity, options: ReceiveOptions): void {
-  if (entity.settings.requiresSession) throw new SessionRequiredError(entity.address.path);
+export function checkOptions(entity: ResolvedEntity, options: ReceiveOptions): void {
   const path = entity.address.path;
   if (options.prefetch < 0 || options.prefetch > MAX_PREFETCH) {
     throw new InvalidArgumentError("prefetch", `prefetch must be between 0 and ${MAX_PREFETCH}.`, {

@@ -11,7 +11,7 @@ import {
   SendResultSchema,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
-import { activeSubject } from "../store/subjects.js";
+import { activeSubject, sessionToken } from "../store/subjects.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { QuotaExceededError, StoreUnavailableError } from "./errors.js";
 import { encodeStored } from "./message-codec.js";
@@ -37,7 +37,27 @@ export async function sendBatch(
     await rollBack(store, entity, outcomes);
     throw toSendError(entity, (failed as PromiseRejectedResult).reason);
   }
+  try {
+    await offerSessions(store, entity, messages);
+  } catch (error) {
+    await rollBack(store, entity, outcomes);
+    throw toSendError(entity, error);
+  }
   return outcomes.map((o) => (o as PromiseFulfilledResult<SendResult>).value);
+}
+
+/**
+ * Tells accept-next that the batch's sessions have messages: one index entry per session,
+ * published after the messages are stored so an accepted session never looks empty.
+ */
+async function offerSessions(
+  store: Store,
+  entity: ResolvedEntity,
+  messages: Message[],
+): Promise<void> {
+  if (!entity.settings.requiresSession) return;
+  const tokens = new Set(messages.map((m) => sessionToken(m.sessionId)));
+  await Promise.all([...tokens].map((token) => store.sessionIndex.offer(entity.streamId, token)));
 }
 
 async function publishOne(

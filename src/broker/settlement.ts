@@ -10,10 +10,13 @@ import {
   MessageLockedError,
   MessageLockLostError,
   MessageNotFoundError,
+  NotSessionEntityError,
   StoreUnavailableError,
 } from "./errors.js";
 import { decodeStored } from "./message-codec.js";
 import type { MessageLock, MessageLocks } from "./message-locks.js";
+import type { SessionHandle } from "./session-handle.js";
+import type { SessionRef, Sessions } from "./sessions.js";
 import { deadLetter, storeDeferred } from "./settlement-actions.js";
 
 export interface SettleOptions {
@@ -24,35 +27,89 @@ export interface SettleOptions {
 
 const MAX_REASON_LENGTH = 4096;
 
+const abandonOptions: SettleOptions = {
+  disposition: Disposition.ABANDON,
+  deadLetterReason: "",
+  deadLetterDescription: "",
+};
+
 /** Settles, renews and fetches deferred messages by lock token or sequence number. */
 export class Settlement {
   constructor(
     private readonly store: Store,
     private readonly locks: MessageLocks,
+    private readonly sessions: Sessions,
   ) {}
+
+  /** The session lock the request names, required (and checked) on session entities. */
+  private async sessionOf(
+    entity: ResolvedEntity,
+    ref: SessionRef | undefined,
+  ): Promise<SessionHandle | undefined> {
+    if (entity.settings.requiresSession) return this.sessions.handle(entity, ref);
+    if (ref) throw new NotSessionEntityError(entity.address.path);
+    return undefined;
+  }
 
   /**
    * Checks every token first and settles only if all are valid, so a bad token changes
    * nothing. The locks are claimed before the JetStream calls, so two concurrent settles of
    * one token cannot both go through.
    */
-  async settle(entity: ResolvedEntity, tokens: string[], options: SettleOptions): Promise<void> {
+  async settle(
+    entity: ResolvedEntity,
+    tokens: string[],
+    options: SettleOptions,
+    ref?: SessionRef,
+  ): Promise<void> {
     checkSettleOptions(entity, tokens, options);
-    const held = tokens.map((token) => this.liveLock(entity, token));
+    const session = await this.sessionOf(entity, ref);
+    const held = tokens.map((token) => this.liveLock(entity, token, session));
     for (const lock of held) lock.settled = true;
+    if (session && options.disposition === Disposition.ABANDON) {
+      return this.abandonInSession(entity, session, held);
+    }
     const outcomes = await Promise.allSettled(
       held.map((lock) => this.apply(entity, lock, options)),
     );
     outcomes.forEach((outcome, i) => {
       const lock = held[i] as MessageLock;
-      if (outcome.status === "fulfilled") this.locks.settle(lock);
-      else lock.settled = false;
+      if (outcome.status === "fulfilled") {
+        this.locks.settle(lock);
+        if (lock.session) {
+          lock.session.inflight.delete(lock);
+          if (lock.target.kind === "active")
+            lock.session.settled.push(Number(lock.message.sequenceNumber));
+        }
+      } else lock.settled = false;
     });
     const failed = outcomes.find((o) => o.status === "rejected");
     if (failed) {
       throw new StoreUnavailableError(`settling messages of "${entity.address.path}"`, {
         cause: (failed as PromiseRejectedResult).reason,
       });
+    }
+  }
+
+  /** Abandon in a session: see Sessions.abandon (order is kept by recalling the rest). */
+  private async abandonInSession(
+    entity: ResolvedEntity,
+    session: SessionHandle,
+    held: MessageLock[],
+  ): Promise<void> {
+    const active = held.filter((lock) => lock.target.kind === "active");
+    const deferred = held.filter((lock) => lock.target.kind === "deferred");
+    try {
+      if (active.length > 0)
+        await this.sessions.abandon(entity, session, new Set(active.map((l) => l.token)));
+      await Promise.all(deferred.map((lock) => this.apply(entity, lock, abandonOptions)));
+    } catch (error) {
+      for (const lock of held) lock.settled = false;
+      throw error;
+    }
+    for (const lock of held) {
+      session.inflight.delete(lock);
+      this.locks.settle(lock);
     }
   }
 
@@ -63,7 +120,14 @@ export class Settlement {
         entityPath: entity.address.path,
       });
     }
-    const held = tokens.map((token) => this.liveLock(entity, token));
+    if (entity.settings.requiresSession) {
+      throw new InvalidArgumentError(
+        "lock_tokens",
+        `Messages of "${entity.address.path}" are locked by their session: renew the session lock (RenewSessionLock).`,
+        { entityPath: entity.address.path },
+      );
+    }
+    const held = tokens.map((token) => this.liveLock(entity, token, undefined));
     return Promise.all(
       held.map(async (lock) => {
         const from = Date.now();
@@ -80,22 +144,36 @@ export class Settlement {
   }
 
   /** Fetches deferred messages by their sequence numbers and locks them. */
-  async receiveDeferred(entity: ResolvedEntity, sequences: bigint[]): Promise<ReceivedMessage[]> {
+  async receiveDeferred(
+    entity: ResolvedEntity,
+    sequences: bigint[],
+    ref?: SessionRef,
+  ): Promise<ReceivedMessage[]> {
     if (sequences.length === 0) {
       throw new InvalidArgumentError("sequence_numbers", "sequence_numbers is empty.", {
         entityPath: entity.address.path,
       });
     }
+    const session = await this.sessionOf(entity, ref);
     const received: ReceivedMessage[] = [];
-    for (const sequence of sequences) received.push(await this.lockDeferred(entity, sequence));
+    for (const sequence of sequences)
+      received.push(await this.lockDeferred(entity, sequence, session));
     return received;
   }
 
-  private async lockDeferred(entity: ResolvedEntity, sequence: bigint): Promise<ReceivedMessage> {
+  private async lockDeferred(
+    entity: ResolvedEntity,
+    sequence: bigint,
+    session: SessionHandle | undefined,
+  ): Promise<ReceivedMessage> {
     const path = entity.address.path;
     const stored = await this.store.messages.getDeferred(entity.streamId, Number(sequence));
     if (!stored) throw new MessageNotFoundError(path, sequence);
     const message = decodeStored(stored.data);
+    // Under a session lock, only that session's deferred messages can be fetched.
+    if (session && message.message?.sessionId !== session.sessionId) {
+      throw new MessageNotFoundError(path, sequence);
+    }
     const { lock, revision } = await this.store.deferredLocks.read(
       entity.streamId,
       Number(sequence),
@@ -118,7 +196,9 @@ export class Settlement {
       target: { kind: "deferred", copySequence: stored.sequence, revision: written },
       message,
       onEnd: undefined,
+      session,
     });
+    session?.inflight.add(held);
     message.deliveryCount = deliveryCount;
     message.state = MessageState.DEFERRED;
     message.lockToken = held.token;
@@ -127,7 +207,11 @@ export class Settlement {
   }
 
   /** The lock behind a token, if it may still be used on this entity. */
-  private liveLock(entity: ResolvedEntity, token: string): MessageLock {
+  private liveLock(
+    entity: ResolvedEntity,
+    token: string,
+    session: SessionHandle | undefined,
+  ): MessageLock {
     const path = entity.address.path;
     const lock = this.locks.get(token);
     if (!lock)
@@ -135,8 +219,12 @@ export class Settlement {
     if (lock.entity !== entity.identity) {
       throw new MessageLockLostError(path, `the lock token belongs to "${lock.entityPath}"`);
     }
+    if (lock.session !== session) {
+      throw new MessageLockLostError(path, "the lock token belongs to another session");
+    }
     if (lock.settled) throw new MessageAlreadySettledError(path);
-    if (lock.lockedUntil <= Date.now()) {
+    // In a session, the session lock (checked by the caller) is the message lock.
+    if (!session && lock.lockedUntil <= Date.now()) {
       throw new MessageLockLostError(
         path,
         `the lock expired at ${new Date(lock.lockedUntil).toISOString()}`,

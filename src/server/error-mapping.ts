@@ -30,6 +30,8 @@ export function toConnectError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   const broker = error instanceof BrokerError ? error : fromUnknown(error);
   if (!broker) {
+    // Not a failure the broker knows: the client gets a generic message, the log the rest.
+    console.error("sessionbus: internal error:", error);
     return new ConnectError(
       "Internal error in sessionbus; see the broker's log.",
       Code.Internal,

@@ -1,7 +1,12 @@
-import { durationMs } from "@bufbuild/protobuf/wkt";
+import { durationMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { MessagingService, ReceiveMode } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import {
+  MessagingService,
+  ReceiveMode,
+  type SessionLockRef,
+} from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Broker } from "../broker/broker.js";
+import type { SessionRef } from "../broker/sessions.js";
 import { withErrorMapping } from "./with-error-mapping.js";
 
 export function registerMessagingService(
@@ -17,35 +22,111 @@ export function registerMessagingService(
       },
       async peek(req) {
         return {
-          messages: await broker.peek(req.entityPath, req.fromSequenceNumber, req.maxMessages),
+          messages: await broker.peek(
+            req.entityPath,
+            req.fromSequenceNumber,
+            req.maxMessages,
+            req.sessionId,
+          ),
         };
       },
       async *receiveStream(req, ctx) {
         // The stream ends when the client cancels or the server shuts down.
         const signal = AbortSignal.any([ctx.signal, shutdown]);
-        const messages = broker.receive(req.entityPath, {
-          receiveAndDelete: req.receiveMode === ReceiveMode.RECEIVE_AND_DELETE,
-          prefetch: req.prefetch,
-          maxMessages: req.maxMessages,
-          maxWaitMs: req.maxWait ? durationMs(req.maxWait) : 0,
-          signal,
-        });
-        for await (const message of messages) yield { event: { case: "message", value: message } };
+        const messages = broker.receive(
+          req.entityPath,
+          {
+            receiveAndDelete: req.receiveMode === ReceiveMode.RECEIVE_AND_DELETE,
+            prefetch: req.prefetch,
+            maxMessages: req.maxMessages,
+            maxWaitMs: req.maxWait ? durationMs(req.maxWait) : 0,
+            signal,
+          },
+          sessionRef(req.session),
+        );
+        for await (const event of messages) {
+          yield event.kind === "message"
+            ? { event: { case: "message", value: event.message } }
+            : { event: { case: "recalled", value: { lockTokens: event.lockTokens } } };
+        }
       },
       async settle(req) {
-        await broker.settle(req.entityPath, req.lockTokens, {
-          disposition: req.disposition,
-          deadLetterReason: req.deadLetterReason,
-          deadLetterDescription: req.deadLetterDescription,
-        });
+        await broker.settle(
+          req.entityPath,
+          req.lockTokens,
+          {
+            disposition: req.disposition,
+            deadLetterReason: req.deadLetterReason,
+            deadLetterDescription: req.deadLetterDescription,
+          },
+          sessionRef(req.session),
+        );
         return {};
       },
       async renewMessageLock(req) {
         return { lockedUntil: await broker.renewMessageLocks(req.entityPath, req.lockTokens) };
       },
       async receiveDeferred(req) {
-        return { messages: await broker.receiveDeferred(req.entityPath, req.sequenceNumbers) };
+        return {
+          messages: await broker.receiveDeferred(
+            req.entityPath,
+            req.sequenceNumbers,
+            sessionRef(req.session),
+          ),
+        };
+      },
+      async acceptSession(req, ctx) {
+        const signal = AbortSignal.any([ctx.signal, shutdown]);
+        const waitMs = req.maxWait ? durationMs(req.maxWait) : 0;
+        const accepted = await broker.acceptSession(req.entityPath, req.sessionId, waitMs, signal);
+        if (!accepted) return {};
+        return {
+          session: {
+            sessionId: accepted.sessionId,
+            lockToken: accepted.lockToken,
+            lockedUntil: timestampFromMs(accepted.lockedUntil),
+          },
+        };
+      },
+      async renewSessionLock(req) {
+        const until = await broker.renewSessionLock(req.entityPath, sessionRef(req.session));
+        return { lockedUntil: timestampFromMs(until) };
+      },
+      async closeSession(req) {
+        await broker.closeSession(req.entityPath, sessionRef(req.session));
+        return {};
+      },
+      async getSessionState(req) {
+        return { state: await broker.getSessionState(req.entityPath, sessionRef(req.session)) };
+      },
+      async setSessionState(req) {
+        await broker.setSessionState(req.entityPath, sessionRef(req.session), req.state);
+        return {};
+      },
+      async listSessions(req) {
+        const page = await broker.listSessions(
+          req.entityPath,
+          req.pageSize,
+          req.pageToken,
+          req.stateChangedAfter ? timestampMs(req.stateChangedAfter) : undefined,
+        );
+        return {
+          nextPageToken: page.nextPageToken,
+          sessions: page.sessions.map((s) => ({
+            sessionId: s.sessionId,
+            messageCount: BigInt(s.messageCount),
+            locked: s.lockedUntil !== undefined,
+            lockedUntil: s.lockedUntil === undefined ? undefined : timestampFromMs(s.lockedUntil),
+            stateSizeBytes: BigInt(s.stateSize),
+            lastActivity: s.lastActivity ? timestampFromMs(s.lastActivity) : undefined,
+          })),
+        };
       },
     }),
   );
+}
+
+/** A request's session lock reference; unset stays unset (the broker decides if it is needed). */
+function sessionRef(ref: SessionLockRef | undefined): SessionRef | undefined {
+  return ref ? { sessionId: ref.sessionId, lockToken: ref.lockToken } : undefined;
 }

@@ -18,9 +18,16 @@ export class EntityRegistry {
 
   constructor(private readonly kv: KV) {}
 
+  /** Starts the watch and waits until the local copy holds every existing entity. */
   async startWatching(): Promise<void> {
+    const existing = (await this.kv.status()).values;
     const watch = await this.kv.watch();
     this.stopWatch = () => watch.stop();
+    let synced: () => void = () => undefined;
+    const initialSync = new Promise<void>((resolve) => {
+      synced = resolve;
+    });
+    if (existing === 0) synced();
     void (async () => {
       for await (const entry of watch) {
         const name = decodeKey(entry.key);
@@ -29,8 +36,11 @@ export class EntityRegistry {
         } else {
           this.cache.delete(name);
         }
+        // delta: how many entries of the initial snapshot are still to come.
+        if (entry.delta === 0) synced();
       }
     })();
+    await initialSync;
   }
 
   stop(): void {
@@ -75,11 +85,9 @@ export class EntityRegistry {
     this.cache.delete(key);
   }
 
-  /** Every entity key, sorted. */
-  async keys(): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys()) keys.push(decodeKey(k));
-    return keys.sort();
+  /** Every entity key, sorted, from the watched local copy. */
+  keys(): string[] {
+    return [...this.cache.keys()].sort();
   }
 
   private async exists(key: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   AckPolicy,
   type Consumer,
@@ -43,6 +44,11 @@ export interface DeliveryBatch extends AsyncIterable<Delivery> {
   stop(): void;
 }
 
+/** The consumer of one locked session. */
+export interface MessageReader {
+  fetch(max: number, expiresMs: number): Promise<DeliveryBatch>;
+}
+
 export interface StoredMessage {
   sequence: number;
   subject: string;
@@ -76,7 +82,9 @@ export class MessageStreams {
       subjects: [streamSubjects(streamId)],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
-      max_bytes: settings.maxSizeBytes,
+      // No max_bytes: JetStream reserves that much disk per stream up front, which would
+      // cap a server at a few dozen queues. The broker enforces max_size itself (QuotaGuard).
+      max_bytes: -1,
       max_msg_size: -1,
       duplicate_window: nanos(
         settings.requiresDuplicateDetection ? settings.duplicateDetectionWindowMs : 120_000,
@@ -139,7 +147,62 @@ export class MessageStreams {
 
   /** Pulls up to `max` messages of the session-less subject, waiting up to `expiresMs`. */
   async fetch(streamId: string, max: number, expiresMs: number): Promise<DeliveryBatch> {
-    const consumer = await this.plainConsumer(streamId);
+    return this.fetchFrom(await this.plainConsumer(streamId), max, expiresMs);
+  }
+
+  /**
+   * Gives a newly locked session a consumer of its own, filtered on its subject (a work-queue
+   * stream allows consumers whose filters do not overlap). A consumer left by an earlier
+   * holder is deleted first, so every unsettled message comes again, in sequence order.
+   * Returns the consumer and how many messages the session has.
+   */
+  async openSessionConsumer(
+    streamId: string,
+    sessionId: string,
+  ): Promise<{ reader: MessageReader; pending: number }> {
+    await this.closeSessionConsumer(streamId, sessionId);
+    const info = await this.jsm.consumers.add(streamName(streamId), {
+      durable_name: sessionConsumerName(sessionId),
+      filter_subject: activeSubject(streamId, sessionId),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      // The session lock, not ack_wait, decides when a holder's messages come back: a
+      // new holder recreates the consumer. This only bounds a lock held for half a day.
+      ack_wait: nanos(12 * 3600_000),
+      max_deliver: -1,
+      max_ack_pending: 10_000,
+    });
+    return {
+      reader: this.reader(this.js.consumers.getConsumerFromInfo(info)),
+      pending: info.num_pending,
+    };
+  }
+
+  /** Reopens the consumer of a session held through another broker process. */
+  async sessionReader(streamId: string, sessionId: string): Promise<MessageReader> {
+    return this.reader(
+      await this.js.consumers.get(streamName(streamId), sessionConsumerName(sessionId)),
+    );
+  }
+
+  private reader(consumer: Consumer): MessageReader {
+    return { fetch: (max, expiresMs) => this.fetchFrom(consumer, max, expiresMs) };
+  }
+
+  async closeSessionConsumer(streamId: string, sessionId: string): Promise<void> {
+    try {
+      await this.jsm.consumers.delete(streamName(streamId), sessionConsumerName(sessionId));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** Pulls up to `max` messages from `consumer`, waiting up to `expiresMs`. */
+  private async fetchFrom(
+    consumer: Consumer,
+    max: number,
+    expiresMs: number,
+  ): Promise<DeliveryBatch> {
     const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
     const flush = this.flush;
     return {
@@ -150,12 +213,29 @@ export class MessageStreams {
     };
   }
 
-  /** The first active message at or after `fromSequence`, or undefined. */
-  async nextActive(streamId: string, fromSequence: number): Promise<StoredMessage | undefined> {
+  /** The first active message (of one session, if given) at or after `fromSequence`. */
+  async nextActive(
+    streamId: string,
+    fromSequence: number,
+    session?: { id: string },
+  ): Promise<StoredMessage | undefined> {
     return this.directGet(streamId, {
       seq: Math.max(1, fromSequence),
-      next_by_subj: allActiveSubjects(streamId),
+      next_by_subj: session ? activeSubject(streamId, session.id) : allActiveSubjects(streamId),
     });
+  }
+
+  /** Message count of every session subject that holds messages, by session token. */
+  async sessionMessageCounts(streamId: string): Promise<Map<string, number>> {
+    const info = await this.jsm.streams.info(streamName(streamId), {
+      subjects_filter: allActiveSubjects(streamId),
+    });
+    const counts = new Map<string, number>();
+    for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+      const token = subject.slice(subject.lastIndexOf(".") + 1);
+      if (token.startsWith("s")) counts.set(token, count);
+    }
+    return counts;
   }
 
   /** The deferred copy of the message originally stored as `sequence`. */
@@ -183,6 +263,11 @@ export class MessageStreams {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  /** Bytes the stream stores now. */
+  async storedBytes(streamId: string): Promise<number> {
+    return (await this.jsm.streams.info(streamName(streamId))).state.bytes;
   }
 
   async figures(streamId: string): Promise<StreamFigures> {
@@ -239,6 +324,11 @@ function toDelivery(m: JsMsg, flush: () => Promise<void>): Delivery {
       await flush();
     },
   };
+}
+
+/** Consumer names allow few characters: a digest of the session id stands in for it. */
+function sessionConsumerName(sessionId: string): string {
+  return `session-${createHash("sha256").update(sessionId, "utf8").digest("hex").slice(0, 40)}`;
 }
 
 function expectSetting(owner: string, name: string, actual: unknown, wanted: unknown): void {

@@ -4,13 +4,24 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
-import { DEFERRED_LOCK_BUCKET, ENTITY_BUCKET } from "./subjects.js";
+import { SessionIndex } from "./session-index.js";
+import { SessionRecords } from "./session-records.js";
+import { SessionStateChunks } from "./session-state-chunks.js";
+import {
+  DEFERRED_LOCK_BUCKET,
+  ENTITY_BUCKET,
+  SESSION_BUCKET,
+  SESSION_STATE_BUCKET,
+} from "./subjects.js";
 
 /** Everything the broker keeps in NATS JetStream, behind one connection. */
 export interface Store {
   entities: EntityRegistry;
   messages: MessageStreams;
   deferredLocks: DeferredLocks;
+  sessions: SessionRecords;
+  sessionState: SessionStateChunks;
+  sessionIndex: SessionIndex;
   /** Waits for outstanding publishes and acks, then closes the connection. */
   drain(): Promise<void>;
   /** Calls `listener` with false when the NATS connection drops and true when it is back. */
@@ -46,6 +57,8 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   const kvm = new Kvm(js);
   const entityKv = await kvm.create(ENTITY_BUCKET, { history: 1 });
   const lockKv = await kvm.create(DEFERRED_LOCK_BUCKET, { history: 1 });
+  const sessionKv = await kvm.create(SESSION_BUCKET, { history: 1 });
+  const stateKv = await kvm.create(SESSION_STATE_BUCKET, { history: 1 });
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
   const listeners: ((connected: boolean) => void)[] = [];
@@ -59,6 +72,9 @@ async function openOn(nc: NatsConnection): Promise<Store> {
     entities,
     messages: new MessageStreams(js, jsm, () => nc.flush()),
     deferredLocks: new DeferredLocks(lockKv),
+    sessions: new SessionRecords(sessionKv),
+    sessionState: new SessionStateChunks(stateKv),
+    sessionIndex: new SessionIndex(js, jsm),
     drain: async () => {
       entities.stop();
       if (!nc.isClosed()) await nc.drain();

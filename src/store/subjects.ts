@@ -40,3 +40,30 @@ export const PLAIN_CONSUMER = "receivers";
 
 export const ENTITY_BUCKET = "sessionbus-entities";
 export const DEFERRED_LOCK_BUCKET = "sessionbus-deferred-locks";
+
+/**
+ * Index of sessions that may have work, for accept-next: one subject per session in the
+ * stream `SBX_<streamId>`, keeping only its latest entry.
+ */
+export function sessionIndexStream(streamId: string): string {
+  return `SBX_${streamId}`;
+}
+
+export function sessionIndexSubject(streamId: string, token: string): string {
+  return `sbx.${streamId}.${token}`;
+}
+
+export function allSessionIndexSubjects(streamId: string): string {
+  return `sbx.${streamId}.*`;
+}
+
+/** The durable pull consumer accept-next callers share to find available sessions. */
+export const ACCEPT_CONSUMER = "acceptors";
+
+export const SESSION_BUCKET = "sessionbus-sessions";
+export const SESSION_STATE_BUCKET = "sessionbus-session-state";
+
+/** Session id back from its subject token (`s<base64url>`). */
+export function sessionIdFromToken(token: string): string {
+  return Buffer.from(token.slice(1), "base64url").toString("utf8");
+}

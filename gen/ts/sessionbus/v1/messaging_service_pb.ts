@@ -14,7 +14,377 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessionbus/v1/messaging_service.proto.
  */
 export const file_sessionbus_v1_messaging_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIkwKC1NlbmRSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEigKCG1lc3NhZ2VzGAIgAygLMhYuc2Vzc2lvbmJ1cy52MS5NZXNzYWdlIjoKDFNlbmRSZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzdWx0IkwKClNlbmRSZXN1bHQSFwoPc2VxdWVuY2VfbnVtYmVyGAEgASgDEhIKCm1lc3NhZ2VfaWQYAiABKAkSEQoJZHVwbGljYXRlGAMgASgIIlYKC1BlZWtSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhwKFGZyb21fc2VxdWVuY2VfbnVtYmVyGAIgASgDEhQKDG1heF9tZXNzYWdlcxgDIAEoBSJACgxQZWVrUmVzcG9uc2USMAoIbWVzc2FnZXMYASADKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZSKyAQoUUmVjZWl2ZVN0cmVhbVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSMAoMcmVjZWl2ZV9tb2RlGAIgASgOMhouc2Vzc2lvbmJ1cy52MS5SZWNlaXZlTW9kZRIQCghwcmVmZXRjaBgDIAEoBRIUCgxtYXhfbWVzc2FnZXMYBCABKAUSKwoIbWF4X3dhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUwoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAQgcKBWV2ZW50IqcBCg1TZXR0bGVSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJEi8KC2Rpc3Bvc2l0aW9uGAMgASgOMhouc2Vzc2lvbmJ1cy52MS5EaXNwb3NpdGlvbhIaChJkZWFkX2xldHRlcl9yZWFzb24YBCABKAkSHwoXZGVhZF9sZXR0ZXJfZGVzY3JpcHRpb24YBSABKAkiEAoOU2V0dGxlUmVzcG9uc2UiQwoXUmVuZXdNZXNzYWdlTG9ja1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSEwoLbG9ja190b2tlbnMYAiADKAkiTAoYUmVuZXdNZXNzYWdlTG9ja1Jlc3BvbnNlEjAKDGxvY2tlZF91bnRpbBgBIAMoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRwoWUmVjZWl2ZURlZmVycmVkUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIYChBzZXF1ZW5jZV9udW1iZXJzGAIgAygDIksKF1JlY2VpdmVEZWZlcnJlZFJlc3BvbnNlEjAKCG1lc3NhZ2VzGAEgAygLMh4uc2Vzc2lvbmJ1cy52MS5SZWNlaXZlZE1lc3NhZ2UqbAoLUmVjZWl2ZU1vZGUSHAoYUkVDRUlWRV9NT0RFX1VOU1BFQ0lGSUVEEAASGgoWUkVDRUlWRV9NT0RFX1BFRUtfTE9DSxABEiMKH1JFQ0VJVkVfTU9ERV9SRUNFSVZFX0FORF9ERUxFVEUQAiqRAQoLRGlzcG9zaXRpb24SGwoXRElTUE9TSVRJT05fVU5TUEVDSUZJRUQQABIYChRESVNQT1NJVElPTl9DT01QTEVURRABEhcKE0RJU1BPU0lUSU9OX0FCQU5ET04QAhIbChdESVNQT1NJVElPTl9ERUFEX0xFVFRFUhADEhUKEURJU1BPU0lUSU9OX0RFRkVSEAQygAQKEE1lc3NhZ2luZ1NlcnZpY2USPwoEU2VuZBIaLnNlc3Npb25idXMudjEuU2VuZFJlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlNlbmRSZXNwb25zZRI/CgRQZWVrEhouc2Vzc2lvbmJ1cy52MS5QZWVrUmVxdWVzdBobLnNlc3Npb25idXMudjEuUGVla1Jlc3BvbnNlElwKDVJlY2VpdmVTdHJlYW0SIy5zZXNzaW9uYnVzLnYxLlJlY2VpdmVTdHJlYW1SZXF1ZXN0GiQuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVzcG9uc2UwARJFCgZTZXR0bGUSHC5zZXNzaW9uYnVzLnYxLlNldHRsZVJlcXVlc3QaHS5zZXNzaW9uYnVzLnYxLlNldHRsZVJlc3BvbnNlEmMKEFJlbmV3TWVzc2FnZUxvY2sSJi5zZXNzaW9uYnVzLnYxLlJlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0Gicuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVzcG9uc2USYAoPUmVjZWl2ZURlZmVycmVkEiUuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlRGVmZXJyZWRSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlRGVmZXJyZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_message]);
+  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMCgtTZW5kUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSI6CgxTZW5kUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdCJMCgpTZW5kUmVzdWx0EhcKD3NlcXVlbmNlX251bWJlchgBIAEoAxISCgptZXNzYWdlX2lkGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCCJ+CgtQZWVrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIcChRmcm9tX3NlcXVlbmNlX251bWJlchgCIAEoAxIUCgxtYXhfbWVzc2FnZXMYAyABKAUSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkIkAKDFBlZWtSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIuIBChRSZWNlaXZlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIwCgxyZWNlaXZlX21vZGUYAiABKA4yGi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVNb2RlEhAKCHByZWZldGNoGAMgASgFEhQKDG1heF9tZXNzYWdlcxgEIAEoBRIrCghtYXhfd2FpdBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiKIAQoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAEjMKCHJlY2FsbGVkGAIgASgLMh8uc2Vzc2lvbmJ1cy52MS5NZXNzYWdlc1JlY2FsbGVkSABCBwoFZXZlbnQiJwoQTWVzc2FnZXNSZWNhbGxlZBITCgtsb2NrX3Rva2VucxgBIAMoCSLXAQoNU2V0dGxlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhAKDlNldHRsZVJlc3BvbnNlIkMKF1JlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJIkwKGFJlbmV3TWVzc2FnZUxvY2tSZXNwb25zZRIwCgxsb2NrZWRfdW50aWwYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKFlJlY2VpdmVEZWZlcnJlZFJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSGAoQc2VxdWVuY2VfbnVtYmVycxgCIAMoAxIuCgdzZXNzaW9uGAMgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJLChdSZWNlaXZlRGVmZXJyZWRSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlKmwKC1JlY2VpdmVNb2RlEhwKGFJFQ0VJVkVfTU9ERV9VTlNQRUNJRklFRBAAEhoKFlJFQ0VJVkVfTU9ERV9QRUVLX0xPQ0sQARIjCh9SRUNFSVZFX01PREVfUkVDRUlWRV9BTkRfREVMRVRFEAIqkQEKC0Rpc3Bvc2l0aW9uEhsKF0RJU1BPU0lUSU9OX1VOU1BFQ0lGSUVEEAASGAoURElTUE9TSVRJT05fQ09NUExFVEUQARIXChNESVNQT1NJVElPTl9BQkFORE9OEAISGwoXRElTUE9TSVRJT05fREVBRF9MRVRURVIQAxIVChFESVNQT1NJVElPTl9ERUZFUhAEMrcIChBNZXNzYWdpbmdTZXJ2aWNlEj8KBFNlbmQSGi5zZXNzaW9uYnVzLnYxLlNlbmRSZXF1ZXN0Ghsuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzcG9uc2USPwoEUGVlaxIaLnNlc3Npb25idXMudjEuUGVla1JlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlBlZWtSZXNwb25zZRJcCg1SZWNlaXZlU3RyZWFtEiMuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVxdWVzdBokLnNlc3Npb25idXMudjEuUmVjZWl2ZVN0cmVhbVJlc3BvbnNlMAESRQoGU2V0dGxlEhwuc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXF1ZXN0Gh0uc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXNwb25zZRJjChBSZW5ld01lc3NhZ2VMb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdNZXNzYWdlTG9ja1Jlc3BvbnNlEmAKD1JlY2VpdmVEZWZlcnJlZBIlLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVxdWVzdBomLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVzcG9uc2USWgoNQWNjZXB0U2Vzc2lvbhIjLnNlc3Npb25idXMudjEuQWNjZXB0U2Vzc2lvblJlcXVlc3QaJC5zZXNzaW9uYnVzLnYxLkFjY2VwdFNlc3Npb25SZXNwb25zZRJjChBSZW5ld1Nlc3Npb25Mb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdTZXNzaW9uTG9ja1Jlc3BvbnNlElcKDENsb3NlU2Vzc2lvbhIiLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVzcG9uc2USYAoPR2V0U2Vzc2lvblN0YXRlEiUuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXNwb25zZRJgCg9TZXRTZXNzaW9uU3RhdGUSJS5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlc3BvbnNlElcKDExpc3RTZXNzaW9ucxIiLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBojLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_message]);
+
+/**
+ * Names a session lock held by the caller: the session and the token AcceptSession gave.
+ *
+ * @generated from message sessionbus.v1.SessionLockRef
+ */
+export type SessionLockRef = Message<"sessionbus.v1.SessionLockRef"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string lock_token = 2;
+   */
+  lockToken: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.SessionLockRef.
+ * Use `create(SessionLockRefSchema)` to create a new message.
+ */
+export const SessionLockRefSchema: GenMessage<SessionLockRef> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 0);
+
+/**
+ * @generated from message sessionbus.v1.SessionLock
+ */
+export type SessionLock = Message<"sessionbus.v1.SessionLock"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Opaque; pass it (in a SessionLockRef) with every call made under the lock.
+   *
+   * @generated from field: string lock_token = 2;
+   */
+  lockToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp locked_until = 3;
+   */
+  lockedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.SessionLock.
+ * Use `create(SessionLockSchema)` to create a new message.
+ */
+export const SessionLockSchema: GenMessage<SessionLock> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 1);
+
+/**
+ * @generated from message sessionbus.v1.AcceptSessionRequest
+ */
+export type AcceptSessionRequest = Message<"sessionbus.v1.AcceptSessionRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * The session to lock; unset: the next available session with a receivable message.
+   *
+   * @generated from field: optional string session_id = 2;
+   */
+  sessionId?: string | undefined;
+
+  /**
+   * Accept-next only: how long to wait for a session. Default 60 s.
+   *
+   * @generated from field: google.protobuf.Duration max_wait = 3;
+   */
+  maxWait?: Duration | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.AcceptSessionRequest.
+ * Use `create(AcceptSessionRequestSchema)` to create a new message.
+ */
+export const AcceptSessionRequestSchema: GenMessage<AcceptSessionRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 2);
+
+/**
+ * @generated from message sessionbus.v1.AcceptSessionResponse
+ */
+export type AcceptSessionResponse = Message<"sessionbus.v1.AcceptSessionResponse"> & {
+  /**
+   * Unset when accept-next found no session within max_wait.
+   *
+   * @generated from field: sessionbus.v1.SessionLock session = 1;
+   */
+  session?: SessionLock | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.AcceptSessionResponse.
+ * Use `create(AcceptSessionResponseSchema)` to create a new message.
+ */
+export const AcceptSessionResponseSchema: GenMessage<AcceptSessionResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 3);
+
+/**
+ * @generated from message sessionbus.v1.RenewSessionLockRequest
+ */
+export type RenewSessionLockRequest = Message<"sessionbus.v1.RenewSessionLockRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SessionLockRef session = 2;
+   */
+  session?: SessionLockRef | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.RenewSessionLockRequest.
+ * Use `create(RenewSessionLockRequestSchema)` to create a new message.
+ */
+export const RenewSessionLockRequestSchema: GenMessage<RenewSessionLockRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 4);
+
+/**
+ * @generated from message sessionbus.v1.RenewSessionLockResponse
+ */
+export type RenewSessionLockResponse = Message<"sessionbus.v1.RenewSessionLockResponse"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp locked_until = 1;
+   */
+  lockedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.RenewSessionLockResponse.
+ * Use `create(RenewSessionLockResponseSchema)` to create a new message.
+ */
+export const RenewSessionLockResponseSchema: GenMessage<RenewSessionLockResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 5);
+
+/**
+ * @generated from message sessionbus.v1.CloseSessionRequest
+ */
+export type CloseSessionRequest = Message<"sessionbus.v1.CloseSessionRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SessionLockRef session = 2;
+   */
+  session?: SessionLockRef | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CloseSessionRequest.
+ * Use `create(CloseSessionRequestSchema)` to create a new message.
+ */
+export const CloseSessionRequestSchema: GenMessage<CloseSessionRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 6);
+
+/**
+ * @generated from message sessionbus.v1.CloseSessionResponse
+ */
+export type CloseSessionResponse = Message<"sessionbus.v1.CloseSessionResponse"> & {
+};
+
+/**
+ * Describes the message sessionbus.v1.CloseSessionResponse.
+ * Use `create(CloseSessionResponseSchema)` to create a new message.
+ */
+export const CloseSessionResponseSchema: GenMessage<CloseSessionResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 7);
+
+/**
+ * @generated from message sessionbus.v1.GetSessionStateRequest
+ */
+export type GetSessionStateRequest = Message<"sessionbus.v1.GetSessionStateRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SessionLockRef session = 2;
+   */
+  session?: SessionLockRef | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.GetSessionStateRequest.
+ * Use `create(GetSessionStateRequestSchema)` to create a new message.
+ */
+export const GetSessionStateRequestSchema: GenMessage<GetSessionStateRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 8);
+
+/**
+ * @generated from message sessionbus.v1.GetSessionStateResponse
+ */
+export type GetSessionStateResponse = Message<"sessionbus.v1.GetSessionStateResponse"> & {
+  /**
+   * Unset when the session has no state (never set, or cleared).
+   *
+   * @generated from field: optional bytes state = 1;
+   */
+  state?: Uint8Array | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.GetSessionStateResponse.
+ * Use `create(GetSessionStateResponseSchema)` to create a new message.
+ */
+export const GetSessionStateResponseSchema: GenMessage<GetSessionStateResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 9);
+
+/**
+ * @generated from message sessionbus.v1.SetSessionStateRequest
+ */
+export type SetSessionStateRequest = Message<"sessionbus.v1.SetSessionStateRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SessionLockRef session = 2;
+   */
+  session?: SessionLockRef | undefined;
+
+  /**
+   * Unset clears the state. At most the entity's max_session_state_size_bytes.
+   *
+   * @generated from field: optional bytes state = 3;
+   */
+  state?: Uint8Array | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.SetSessionStateRequest.
+ * Use `create(SetSessionStateRequestSchema)` to create a new message.
+ */
+export const SetSessionStateRequestSchema: GenMessage<SetSessionStateRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 10);
+
+/**
+ * @generated from message sessionbus.v1.SetSessionStateResponse
+ */
+export type SetSessionStateResponse = Message<"sessionbus.v1.SetSessionStateResponse"> & {
+};
+
+/**
+ * Describes the message sessionbus.v1.SetSessionStateResponse.
+ * Use `create(SetSessionStateResponseSchema)` to create a new message.
+ */
+export const SetSessionStateResponseSchema: GenMessage<SetSessionStateResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 11);
+
+/**
+ * @generated from message sessionbus.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"sessionbus.v1.ListSessionsRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * Default 100, at most 1000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only sessions whose state changed after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp state_changed_after = 4;
+   */
+  stateChangedAfter?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 12);
+
+/**
+ * @generated from message sessionbus.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"sessionbus.v1.ListSessionsResponse"> & {
+  /**
+   * In order of session id.
+   *
+   * @generated from field: repeated sessionbus.v1.SessionInfo sessions = 1;
+   */
+  sessions: SessionInfo[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 13);
+
+/**
+ * @generated from message sessionbus.v1.SessionInfo
+ */
+export type SessionInfo = Message<"sessionbus.v1.SessionInfo"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Messages stored in the session (active and locked).
+   *
+   * @generated from field: int64 message_count = 2;
+   */
+  messageCount: bigint;
+
+  /**
+   * @generated from field: bool locked = 3;
+   */
+  locked: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp locked_until = 4;
+   */
+  lockedUntil?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int64 state_size_bytes = 5;
+   */
+  stateSizeBytes: bigint;
+
+  /**
+   * Last accept, state change or lock change.
+   *
+   * @generated from field: google.protobuf.Timestamp last_activity = 6;
+   */
+  lastActivity?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.SessionInfo.
+ * Use `create(SessionInfoSchema)` to create a new message.
+ */
+export const SessionInfoSchema: GenMessage<SessionInfo> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 14);
 
 /**
  * @generated from message sessionbus.v1.SendRequest
@@ -38,7 +408,7 @@ export type SendRequest = Message<"sessionbus.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 0);
+  messageDesc(file_sessionbus_v1_messaging_service, 15);
 
 /**
  * @generated from message sessionbus.v1.SendResponse
@@ -57,7 +427,7 @@ export type SendResponse = Message<"sessionbus.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 1);
+  messageDesc(file_sessionbus_v1_messaging_service, 16);
 
 /**
  * @generated from message sessionbus.v1.SendResult
@@ -89,7 +459,7 @@ export type SendResult = Message<"sessionbus.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 2);
+  messageDesc(file_sessionbus_v1_messaging_service, 17);
 
 /**
  * @generated from message sessionbus.v1.PeekRequest
@@ -113,6 +483,13 @@ export type PeekRequest = Message<"sessionbus.v1.PeekRequest"> & {
    * @generated from field: int32 max_messages = 3;
    */
   maxMessages: number;
+
+  /**
+   * Only the messages of this session (no lock needed).
+   *
+   * @generated from field: optional string session_id = 4;
+   */
+  sessionId?: string | undefined;
 };
 
 /**
@@ -120,7 +497,7 @@ export type PeekRequest = Message<"sessionbus.v1.PeekRequest"> & {
  * Use `create(PeekRequestSchema)` to create a new message.
  */
 export const PeekRequestSchema: GenMessage<PeekRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 3);
+  messageDesc(file_sessionbus_v1_messaging_service, 18);
 
 /**
  * @generated from message sessionbus.v1.PeekResponse
@@ -139,7 +516,7 @@ export type PeekResponse = Message<"sessionbus.v1.PeekResponse"> & {
  * Use `create(PeekResponseSchema)` to create a new message.
  */
 export const PeekResponseSchema: GenMessage<PeekResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 4);
+  messageDesc(file_sessionbus_v1_messaging_service, 19);
 
 /**
  * @generated from message sessionbus.v1.ReceiveStreamRequest
@@ -176,6 +553,13 @@ export type ReceiveStreamRequest = Message<"sessionbus.v1.ReceiveStreamRequest">
    * @generated from field: google.protobuf.Duration max_wait = 5;
    */
   maxWait?: Duration | undefined;
+
+  /**
+   * Required on session-enabled entities: receive the messages of this locked session.
+   *
+   * @generated from field: sessionbus.v1.SessionLockRef session = 6;
+   */
+  session?: SessionLockRef | undefined;
 };
 
 /**
@@ -183,7 +567,7 @@ export type ReceiveStreamRequest = Message<"sessionbus.v1.ReceiveStreamRequest">
  * Use `create(ReceiveStreamRequestSchema)` to create a new message.
  */
 export const ReceiveStreamRequestSchema: GenMessage<ReceiveStreamRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 5);
+  messageDesc(file_sessionbus_v1_messaging_service, 20);
 
 /**
  * @generated from message sessionbus.v1.ReceiveStreamResponse
@@ -198,6 +582,17 @@ export type ReceiveStreamResponse = Message<"sessionbus.v1.ReceiveStreamResponse
      */
     value: ReceivedMessage;
     case: "message";
+  } | {
+    /**
+     * Sent after an abandon under a session lock, before the abandoned message comes
+     * again. An abandon voids every other unsettled delivery of the session: they come
+     * again after the abandoned one, in order, with new lock tokens. A client that abandons
+     * should skip what it receives until this event; lock_tokens lists what was voided.
+     *
+     * @generated from field: sessionbus.v1.MessagesRecalled recalled = 2;
+     */
+    value: MessagesRecalled;
+    case: "recalled";
   } | { case: undefined; value?: undefined };
 };
 
@@ -206,7 +601,24 @@ export type ReceiveStreamResponse = Message<"sessionbus.v1.ReceiveStreamResponse
  * Use `create(ReceiveStreamResponseSchema)` to create a new message.
  */
 export const ReceiveStreamResponseSchema: GenMessage<ReceiveStreamResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 6);
+  messageDesc(file_sessionbus_v1_messaging_service, 21);
+
+/**
+ * @generated from message sessionbus.v1.MessagesRecalled
+ */
+export type MessagesRecalled = Message<"sessionbus.v1.MessagesRecalled"> & {
+  /**
+   * @generated from field: repeated string lock_tokens = 1;
+   */
+  lockTokens: string[];
+};
+
+/**
+ * Describes the message sessionbus.v1.MessagesRecalled.
+ * Use `create(MessagesRecalledSchema)` to create a new message.
+ */
+export const MessagesRecalledSchema: GenMessage<MessagesRecalled> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 22);
 
 /**
  * @generated from message sessionbus.v1.SettleRequest
@@ -241,6 +653,13 @@ export type SettleRequest = Message<"sessionbus.v1.SettleRequest"> & {
    * @generated from field: string dead_letter_description = 5;
    */
   deadLetterDescription: string;
+
+  /**
+   * Required for messages of a session: the session lock they were received under.
+   *
+   * @generated from field: sessionbus.v1.SessionLockRef session = 6;
+   */
+  session?: SessionLockRef | undefined;
 };
 
 /**
@@ -248,7 +667,7 @@ export type SettleRequest = Message<"sessionbus.v1.SettleRequest"> & {
  * Use `create(SettleRequestSchema)` to create a new message.
  */
 export const SettleRequestSchema: GenMessage<SettleRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 7);
+  messageDesc(file_sessionbus_v1_messaging_service, 23);
 
 /**
  * @generated from message sessionbus.v1.SettleResponse
@@ -261,7 +680,7 @@ export type SettleResponse = Message<"sessionbus.v1.SettleResponse"> & {
  * Use `create(SettleResponseSchema)` to create a new message.
  */
 export const SettleResponseSchema: GenMessage<SettleResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 8);
+  messageDesc(file_sessionbus_v1_messaging_service, 24);
 
 /**
  * @generated from message sessionbus.v1.RenewMessageLockRequest
@@ -283,7 +702,7 @@ export type RenewMessageLockRequest = Message<"sessionbus.v1.RenewMessageLockReq
  * Use `create(RenewMessageLockRequestSchema)` to create a new message.
  */
 export const RenewMessageLockRequestSchema: GenMessage<RenewMessageLockRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 9);
+  messageDesc(file_sessionbus_v1_messaging_service, 25);
 
 /**
  * @generated from message sessionbus.v1.RenewMessageLockResponse
@@ -302,7 +721,7 @@ export type RenewMessageLockResponse = Message<"sessionbus.v1.RenewMessageLockRe
  * Use `create(RenewMessageLockResponseSchema)` to create a new message.
  */
 export const RenewMessageLockResponseSchema: GenMessage<RenewMessageLockResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 10);
+  messageDesc(file_sessionbus_v1_messaging_service, 26);
 
 /**
  * @generated from message sessionbus.v1.ReceiveDeferredRequest
@@ -317,6 +736,13 @@ export type ReceiveDeferredRequest = Message<"sessionbus.v1.ReceiveDeferredReque
    * @generated from field: repeated int64 sequence_numbers = 2;
    */
   sequenceNumbers: bigint[];
+
+  /**
+   * Required on session-enabled entities: only messages of this locked session.
+   *
+   * @generated from field: sessionbus.v1.SessionLockRef session = 3;
+   */
+  session?: SessionLockRef | undefined;
 };
 
 /**
@@ -324,7 +750,7 @@ export type ReceiveDeferredRequest = Message<"sessionbus.v1.ReceiveDeferredReque
  * Use `create(ReceiveDeferredRequestSchema)` to create a new message.
  */
 export const ReceiveDeferredRequestSchema: GenMessage<ReceiveDeferredRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 11);
+  messageDesc(file_sessionbus_v1_messaging_service, 27);
 
 /**
  * @generated from message sessionbus.v1.ReceiveDeferredResponse
@@ -343,7 +769,7 @@ export type ReceiveDeferredResponse = Message<"sessionbus.v1.ReceiveDeferredResp
  * Use `create(ReceiveDeferredResponseSchema)` to create a new message.
  */
 export const ReceiveDeferredResponseSchema: GenMessage<ReceiveDeferredResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 12);
+  messageDesc(file_sessionbus_v1_messaging_service, 28);
 
 /**
  * @generated from enum sessionbus.v1.ReceiveMode
@@ -488,6 +914,68 @@ export const MessagingService: GenService<{
     methodKind: "unary";
     input: typeof ReceiveDeferredRequestSchema;
     output: typeof ReceiveDeferredResponseSchema;
+  },
+  /**
+   * Locks a session of a session-enabled entity for the caller: a named one (also when it
+   * is empty or never existed), or the next one with a receivable message. Accept-next
+   * returns an empty response, not an error, when none turns up within max_wait.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.AcceptSession
+   */
+  acceptSession: {
+    methodKind: "unary";
+    input: typeof AcceptSessionRequestSchema;
+    output: typeof AcceptSessionResponseSchema;
+  },
+  /**
+   * Extends a session lock by the entity's lock_duration.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.RenewSessionLock
+   */
+  renewSessionLock: {
+    methodKind: "unary";
+    input: typeof RenewSessionLockRequestSchema;
+    output: typeof RenewSessionLockResponseSchema;
+  },
+  /**
+   * Releases a session lock; unsettled messages go to the next holder, delivery count kept.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.CloseSession
+   */
+  closeSession: {
+    methodKind: "unary";
+    input: typeof CloseSessionRequestSchema;
+    output: typeof CloseSessionResponseSchema;
+  },
+  /**
+   * Reads the session's state under its lock.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.GetSessionState
+   */
+  getSessionState: {
+    methodKind: "unary";
+    input: typeof GetSessionStateRequestSchema;
+    output: typeof GetSessionStateResponseSchema;
+  },
+  /**
+   * Replaces (or, with no state, clears) the session's state under its lock.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.SetSessionState
+   */
+  setSessionState: {
+    methodKind: "unary";
+    input: typeof SetSessionStateRequestSchema;
+    output: typeof SetSessionStateResponseSchema;
+  },
+  /**
+   * Lists sessions that have a receivable message or a state.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessionbus_v1_messaging_service, 0);

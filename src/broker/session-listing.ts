@@ -1,0 +1,81 @@
+import type { Store } from "../store/store.js";
+import { sessionIdFromToken, sessionToken } from "../store/subjects.js";
+import type { ResolvedEntity } from "./entity-resolver.js";
+import { InvalidArgumentError, NotSessionEntityError } from "./errors.js";
+
+export interface SessionSummary {
+  sessionId: string;
+  messageCount: number;
+  lockedUntil: number | undefined;
+  stateSize: number;
+  stateChangedAt: number | undefined;
+  lastActivity: number;
+}
+
+export interface SessionPage {
+  sessions: SessionSummary[];
+  nextPageToken: string;
+}
+
+const MAX_PAGE = 1000;
+
+/**
+ * Sessions with a message or a state, ordered by session id. Message counts come from one
+ * stream-info request (per-subject counts); locks and state from the session records.
+ */
+export async function listSessions(
+  store: Store,
+  entity: ResolvedEntity,
+  pageSize: number,
+  pageToken: string,
+  stateChangedAfter: number | undefined,
+): Promise<SessionPage> {
+  if (!entity.settings.requiresSession) throw new NotSessionEntityError(entity.address.path);
+  if (pageSize < 0 || pageSize > MAX_PAGE) {
+    throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`, {
+      entityPath: entity.address.path,
+    });
+  }
+  const after = pageToken === "" ? undefined : sessionIdFromToken(pageToken);
+  const [counts, recorded] = await Promise.all([
+    store.messages.sessionMessageCounts(entity.streamId),
+    store.sessions.tokens(entity.streamId),
+  ]);
+  const tokens = new Set([...counts.keys(), ...recorded]);
+  const candidates = [...tokens]
+    .map((token) => ({ token, sessionId: sessionIdFromToken(token) }))
+    .filter(({ sessionId }) => after === undefined || sessionId > after)
+    .sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+  const size = pageSize || 100;
+  const found: SessionSummary[] = [];
+  const now = Date.now();
+  // Read records a slice at a time until the page is full.
+  for (let i = 0; i < candidates.length && found.length < size; i += size) {
+    const slice = candidates.slice(i, i + size);
+    const records = await Promise.all(
+      slice.map(({ token }) => store.sessions.read(entity.streamId, token)),
+    );
+    slice.forEach(({ token, sessionId }, j) => {
+      const { record } = records[j] as (typeof records)[number];
+      const messageCount = counts.get(token) ?? 0;
+      if (messageCount === 0 && !record.state) return;
+      if (
+        stateChangedAfter !== undefined &&
+        !(record.state && record.state.changedAt > stateChangedAfter)
+      )
+        return;
+      if (found.length >= size) return;
+      found.push({
+        sessionId,
+        messageCount,
+        lockedUntil: record.lock && record.lock.until > now ? record.lock.until : undefined,
+        stateSize: record.state?.size ?? 0,
+        stateChangedAt: record.state?.changedAt,
+        lastActivity: record.lastActivity,
+      });
+    });
+  }
+  const last = found.at(-1);
+  const more = last !== undefined && candidates.some(({ sessionId }) => sessionId > last.sessionId);
+  return { sessions: found, nextPageToken: more && last ? sessionToken(last.sessionId) : "" };
+}

@@ -1,0 +1,146 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import type { Delivery } from "../store/message-streams.js";
+import type { Store } from "../store/store.js";
+import type { ResolvedEntity } from "./entity-resolver.js";
+import { decodeStored } from "./message-codec.js";
+import type { MessageLocks } from "./message-locks.js";
+import { ReceiveCredit } from "./receive-credit.js";
+import type { ReceiveEvent, ReceiveOptions } from "./receiver.js";
+import type { SessionHandle } from "./session-handle.js";
+import { updateSessionRecord } from "./session-record-update.js";
+import { dropSettled, type Sessions } from "./sessions.js";
+import { deadLetter } from "./settlement-actions.js";
+
+const PULL_EXPIRES_MS = 30_000;
+
+/**
+ * Delivers one locked session's messages in sequence order. Before a message is handed
+ * out, its delivery count is written to the session record (compare-and-set, which also
+ * proves the lock is still ours), so a crash never resets a count. Recalled deliveries
+ * (after an abandon) are announced before the messages that replace them.
+ */
+export async function* receiveSession(
+  store: Store,
+  locks: MessageLocks,
+  sessions: Sessions,
+  entity: ResolvedEntity,
+  handle: SessionHandle,
+  options: ReceiveOptions,
+): AsyncGenerator<ReceiveEvent> {
+  const credit = new ReceiveCredit(options.prefetch || 1);
+  const signal = AbortSignal.any([options.signal, handle.ended.signal]);
+  const recalled: string[] = [];
+  handle.onRecall = (tokens) => recalled.push(...tokens);
+  let delivered = 0;
+  let idleSince = Date.now();
+  try {
+    while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
+      await credit.whenAvailable(signal);
+      if (signal.aborted) break;
+      const want =
+        options.maxMessages === 0
+          ? credit.available
+          : Math.min(credit.available, options.maxMessages - delivered);
+      const idleLeft =
+        options.maxWaitMs === 0 ? PULL_EXPIRES_MS : options.maxWaitMs - (Date.now() - idleSince);
+      if (idleLeft <= 0) break;
+      // Wake before the lock runs out, so a lost lock ends the stream with its error.
+      const lockLeft = handle.lockedUntil - Date.now();
+      const generation = handle.generation;
+      const batch = await handle.reader.fetch(
+        want,
+        Math.max(1000, Math.min(idleLeft, PULL_EXPIRES_MS, lockLeft)),
+      );
+      const stop = () => batch.stop();
+      signal.addEventListener("abort", stop);
+      handle.interrupt = stop;
+      try {
+        for await (const delivery of batch) {
+          if (signal.aborted || handle.generation !== generation) break;
+          const message = await admit(store, sessions, entity, handle, delivery);
+          if (handle.generation !== generation) {
+            // An abandon recreated the consumer meanwhile: this delivery comes again.
+            if (message) await sessions.uncount(entity, handle, delivery.streamSequence);
+            break;
+          }
+          if (recalled.length > 0) yield { kind: "recalled", lockTokens: recalled.splice(0) };
+          if (!message) continue;
+          if (options.receiveAndDelete) {
+            await delivery.ack();
+            handle.settled.push(delivery.streamSequence);
+          } else {
+            credit.take();
+            const lock = locks.add({
+              entity: entity.identity,
+              entityPath: entity.address.path,
+              lockedUntil: handle.lockedUntil,
+              target: { kind: "active", delivery },
+              message,
+              onEnd: () => credit.give(),
+              session: handle,
+            });
+            handle.inflight.add(lock);
+            message.lockToken = lock.token;
+            message.lockedUntil = timestampFromMs(handle.lockedUntil);
+          }
+          delivered++;
+          idleSince = Date.now();
+          yield { kind: "message", message };
+        }
+      } catch (error) {
+        // The pull of a consumer an abandon replaced may end in an error: carry on. A new
+        // holder deletes the consumer too: then the lock check reports the lost lock.
+        if (handle.generation === generation) {
+          await sessions.handle(entity, handle);
+          throw error;
+        }
+      } finally {
+        signal.removeEventListener("abort", stop);
+        if (handle.interrupt === stop) handle.interrupt = undefined;
+      }
+      if (recalled.length > 0) yield { kind: "recalled", lockTokens: recalled.splice(0) };
+      // The lock may have been lost or taken over: a fresh check says which, as an error.
+      if (handle.lockedUntil <= Date.now()) await sessions.handle(entity, handle);
+    }
+  } finally {
+    if (handle.onRecall) handle.onRecall = undefined;
+  }
+}
+
+/**
+ * Counts the delivery in the session record, then returns the message to hand out, or
+ * dead-letters it when this delivery would exceed max_delivery_count.
+ */
+async function admit(
+  store: Store,
+  sessions: Sessions,
+  entity: ResolvedEntity,
+  handle: SessionHandle,
+  delivery: Delivery,
+): Promise<ReceivedMessage | undefined> {
+  const seq = String(delivery.streamSequence);
+  let count = 0;
+  const settled = handle.settled.length;
+  await updateSessionRecord(store, entity.streamId, handle.token, (record) => {
+    sessions.checkHeld(handle, record);
+    dropSettled(record, handle.settled.slice(0, settled));
+    count = (record.counts[seq] ?? 0) + 1;
+    record.counts[seq] = count;
+    return record;
+  });
+  handle.settled.splice(0, settled);
+  const message = decodeStored(delivery.data);
+  message.sequenceNumber = BigInt(delivery.streamSequence);
+  message.deliveryCount = count;
+  if (count > entity.settings.maxDeliveryCount) {
+    await deadLetter(store, entity, message, {
+      reason: "MaxDeliveryCountExceeded",
+      description: `The message was delivered ${entity.settings.maxDeliveryCount} times without being completed.`,
+    });
+    await delivery.ack();
+    handle.settled.push(delivery.streamSequence);
+    return undefined;
+  }
+  return message;
+}

@@ -1,0 +1,447 @@
+import { randomUUID } from "node:crypto";
+import type { SessionOffer } from "../store/session-index.js";
+import type { SessionRecord } from "../store/session-records.js";
+import type { Store } from "../store/store.js";
+import { sessionToken } from "../store/subjects.js";
+import type { ResolvedEntity } from "./entity-resolver.js";
+import {
+  InvalidArgumentError,
+  NotSessionEntityError,
+  SessionCannotBeLockedError,
+  SessionLockLostError,
+  SessionRequiredError,
+  SessionStateTooLargeError,
+} from "./errors.js";
+import type { MessageLocks } from "./message-locks.js";
+import { MAX_ID_LENGTH } from "./message-validation.js";
+import type { SessionHandle } from "./session-handle.js";
+import { updateSessionRecord } from "./session-record-update.js";
+
+/** A session lock named by a request. */
+export interface SessionRef {
+  sessionId: string;
+  lockToken: string;
+}
+
+export interface AcceptedSession {
+  sessionId: string;
+  lockToken: string;
+  lockedUntil: number;
+}
+
+/** @default 60_000 — how long accept-next waits for a session when the request says nothing. */
+export const DEFAULT_ACCEPT_WAIT_MS = 60_000;
+
+/**
+ * Session locks (semantics §4): accept, renew, close, state. The lock lives in the
+ * session's KV record and is taken by compare-and-set, so broker processes sharing one NATS
+ * never hand a session to two holders; a holder that dies loses it by expiry. Each process
+ * keeps handles of the locks it gave out, with the session's consumer.
+ */
+export class Sessions {
+  private readonly handles = new Map<string, SessionHandle>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly locks: MessageLocks,
+  ) {}
+
+  /** Locks the named session, or the next available one (undefined if none in time). */
+  async accept(
+    entity: ResolvedEntity,
+    sessionId: string | undefined,
+    maxWaitMs: number,
+    signal: AbortSignal,
+  ): Promise<AcceptedSession | undefined> {
+    requireSessionEntity(entity);
+    if (sessionId !== undefined) {
+      checkSessionId(entity, sessionId);
+      const token = sessionToken(sessionId);
+      const taken = await this.tryLock(entity, token);
+      if (typeof taken === "number") {
+        throw new SessionCannotBeLockedError(entity.address.path, sessionId, taken);
+      }
+      return this.open(entity, sessionId, token, taken, undefined);
+    }
+    return this.acceptNext(entity, maxWaitMs, signal);
+  }
+
+  /** Extends the lock by the entity's lock_duration; returns the new expiry. */
+  async renew(entity: ResolvedEntity, ref: SessionRef | undefined): Promise<number> {
+    const handle = await this.handle(entity, ref);
+    const lockedUntil = Date.now() + entity.settings.lockDurationMs;
+    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
+      this.checkHeld(handle, record);
+      record.lock = { token: handle.lockToken, until: lockedUntil };
+      record.lastActivity = Date.now();
+      return record;
+    });
+    handle.lockedUntil = lockedUntil;
+    handle.offer?.keep();
+    return lockedUntil;
+  }
+
+  /**
+   * Releases the lock. Messages delivered and unsettled go to the next holder with their
+   * delivery count unchanged: their counts are taken back in the same write that frees the
+   * lock, and deleting the session's consumer makes them come again, in order.
+   */
+  async close(entity: ResolvedEntity, ref: SessionRef | undefined): Promise<void> {
+    const handle = await this.handle(entity, ref);
+    const returned = [...handle.inflight].map((lock) => String(lock.message.sequenceNumber));
+    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
+      this.checkHeld(handle, record);
+      record.lock = null;
+      record.lastActivity = Date.now();
+      for (const seq of returned) decrementCount(record, seq);
+      dropSettled(record, handle.settled);
+      return record;
+    });
+    await this.release(entity, handle);
+  }
+
+  async getState(
+    entity: ResolvedEntity,
+    ref: SessionRef | undefined,
+  ): Promise<Uint8Array | undefined> {
+    const handle = await this.handle(entity, ref);
+    const { record } = await this.store.sessions.read(entity.streamId, handle.token);
+    this.checkHeld(handle, record);
+    const pointer = record.state;
+    if (!pointer) return undefined;
+    return this.store.sessionState.get(
+      entity.streamId,
+      handle.token,
+      pointer.version,
+      pointer.chunks,
+      pointer.size,
+    );
+  }
+
+  /** Replaces the state (undefined clears it); the old state stays if anything fails. */
+  async setState(
+    entity: ResolvedEntity,
+    ref: SessionRef | undefined,
+    state: Uint8Array | undefined,
+  ): Promise<void> {
+    const handle = await this.handle(entity, ref);
+    const limit = entity.settings.maxSessionStateSizeBytes;
+    if (state && state.length > limit) {
+      throw new SessionStateTooLargeError(
+        entity.address.path,
+        handle.sessionId,
+        state.length,
+        limit,
+      );
+    }
+    const version = randomUUID().replaceAll("-", "");
+    const chunks = state
+      ? await this.store.sessionState.put(entity.streamId, handle.token, version, state)
+      : 0;
+    let previous: SessionRecord["state"] = null;
+    try {
+      await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
+        this.checkHeld(handle, record);
+        previous = record.state;
+        const now = Date.now();
+        record.state = state ? { version, size: state.length, chunks, changedAt: now } : null;
+        record.lastActivity = now;
+        return record;
+      });
+    } catch (error) {
+      if (chunks > 0)
+        await this.store.sessionState.remove(entity.streamId, handle.token, version, chunks);
+      throw error;
+    }
+    const old = previous as SessionRecord["state"];
+    if (old)
+      await this.store.sessionState.remove(entity.streamId, handle.token, old.version, old.chunks);
+  }
+
+  /**
+   * The handle of a lock named by a request, checked: this process's own, or one opened
+   * from the record when the session was accepted through another broker process.
+   */
+  async handle(entity: ResolvedEntity, ref: SessionRef | undefined): Promise<SessionHandle> {
+    if (!ref) throw new SessionRequiredError(entity.address.path);
+    requireSessionEntity(entity);
+    const path = entity.address.path;
+    const local = this.handles.get(ref.lockToken);
+    if (local) {
+      if (local.entity !== entity.identity || local.sessionId !== ref.sessionId) {
+        throw new SessionLockLostError(
+          path,
+          ref.sessionId,
+          "the lock token belongs to another session",
+        );
+      }
+      if (local.lockedUntil > Date.now()) return local;
+    }
+    const token = sessionToken(ref.sessionId);
+    const { record } = await this.store.sessions.read(entity.streamId, token);
+    if (record.lock?.token !== ref.lockToken || record.lock.until <= Date.now()) {
+      if (local) await this.forget(local);
+      throw new SessionLockLostError(path, ref.sessionId, lockLostWhy(record, ref.lockToken));
+    }
+    if (local) {
+      local.lockedUntil = record.lock.until; // renewed through another process
+      return local;
+    }
+    const reader = await this.store.messages.sessionReader(entity.streamId, ref.sessionId);
+    return this.remember(
+      entity,
+      ref.sessionId,
+      token,
+      ref.lockToken,
+      record.lock.until,
+      reader,
+      undefined,
+    );
+  }
+
+  /** Throws SESSION_LOCK_LOST unless `record` still shows the handle's lock, unexpired. */
+  checkHeld(handle: SessionHandle, record: SessionRecord): void {
+    if (record.lock?.token === handle.lockToken && record.lock.until > Date.now()) return;
+    void this.forget(handle);
+    throw new SessionLockLostError(
+      handle.entityPath,
+      handle.sessionId,
+      lockLostWhy(record, handle.lockToken),
+    );
+  }
+
+  /**
+   * Abandon under a session lock: the abandoned message must be the next delivered, and
+   * every later one after it in order. All other unsettled deliveries of this process are
+   * recalled (their counts taken back: for them nothing happened), and the session's
+   * consumer is recreated so JetStream hands out the unsettled messages again from the
+   * lowest sequence number. The abandoned ones keep their incremented counts (+1).
+   */
+  async abandon(
+    entity: ResolvedEntity,
+    handle: SessionHandle,
+    abandoned: Set<string>,
+  ): Promise<void> {
+    handle.generation++;
+    const recalled = [...handle.inflight].filter((lock) => !abandoned.has(lock.token));
+    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
+      this.checkHeld(handle, record);
+      for (const lock of recalled) decrementCount(record, String(lock.message.sequenceNumber));
+      return record;
+    });
+    for (const lock of recalled) {
+      handle.inflight.delete(lock);
+      this.locks.drop(lock);
+    }
+    // Pulls from here on wait for the new consumer; the running one is stopped.
+    const reopened = this.store.messages.openSessionConsumer(entity.streamId, handle.sessionId);
+    reopened.catch(() => undefined);
+    handle.reader = {
+      fetch: async (max, expiresMs) => (await reopened).reader.fetch(max, expiresMs),
+    };
+    handle.interrupt?.();
+    await reopened;
+    // Announced even when empty: it marks where the stream's deliveries are valid again.
+    handle.onRecall?.(recalled.map((lock) => lock.token));
+  }
+
+  /** Takes back the count of a delivery that was voided before it was handed out. */
+  async uncount(entity: ResolvedEntity, handle: SessionHandle, seq: number): Promise<void> {
+    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
+      decrementCount(record, String(seq));
+      return record;
+    });
+  }
+
+  /** Ends every handle of this process (shutdown); the locks expire in the store. */
+  clear(): void {
+    for (const handle of this.handles.values()) handle.ended.abort();
+    this.handles.clear();
+  }
+
+  private async acceptNext(
+    entity: ResolvedEntity,
+    maxWaitMs: number,
+    signal: AbortSignal,
+  ): Promise<AcceptedSession | undefined> {
+    const deadline = Date.now() + (maxWaitMs || DEFAULT_ACCEPT_WAIT_MS);
+    while (!signal.aborted) {
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      const offer = await this.store.sessionIndex.next(entity.streamId, left, signal);
+      if (!offer) return undefined;
+      const accepted = await this.takeOffer(entity, offer);
+      if (accepted) return accepted;
+    }
+    return undefined;
+  }
+
+  /** Tries the offered session: locks it if free and not empty. */
+  private async takeOffer(
+    entity: ResolvedEntity,
+    offer: SessionOffer,
+  ): Promise<AcceptedSession | undefined> {
+    const sessionId = sessionIdOf(offer.token);
+    if (sessionId === undefined) {
+      offer.ack(); // not a session subject: nothing to offer
+      return undefined;
+    }
+    const taken = await this.tryLock(entity, offer.token);
+    if (typeof taken === "number") {
+      // Held: look again when that lock would expire; its holder re-offers on close.
+      offer.retry(Math.max(100, taken - Date.now() + 50));
+      return undefined;
+    }
+    const accepted = await this.open(entity, sessionId, offer.token, taken, offer);
+    if (accepted) return accepted;
+    return undefined;
+  }
+
+  /**
+   * Takes the lock if it is free or expired: returns the new lock, or the expiry of the
+   * lock that holds the session.
+   */
+  private async tryLock(
+    entity: ResolvedEntity,
+    token: string,
+  ): Promise<{ lockToken: string; until: number } | number> {
+    const lockToken = randomUUID();
+    let heldUntil = 0;
+    const until = Date.now() + entity.settings.lockDurationMs;
+    await updateSessionRecord(this.store, entity.streamId, token, (record) => {
+      heldUntil = 0;
+      if (record.lock && record.lock.until > Date.now()) {
+        heldUntil = record.lock.until;
+        return null;
+      }
+      record.lock = { token: lockToken, until };
+      record.lastActivity = Date.now();
+      return record;
+    });
+    return heldUntil > 0 ? heldUntil : { lockToken, until };
+  }
+
+  /**
+   * Opens the session's consumer under a new lock. For accept-next, an empty session is
+   * released again (undefined); a named accept keeps it, empty or not.
+   */
+  private async open(
+    entity: ResolvedEntity,
+    sessionId: string,
+    token: string,
+    lock: { lockToken: string; until: number },
+    offer: SessionOffer | undefined,
+  ): Promise<AcceptedSession | undefined> {
+    const { reader, pending } = await this.store.messages.openSessionConsumer(
+      entity.streamId,
+      sessionId,
+    );
+    const handle = this.remember(
+      entity,
+      sessionId,
+      token,
+      lock.lockToken,
+      lock.until,
+      reader,
+      offer,
+    );
+    if (offer && pending === 0) {
+      await updateSessionRecord(this.store, entity.streamId, token, (record) => {
+        if (record.lock?.token === lock.lockToken) record.lock = null;
+        return record;
+      });
+      await this.release(entity, handle);
+      return undefined;
+    }
+    return { sessionId, lockToken: lock.lockToken, lockedUntil: lock.until };
+  }
+
+  private remember(
+    entity: ResolvedEntity,
+    sessionId: string,
+    token: string,
+    lockToken: string,
+    lockedUntil: number,
+    reader: SessionHandle["reader"],
+    offer: SessionOffer | undefined,
+  ): SessionHandle {
+    const handle: SessionHandle = {
+      entity: entity.identity,
+      entityPath: entity.address.path,
+      streamId: entity.streamId,
+      sessionId,
+      token,
+      lockToken,
+      lockedUntil,
+      reader,
+      offer,
+      inflight: new Set(),
+      settled: [],
+      ended: new AbortController(),
+      generation: 0,
+      interrupt: undefined,
+      onRecall: undefined,
+    };
+    this.handles.set(lockToken, handle);
+    return handle;
+  }
+
+  /**
+   * After the lock is freed: delete the session's consumer (the next holder gets the
+   * unsettled messages again, in order), re-offer the session if it still has messages, and
+   * end what hangs off the handle here.
+   */
+  private async release(entity: ResolvedEntity, handle: SessionHandle): Promise<void> {
+    await this.forget(handle);
+    await this.store.messages.closeSessionConsumer(entity.streamId, handle.sessionId);
+    const next = await this.store.messages.nextActive(entity.streamId, 1, { id: handle.sessionId });
+    if (next) await this.store.sessionIndex.offer(entity.streamId, handle.token);
+    handle.offer?.ack();
+  }
+
+  private async forget(handle: SessionHandle): Promise<void> {
+    this.handles.delete(handle.lockToken);
+    handle.ended.abort();
+    for (const lock of handle.inflight) this.locks.drop(lock);
+    handle.inflight.clear();
+  }
+}
+
+export function decrementCount(record: SessionRecord, seq: string): void {
+  const count = (record.counts[seq] ?? 0) - 1;
+  if (count > 0) record.counts[seq] = count;
+  else delete record.counts[seq];
+}
+
+/** Drops the counts of settled messages. */
+export function dropSettled(record: SessionRecord, settled: number[]): void {
+  for (const seq of settled) delete record.counts[String(seq)];
+}
+
+function requireSessionEntity(entity: ResolvedEntity): void {
+  if (!entity.settings.requiresSession) throw new NotSessionEntityError(entity.address.path);
+}
+
+function checkSessionId(entity: ResolvedEntity, sessionId: string): void {
+  if (sessionId.length > MAX_ID_LENGTH) {
+    throw new InvalidArgumentError(
+      "session_id",
+      `session_id is ${sessionId.length} characters long; at most ${MAX_ID_LENGTH} are allowed.`,
+      { entityPath: entity.address.path },
+    );
+  }
+}
+
+function sessionIdOf(token: string): string | undefined {
+  return token.startsWith("s")
+    ? Buffer.from(token.slice(1), "base64url").toString("utf8")
+    : undefined;
+}
+
+function lockLostWhy(record: SessionRecord, lockToken: string): string {
+  if (record.lock?.token === lockToken)
+    return `it expired at ${new Date(record.lock.until).toISOString()}`;
+  if (record.lock && record.lock.until > Date.now())
+    return "another receiver holds the session now";
+  return "the lock was released or expired";
+}

@@ -1,0 +1,115 @@
+import {
+  AckPolicy,
+  type Consumer,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import {
+  ACCEPT_CONSUMER,
+  allSessionIndexSubjects,
+  sessionIndexStream,
+  sessionIndexSubject,
+} from "./subjects.js";
+
+/** A session offered to accept-next, and what to do with the offer. */
+export interface SessionOffer {
+  token: string;
+  /** Taken: the offer is used up. */
+  ack(): void;
+  /** Not taken now: offer it again after `delayMs` (0: at once). */
+  retry(delayMs: number): void;
+  /** Keeps the offer while its session is held (restarts ack_wait). */
+  keep(): void;
+}
+
+/**
+ * Accept-next without scanning sessions. Every send to a session publishes an entry on that
+ * session's subject in a small per-entity stream that keeps only the latest entry per
+ * subject; a durable pull consumer hands entries to accept-next callers, and a waiting pull
+ * is answered the moment an entry is published. An accepted session's entry stays unacked
+ * while it is held, so a holder that dies lets it come back after ack_wait (the lock
+ * duration). The invariant: a session with messages always has an unacked entry.
+ */
+export class SessionIndex {
+  private readonly consumers = new Map<string, Promise<Consumer>>();
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
+
+  async ensure(streamId: string, lockDurationMs: number): Promise<void> {
+    const config = {
+      name: sessionIndexStream(streamId),
+      subjects: [allSessionIndexSubjects(streamId)],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_msgs_per_subject: 1,
+      num_replicas: 1,
+    };
+    try {
+      await this.jsm.streams.add(config);
+    } catch {
+      await this.jsm.streams.update(config.name, config);
+    }
+    await this.jsm.consumers.add(config.name, {
+      durable_name: ACCEPT_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(lockDurationMs),
+      max_deliver: -1,
+      max_ack_pending: -1,
+      max_waiting: 4096,
+    });
+    this.consumers.delete(streamId);
+  }
+
+  async remove(streamId: string): Promise<void> {
+    this.consumers.delete(streamId);
+    await this.jsm.streams.delete(sessionIndexStream(streamId)).catch(() => undefined);
+  }
+
+  /** Says that the session may have work. */
+  async offer(streamId: string, token: string): Promise<void> {
+    await this.js.publish(sessionIndexSubject(streamId, token), new Uint8Array(0));
+  }
+
+  /** The next offered session, or undefined when none comes within `expiresMs`. */
+  async next(
+    streamId: string,
+    expiresMs: number,
+    signal: AbortSignal,
+  ): Promise<SessionOffer | undefined> {
+    const consumer = await this.consumer(streamId);
+    const batch = await consumer.fetch({ max_messages: 1, expires: Math.max(1000, expiresMs) });
+    const stop = () => batch.stop();
+    signal.addEventListener("abort", stop);
+    try {
+      for await (const m of batch) {
+        return {
+          token: m.subject.slice(m.subject.lastIndexOf(".") + 1),
+          ack: () => m.ack(),
+          retry: (delayMs) => m.nak(delayMs > 0 ? delayMs : undefined),
+          keep: () => m.working(),
+        };
+      }
+      return undefined;
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
+  private consumer(streamId: string): Promise<Consumer> {
+    let consumer = this.consumers.get(streamId);
+    if (!consumer) {
+      consumer = this.js.consumers.get(sessionIndexStream(streamId), ACCEPT_CONSUMER);
+      consumer.catch(() => this.consumers.delete(streamId));
+      this.consumers.set(streamId, consumer);
+    }
+    return consumer;
+  }
+}

@@ -1,0 +1,85 @@
+import type { KV } from "@nats-io/kv";
+
+/** Where a session's state is kept: `chunks` KV entries under `version`. */
+export interface StatePointer {
+  version: string;
+  size: number;
+  chunks: number;
+  changedAt: number;
+}
+
+/**
+ * What sessionbus keeps per session, in one KV entry written by compare-and-set: the lock,
+ * the delivery counts of messages delivered and not yet settled (persisted before they are
+ * handed out, so a crash never resets them), and where the state is.
+ */
+export interface SessionRecord {
+  lock: { token: string; until: number } | null;
+  counts: Record<string, number>;
+  state: StatePointer | null;
+  lastActivity: number;
+}
+
+export interface VersionedSession {
+  record: SessionRecord;
+  /** KV revision for compare-and-set; 0 when the session has no record yet. */
+  revision: number;
+}
+
+export function emptySessionRecord(): SessionRecord {
+  return { lock: null, counts: {}, state: null, lastActivity: 0 };
+}
+
+export class SessionRecords {
+  constructor(private readonly kv: KV) {}
+
+  async read(streamId: string, token: string): Promise<VersionedSession> {
+    const entry = await this.kv.get(key(streamId, token));
+    if (entry?.operation !== "PUT") {
+      return { record: emptySessionRecord(), revision: entry?.revision ?? 0 };
+    }
+    return { record: entry.json<SessionRecord>(), revision: entry.revision };
+  }
+
+  /** Writes if nobody changed the record since `revision`; undefined when someone did. */
+  async write(
+    streamId: string,
+    token: string,
+    record: SessionRecord,
+    revision: number,
+  ): Promise<number | undefined> {
+    const k = key(streamId, token);
+    const data = JSON.stringify(record);
+    try {
+      return revision === 0
+        ? await this.kv.create(k, data)
+        : await this.kv.update(k, data, revision);
+    } catch (error) {
+      if (isConflict(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async remove(streamId: string, token: string): Promise<void> {
+    await this.kv.purge(key(streamId, token));
+  }
+
+  /** Session tokens of every record of the entity. */
+  async tokens(streamId: string): Promise<string[]> {
+    const found: string[] = [];
+    for await (const k of await this.kv.keys(`${streamId}.*`))
+      found.push(k.slice(streamId.length + 1));
+    return found;
+  }
+}
+
+function key(streamId: string, token: string): string {
+  return `${streamId}.${token}`;
+}
+
+// A failed compare-and-set comes back as "wrong last sequence" (10071) or, for create, as
+// "key exists".
+function isConflict(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error);
+  return /wrong last sequence|key exists|10071/i.test(text);
+}

@@ -1,0 +1,142 @@
+/**
+ * The broker as a real child process, the way `npm start` runs src/main.ts, for tests that
+ * signal it (SIGKILL, SIGTERM).
+ *
+ * It runs as `node --import tsx src/main.ts` rather than through the tsx CLI: the CLI starts
+ * the program in a second node process and only relays catchable signals, so a SIGKILL of
+ * the CLI would leave the broker itself running. Here the child is the broker.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
+const LISTENING = /sessionbus listening on (http:\/\/\S+)/;
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+const TAIL_LINES = 40;
+
+export interface BrokerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface BrokerProcess {
+  /** Base URL from the "listening" line, e.g. http://127.0.0.1:41234. */
+  url: string;
+  pid: number;
+  /** Resolves once the process has exited (and its output is read). */
+  exited: Promise<BrokerExit>;
+  /** Sends a signal without waiting; kill("SIGKILL") is a crash. */
+  kill(signal?: NodeJS.Signals): void;
+  /** SIGTERM, SIGKILL after 10 s; resolves with how the process ended. */
+  stop(): Promise<BrokerExit>;
+  /** The last lines the process wrote (stdout and stderr), for failure messages. */
+  output(): string;
+}
+
+export interface BrokerProcessOptions {
+  /** NATS server the broker uses (NATS_URL). */
+  natsUrl: string;
+  /** @default 30_000 */
+  startTimeoutMs?: number;
+  /**
+   * Sends this signal the moment the listening line is read, as a supervisor that waits for
+   * readiness might. @default none
+   */
+  signalOnListening?: NodeJS.Signals;
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Starts src/main.ts on a free port and resolves once it prints its listening line. */
+export async function startBrokerProcess(options: BrokerProcessOptions): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: projectRoot,
+    env: {
+      ...process.env,
+      SESSIONBUS_HOST: "127.0.0.1",
+      SESSIONBUS_PORT: "0",
+      NATS_URL: options.natsUrl,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  killOnParentExit(child);
+
+  const tail: string[] = [];
+  let onListening: (url: string) => void = () => {};
+  const listening = new Promise<string>((resolve) => {
+    onListening = resolve;
+  });
+  // Both pipes are read for the whole life of the process, or it blocks on a full pipe.
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      const match = LISTENING.exec(line);
+      if (match?.[1] === undefined) return;
+      if (options.signalOnListening !== undefined) child.kill(options.signalOnListening);
+      onListening(match[1]);
+    });
+  }
+  const output = () => (tail.length === 0 ? "(no output)" : tail.join("\n"));
+
+  const exited = new Promise<BrokerExit>((resolve) => {
+    child.once("close", (code, signal) => resolve({ code, signal }));
+    child.once("error", () => resolve({ code: null, signal: null }));
+  });
+  void exited.then(() => running.delete(child));
+
+  const timeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    listening.then((url) => ({ url })),
+    exited.then((exit) => ({ exit })),
+    new Promise<{ timeout: true }>((resolve) => {
+      timer = setTimeout(() => resolve({ timeout: true }), timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
+
+  if (!("url" in outcome)) {
+    child.kill("SIGKILL");
+    await exited;
+    const why =
+      "exit" in outcome
+        ? `exited (code ${outcome.exit.code}, signal ${outcome.exit.signal})`
+        : `did not print its listening line within ${timeoutMs} ms`;
+    throw new Error(`the broker process ${why}. Output:\n${output()}`);
+  }
+
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("the broker process has no pid");
+  return {
+    url: outcome.url,
+    pid,
+    exited,
+    kill: (signal = "SIGTERM") => {
+      child.kill(signal);
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const escalate = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(escalate);
+      }
+    },
+    output,
+  };
+}
+
+/** A test process that dies must not leave brokers behind. */
+function killOnParentExit(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    process.once("exit", () => {
+      for (const each of running) each.kill("SIGKILL");
+    });
+    exitHookInstalled = true;
+  }
+  running.add(child);
+}
