@@ -79,7 +79,9 @@ async function serve(
       ]);
     },
   });
-  const server = http2.createServer(handler);
+  // Session state may be up to 100 MiB in one message; the default cap of 10 MB of
+  // buffered data per HTTP/2 connection would refuse it.
+  const server = http2.createServer({ maxSessionMemory: 512 }, handler);
   const sessions = new Set<http2.Http2Session>();
   server.on("session", (session) => {
     sessions.add(session);

@@ -1,5 +1,6 @@
 import type { MessageReader } from "../store/message-streams.js";
 import type { SessionOffer } from "../store/session-index.js";
+import type { VersionedSession } from "../store/session-records.js";
 import type { MessageLock } from "./message-locks.js";
 
 /** A session lock as this broker process knows it, with what hangs off it locally. */
@@ -23,6 +24,8 @@ export interface SessionHandle {
   settled: number[];
   /** Aborted when the lock ends here (close, loss): receive streams on it stop. */
   ended: AbortController;
+  /** The session record as this process last read or wrote it (saves a read per write). */
+  known: VersionedSession | undefined;
   /** Bumped whenever the session's consumer is recreated: older deliveries are void. */
   generation: number;
   /** Stops the pull a receive stream is waiting on, so it moves to the new consumer. */

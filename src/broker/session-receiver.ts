@@ -122,13 +122,19 @@ async function admit(
   const seq = String(delivery.streamSequence);
   let count = 0;
   const settled = handle.settled.length;
-  await updateSessionRecord(store, entity.streamId, handle.token, (record) => {
-    sessions.checkHeld(handle, record);
-    dropSettled(record, handle.settled.slice(0, settled));
-    count = (record.counts[seq] ?? 0) + 1;
-    record.counts[seq] = count;
-    return record;
-  });
+  handle.known = await updateSessionRecord(
+    store,
+    entity.streamId,
+    handle.token,
+    (record) => {
+      sessions.checkHeld(handle, record);
+      dropSettled(record, handle.settled.slice(0, settled));
+      count = (record.counts[seq] ?? 0) + 1;
+      record.counts[seq] = count;
+      return record;
+    },
+    handle.known,
+  );
   handle.settled.splice(0, settled);
   const message = decodeStored(delivery.data);
   message.sequenceNumber = BigInt(delivery.streamSequence);

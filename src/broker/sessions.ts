@@ -378,6 +378,7 @@ export class Sessions {
       inflight: new Set(),
       settled: [],
       ended: new AbortController(),
+      known: undefined,
       generation: 0,
       interrupt: undefined,
       onRecall: undefined,
