@@ -100,7 +100,7 @@ async function serve(
     // GOAWAY: clients open no new streams; running unary calls (settlements) finish.
     for (const session of sessions) session.close();
     await stopped;
-    broker.close();
+    await broker.close();
     await store.drain();
     await embedded?.stop();
   };

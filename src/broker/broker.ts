@@ -71,8 +71,11 @@ export interface Broker {
     pageToken: string,
     stateChangedAfter: number | undefined,
   ): Promise<SessionPage>;
-  /** Forgets this process's locks; JetStream and the session records let them expire. */
-  close(): void;
+  /**
+   * Shutdown: closes the sessions this process holds and forgets its message locks
+   * (JetStream redelivers those messages when their locks expire).
+   */
+  close(): Promise<void>;
 }
 
 export function createBroker(store: Store): Broker {
@@ -115,8 +118,8 @@ export function createBroker(store: Store): Broker {
       sessions.setState(await resolve(path), session, state),
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
-    close: () => {
-      sessions.clear();
+    close: async () => {
+      await sessions.closeAll();
       locks.clear();
     },
   };

@@ -87,9 +87,13 @@ export class Sessions {
    * lock, and deleting the session's consumer makes them come again, in order.
    */
   async close(entity: ResolvedEntity, ref: SessionRef | undefined): Promise<void> {
-    const handle = await this.handle(entity, ref);
+    await this.unlock(await this.handle(entity, ref));
+  }
+
+  /** Frees the lock as a close does; throws SESSION_LOCK_LOST if it is no longer held. */
+  private async unlock(handle: SessionHandle): Promise<void> {
     const returned = [...handle.inflight].map((lock) => String(lock.message.sequenceNumber));
-    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
+    await updateSessionRecord(this.store, handle.streamId, handle.token, (record) => {
       this.checkHeld(handle, record);
       record.lock = null;
       record.lastActivity = Date.now();
@@ -97,7 +101,7 @@ export class Sessions {
       dropSettled(record, handle.settled);
       return record;
     });
-    await this.release(entity, handle);
+    await this.release(handle);
   }
 
   async getState(
@@ -253,9 +257,13 @@ export class Sessions {
     });
   }
 
-  /** Ends every handle of this process (shutdown); the locks expire in the store. */
-  clear(): void {
-    for (const handle of this.handles.values()) handle.ended.abort();
+  /**
+   * Shutdown: closes every session this process holds, so other brokers can take them at
+   * once instead of after lock expiry. What cannot be closed simply expires.
+   */
+  async closeAll(): Promise<void> {
+    const held = [...this.handles.values()];
+    await Promise.allSettled(held.map((handle) => this.unlock(handle)));
     this.handles.clear();
   }
 
@@ -350,7 +358,7 @@ export class Sessions {
         if (record.lock?.token === lock.lockToken) record.lock = null;
         return record;
       });
-      await this.release(entity, handle);
+      await this.release(handle);
       return undefined;
     }
     return { sessionId, lockToken: lock.lockToken, lockedUntil: lock.until };
@@ -392,11 +400,11 @@ export class Sessions {
    * unsettled messages again, in order), re-offer the session if it still has messages, and
    * end what hangs off the handle here.
    */
-  private async release(entity: ResolvedEntity, handle: SessionHandle): Promise<void> {
+  private async release(handle: SessionHandle): Promise<void> {
     await this.forget(handle);
-    await this.store.messages.closeSessionConsumer(entity.streamId, handle.sessionId);
-    const next = await this.store.messages.nextActive(entity.streamId, 1, { id: handle.sessionId });
-    if (next) await this.store.sessionIndex.offer(entity.streamId, handle.token);
+    await this.store.messages.closeSessionConsumer(handle.streamId, handle.sessionId);
+    const next = await this.store.messages.nextActive(handle.streamId, 1, { id: handle.sessionId });
+    if (next) await this.store.sessionIndex.offer(handle.streamId, handle.token);
     handle.offer?.ack();
   }
 
