@@ -52,6 +52,15 @@ export class MessageLocks {
   settle(lock: MessageLock): void {
     lock.settled = true;
     this.end(lock);
+    // A session message has no timer of its own: forget it when its session lock would
+    // have expired (a second settle before then is told apart as already settled).
+    if (lock.session) {
+      lock.timer = setTimeout(
+        () => this.locks.delete(lock.token),
+        Math.max(0, lock.session.lockedUntil - Date.now()),
+      );
+      lock.timer.unref();
+    }
   }
 
   extend(lock: MessageLock, lockedUntil: number): void {

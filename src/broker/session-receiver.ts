@@ -30,8 +30,17 @@ export async function* receiveSession(
 ): AsyncGenerator<ReceiveEvent> {
   const credit = new ReceiveCredit(options.prefetch || 1);
   const signal = AbortSignal.any([options.signal, handle.ended.signal]);
-  const recalled: string[] = [];
-  handle.onRecall = (tokens) => recalled.push(...tokens);
+  // Voided tokens waiting to be announced; undefined when no announcement is due (an
+  // abandon announces even an empty list: it marks where deliveries are valid again).
+  let recalled: string[] | undefined;
+  handle.onRecall = (tokens) => {
+    recalled = [...(recalled ?? []), ...tokens];
+  };
+  const takeRecalled = () => {
+    const tokens = recalled ?? [];
+    recalled = undefined;
+    return tokens;
+  };
   let delivered = 0;
   let idleSince = Date.now();
   try {
@@ -64,7 +73,7 @@ export async function* receiveSession(
             if (message) await sessions.uncount(entity, handle, delivery.streamSequence);
             break;
           }
-          if (recalled.length > 0) yield { kind: "recalled", lockTokens: recalled.splice(0) };
+          if (recalled) yield { kind: "recalled", lockTokens: takeRecalled() };
           if (!message) continue;
           if (options.receiveAndDelete) {
             await delivery.ack();
@@ -99,7 +108,7 @@ export async function* receiveSession(
         signal.removeEventListener("abort", stop);
         if (handle.interrupt === stop) handle.interrupt = undefined;
       }
-      if (recalled.length > 0) yield { kind: "recalled", lockTokens: recalled.splice(0) };
+      if (recalled) yield { kind: "recalled", lockTokens: takeRecalled() };
       // The lock may have been lost or taken over: a fresh check says which, as an error.
       if (handle.lockedUntil <= Date.now()) await sessions.handle(entity, handle);
     }

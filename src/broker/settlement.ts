@@ -198,7 +198,6 @@ export class Settlement {
       onEnd: undefined,
       session,
     });
-    session?.inflight.add(held);
     message.deliveryCount = deliveryCount;
     message.state = MessageState.DEFERRED;
     message.lockToken = held.token;
