@@ -3,10 +3,17 @@
  * lock held against other receivers (also through another broker process), renewal, expiry
  * without renewal, closing with unsettled messages, and the misuse errors.
  */
-import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bodyText, failure, seconds, toMs, uniqueName, within } from "./support/grpc-client.js";
+import {
+  bodyText,
+  failure,
+  millis,
+  seconds,
+  toMs,
+  uniqueName,
+  within,
+} from "./support/grpc-client.js";
 import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
 import type {
   SessionClient,
@@ -124,7 +131,7 @@ describe("AcceptSession of a named session", () => {
       reason: "SESSION_CANNOT_BE_LOCKED",
       sessionId: "held",
     });
-    // Also from the same connection, and with the empty session id as another session.
+    // Also through the holder's own connection: a second accept is refused.
     expect(await failure(client.acceptSession(queue, "held"))).toMatchObject({
       code: grpc.status.ABORTED,
       reason: "SESSION_CANNOT_BE_LOCKED",
@@ -224,28 +231,41 @@ describe("AcceptSession of the next available session", () => {
 describe("RenewSessionLock", () => {
   it("moves locked_until forward and keeps the session past its first expiry", async () => {
     const queue = await sessionQueue("slock-renew", 5);
-    await sendToSession(queue, "renewed", 1);
     const lock = await client.acceptNamed(queue, "renewed");
     const firstExpiry = toMs(lock.lockedUntil);
     expect(firstExpiry - Date.now()).toBeGreaterThan(3_000);
     expect(firstExpiry - Date.now()).toBeLessThanOrEqual(5_000);
 
-    // Renew halfway through the lock (a wait on the clock, the lock's own time).
-    await delay(2_500);
+    // The holder waits for messages for 2.5 s (the stream ends empty), then renews.
+    const waiting = receiver(client, {
+      entityPath: queue,
+      session: refOf(lock),
+      maxWait: millis(2_500),
+    });
+    expect(await waiting.rest()).toEqual([]);
     const renewed = toMs(await client.renewSessionLock(queue, lock));
     expect(renewed).toBeGreaterThan(firstExpiry + 1_000);
     expect(renewed).toBeGreaterThan(Date.now() + 4_000);
 
-    // Past the first expiry the lock still holds (waiting for the first lock to expire).
-    await delay(Math.max(0, firstExpiry + 500 - Date.now()));
+    // It waits again, until past the first expiry: the stream ends empty, not with a lost
+    // lock, and the session is still the holder's.
+    const past = receiver(client, {
+      entityPath: queue,
+      session: refOf(lock),
+      maxWait: millis(firstExpiry + 500 - Date.now()),
+    });
+    expect(await past.rest()).toEqual([]);
     expect(Date.now()).toBeGreaterThan(firstExpiry);
     expect(await failure(other.acceptSession(queue, "renewed"))).toMatchObject({
       code: grpc.status.ABORTED,
       reason: "SESSION_CANNOT_BE_LOCKED",
     });
+    // A message sent now goes to the holder, and its token still settles it.
     const stream = receiver(client, { entityPath: queue, session: refOf(lock) });
+    await sendToSession(queue, "renewed", 1);
     const message = await stream.next();
     await client.complete(queue, lock, message.lockToken);
+    expect(await client.getSessionState(queue, lock)).toBeUndefined();
     expect(Date.now()).toBeLessThan(renewed);
     stream.cancel();
     await client.closeSession(queue, lock);

@@ -45,8 +45,14 @@ export async function* receiveSession(
   let idleSince = Date.now();
   try {
     while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
-      await credit.whenAvailable(signal);
+      // Waiting for credit must not outlast the lock: a lost lock ends the stream with its error.
+      const untilExpiry = Math.max(0, handle.lockedUntil - Date.now());
+      await credit.whenAvailable(AbortSignal.any([signal, AbortSignal.timeout(untilExpiry + 50)]));
       if (signal.aborted) break;
+      if (credit.available <= 0) {
+        await sessions.handle(entity, handle); // throws SESSION_LOCK_LOST, or finds it renewed
+        continue;
+      }
       const want =
         options.maxMessages === 0
           ? credit.available

@@ -29,6 +29,9 @@ const CODES: Record<string, Code> = {
 export function toConnectError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   const broker = error instanceof BrokerError ? error : fromUnknown(error);
+  if (!broker && isCancellation(error)) {
+    return new ConnectError("The call was cancelled.", Code.Canceled, undefined, undefined, error);
+  }
   if (!broker) {
     // Not a failure the broker knows: the client gets a generic message, the log the rest.
     console.error("sessionbus: internal error:", error);
@@ -63,4 +66,15 @@ function fromUnknown(error: unknown): BrokerError | undefined {
     return new StoreUnavailableError("handling the request", { cause: error });
   }
   return undefined;
+}
+
+/** A client that cancels a call or goes away mid-stream: normal, not worth a log line. */
+function isCancellation(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    error.name === "AbortError" ||
+    code === "ERR_STREAM_DESTROYED" ||
+    /stream has been destroyed/i.test(error.message)
+  );
 }

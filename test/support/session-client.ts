@@ -443,8 +443,23 @@ export class SessionReceiveStream {
   ): Promise<{ skipped: ReceivedMessage[]; lockTokens: string[] }> {
     const deadline = Date.now() + timeoutMs;
     const skipped: ReceivedMessage[] = [];
+    const seen = () =>
+      skipped.length === 0
+        ? "nothing"
+        : skipped
+            .map((m) => `sequence ${m.sequenceNumber} (delivery_count ${m.deliveryCount})`)
+            .join(", ");
     for (;;) {
-      const event = await this.event(Math.max(1, deadline - Date.now()));
+      let event: ReceiveEvent | undefined;
+      try {
+        event = await this.event(Math.max(1, deadline - Date.now()));
+      } catch (error) {
+        if ((error as Partial<grpc.ServiceError>).code !== undefined) throw error;
+        throw new Error(
+          `no recalled event within ${timeoutMs} ms after the abandon; skipped meanwhile: ${seen()}`,
+          { cause: error },
+        );
+      }
       if (event === undefined) throw new Error("the stream ended before the recalled event");
       if (event.kind === "recalled") return { skipped, lockTokens: event.lockTokens };
       skipped.push(event.message);

@@ -1,0 +1,46 @@
+/**
+ * The RPC clients the SDK is built on, and the one wrapper every unary call goes through:
+ * cancellation by AbortSignal, a deadline, and failures turned into SessionBusErrors.
+ */
+import type { Client } from "@connectrpc/connect";
+import type { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
+import type { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { toSessionBusError } from "./errors.js";
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Cancels the call; it then rejects with `signal.reason` (an AbortError by default). */
+  signal?: AbortSignal | undefined;
+  /** Deadline of the call. @default the client's `callTimeoutMs` */
+  timeoutMs?: number | undefined;
+}
+
+/** What the parts of the SDK share: the two service clients and the call deadline. */
+export interface Rpc {
+  messaging: Client<typeof MessagingService>;
+  admin: Client<typeof AdminService>;
+  callTimeoutMs: number;
+}
+
+/**
+ * Runs one unary call with the caller's signal and deadline. An aborted call rejects with
+ * the signal's reason; every other failure becomes a SessionBusError of its reason.
+ */
+export async function invoke<T>(
+  rpc: Rpc,
+  options: CallOptions | undefined,
+  call: (connect: { signal: AbortSignal | undefined; timeoutMs: number }) => Promise<T>,
+  extraTimeoutMs = 0,
+): Promise<T> {
+  const signal = options?.signal;
+  signal?.throwIfAborted();
+  try {
+    return await call({
+      signal,
+      timeoutMs: (options?.timeoutMs ?? rpc.callTimeoutMs) + extraTimeoutMs,
+    });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw toSessionBusError(error);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The sessionbus client: one HTTP/2 connection (gRPC protocol) to a broker, with senders,
+ * receivers, session receivers, peek, session listing, queue administration and
+ * request–reply.
+ */
+import { randomUUID } from "node:crypto";
+import { createClient } from "@connectrpc/connect";
+import {
+  createGrpcTransport,
+  type GrpcTransportOptions,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
+import { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { CLIENT_DEFAULTS, withDefaults } from "./defaults.js";
+import type { MessageToSend, ReceivedMessage } from "./message.js";
+import { type PeekOptions, peek } from "./peek.js";
+import {
+  createQueue,
+  deleteQueue,
+  getQueue,
+  type ListQueuesOptions,
+  listQueues,
+  type QueueDescription,
+  type QueueOptions,
+  updateQueue,
+} from "./queue-admin.js";
+import { createReceiver, type Receiver, type ReceiverOptions } from "./receiver.js";
+import { Requester, type RequestReplyOptions } from "./request-reply.js";
+import {
+  createResponder,
+  type Responder,
+  type ResponderHandler,
+  type ResponderOptions,
+} from "./responder.js";
+import type { CallOptions, Rpc } from "./rpc.js";
+import { createSender, type Sender } from "./sender.js";
+import { type ListSessionsOptions, listSessions, type SessionInfo } from "./session-listing.js";
+import {
+  type AcceptNextSessionOptions,
+  acceptNextSession,
+  acceptSession,
+  type SessionReceiver,
+  type SessionReceiverOptions,
+} from "./session-receiver.js";
+
+export interface SessionBusClientOptions
+  extends Omit<GrpcTransportOptions, "baseUrl" | "defaultTimeoutMs" | "sessionManager"> {
+  /** The broker, e.g. "http://127.0.0.1:50051" (cleartext HTTP/2). */
+  url: string;
+  /** Deadline of each unary call (accept-next: on top of its wait). @default 30_000 */
+  callTimeoutMs?: number | undefined;
+  /**
+   * This client instance's id: the session its request–reply replies come back on.
+   * @default a random UUID
+   */
+  instanceId?: string | undefined;
+}
+
+export interface SessionBusClient {
+  readonly url: string;
+  /** The session id replies to this client's requestReply calls carry. */
+  readonly instanceId: string;
+
+  /** Sends to a queue. */
+  sender(entityPath: string): Sender;
+  /** Receives from an entity without sessions (a queue, or any dead-letter queue). */
+  receiver(entityPath: string, options?: ReceiverOptions): Receiver;
+  /** Locks the named session (also an empty or unknown one). */
+  acceptSession(
+    entityPath: string,
+    sessionId: string,
+    options?: SessionReceiverOptions,
+  ): Promise<SessionReceiver>;
+  /** Locks the next session with a receivable message; undefined if none within maxWaitMs. */
+  acceptNextSession(
+    entityPath: string,
+    options?: AcceptNextSessionOptions,
+  ): Promise<SessionReceiver | undefined>;
+  /** Reads messages without locking them. */
+  peek(entityPath: string, options?: PeekOptions): Promise<ReceivedMessage[]>;
+  /** Sessions with a receivable message or a state, every page. */
+  listSessions(entityPath: string, options?: ListSessionsOptions): AsyncIterable<SessionInfo>;
+
+  createQueue(name: string, options?: QueueOptions, call?: CallOptions): Promise<QueueDescription>;
+  getQueue(name: string, call?: CallOptions): Promise<QueueDescription>;
+  /** Every queue, every page. */
+  listQueues(options?: ListQueuesOptions): AsyncIterable<QueueDescription>;
+  /** Changes the given properties (requiresSession cannot change). */
+  updateQueue(name: string, options: QueueOptions, call?: CallOptions): Promise<QueueDescription>;
+  /** Removes the queue, its messages, sessions and dead-letter queue. */
+  deleteQueue(name: string, call?: CallOptions): Promise<void>;
+
+  /**
+   * Sends `request` to `requestQueue` and resolves with its reply: the message on
+   * `options.replyQueue` (session-enabled) in session `instanceId` whose correlation id is
+   * the request's message id (generated when unset). Concurrent calls share one session.
+   */
+  requestReply(
+    requestQueue: string,
+    request: MessageToSend,
+    options: RequestReplyOptions,
+  ): Promise<ReceivedMessage>;
+  /** Answers the requests arriving on `requestQueue` with `handler`; starts at once. */
+  createResponder(
+    requestQueue: string,
+    handler: ResponderHandler,
+    options?: ResponderOptions,
+  ): Responder;
+
+  /** Closes responders and the reply sessions, then the connection. */
+  close(): Promise<void>;
+}
+
+export function createSessionBusClient(options: SessionBusClientOptions): SessionBusClient {
+  const { url, callTimeoutMs: _timeout, instanceId: _id, ...transportOptions } = options;
+  const { callTimeoutMs } = withDefaults(CLIENT_DEFAULTS, options);
+  const instanceId = options.instanceId ?? randomUUID();
+  const sessionManager = new Http2SessionManager(
+    url,
+    {
+      pingIntervalMs: transportOptions.pingIntervalMs,
+      pingIdleConnection: transportOptions.pingIdleConnection,
+      pingTimeoutMs: transportOptions.pingTimeoutMs,
+      idleConnectionTimeoutMs: transportOptions.idleConnectionTimeoutMs,
+    },
+    transportOptions.nodeOptions,
+  );
+  const transport = createGrpcTransport({ ...transportOptions, baseUrl: url, sessionManager });
+  const rpc: Rpc = {
+    messaging: createClient(MessagingService, transport),
+    admin: createClient(AdminService, transport),
+    callTimeoutMs,
+  };
+  const requester = new Requester(rpc, instanceId);
+  const responders = new Set<Responder>();
+
+  return {
+    url,
+    instanceId,
+    sender: (entityPath) => createSender(rpc, entityPath),
+    receiver: (entityPath, receiverOptions) => createReceiver(rpc, entityPath, receiverOptions),
+    acceptSession: (entityPath, sessionId, sessionOptions) =>
+      acceptSession(rpc, entityPath, sessionId, sessionOptions),
+    acceptNextSession: (entityPath, acceptOptions) =>
+      acceptNextSession(rpc, entityPath, acceptOptions),
+    peek: (entityPath, peekOptions) => peek(rpc, entityPath, peekOptions),
+    listSessions: (entityPath, listOptions) => listSessions(rpc, entityPath, listOptions),
+    createQueue: (name, queueOptions, call) => createQueue(rpc, name, queueOptions, call),
+    getQueue: (name, call) => getQueue(rpc, name, call),
+    listQueues: (listOptions) => listQueues(rpc, listOptions),
+    updateQueue: (name, queueOptions, call) => updateQueue(rpc, name, queueOptions, call),
+    deleteQueue: (name, call) => deleteQueue(rpc, name, call),
+    requestReply: (requestQueue, request, replyOptions) =>
+      requester.request(requestQueue, request, replyOptions),
+    createResponder(requestQueue, handler, responderOptions) {
+      const responder = createResponder(rpc, requestQueue, handler, responderOptions);
+      responders.add(responder);
+      return {
+        requestQueue,
+        close: async () => {
+          responders.delete(responder);
+          await responder.close();
+        },
+      };
+    },
+    async close() {
+      await Promise.allSettled([...responders].map((r) => r.close()));
+      responders.clear();
+      await requester.close();
+      sessionManager.abort();
+    },
+  };
+}

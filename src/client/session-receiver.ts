@@ -1,0 +1,163 @@
+/**
+ * A session of a session-enabled entity, locked for this receiver: accept a named session
+ * or the next available one, receive its messages in order, settle them, keep its state.
+ */
+import { durationFromMs, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { BaseReceiver, type MessageReceiver, type ReceiveModeName } from "./base-receiver.js";
+import { SESSION_RECEIVER_DEFAULTS, withDefaults } from "./defaults.js";
+import { SessionLockLostError } from "./errors.js";
+import { type CallOptions, invoke, type Rpc } from "./rpc.js";
+
+export interface SessionReceiverOptions {
+  /**
+   * Messages read ahead and held unsettled at once. A session's messages go only to its
+   * holder, so this takes nothing from other receivers; after an abandon the read-ahead is
+   * recalled and comes again in order. At most 1000.
+   * @default 10
+   */
+  prefetch?: number | undefined;
+  /** @default "peekLock" */
+  receiveMode?: ReceiveModeName | undefined;
+  /** Cancels the accept call. */
+  signal?: AbortSignal | undefined;
+  /** Deadline of the accept call (accept-next: on top of `maxWaitMs`). @default the client's `callTimeoutMs` */
+  timeoutMs?: number | undefined;
+}
+
+export interface AcceptNextSessionOptions extends SessionReceiverOptions {
+  /**
+   * How long to wait for a session with a receivable message; then the result is
+   * undefined. A message arriving for an unlocked session ends the wait at once.
+   * @default 60_000
+   */
+  maxWaitMs?: number | undefined;
+}
+
+/** A locked session: its messages in sequence order, settlement, state and lock. */
+export interface SessionReceiver extends MessageReceiver {
+  readonly sessionId: string;
+  /** When the session lock runs out unless renewed (the broker's clock). */
+  readonly lockedUntil: Date;
+  /** The session's state; undefined when never set or cleared. */
+  getState(options?: CallOptions): Promise<Uint8Array | undefined>;
+  /** Replaces the state (a string is stored as UTF-8); undefined clears it. */
+  setState(state: Uint8Array | string | undefined, options?: CallOptions): Promise<void>;
+  /** Extends the session lock by the entity's lock_duration; returns the new expiry. */
+  renewLock(options?: CallOptions): Promise<Date>;
+  /**
+   * Releases the session lock: unsettled messages go to the next holder with their delivery
+   * count unchanged. Closing a session whose lock is already lost succeeds.
+   */
+  close(options?: CallOptions): Promise<void>;
+}
+
+/** Locks the named session (also an empty or unknown one). */
+export async function acceptSession(
+  rpc: Rpc,
+  entityPath: string,
+  sessionId: string,
+  options?: SessionReceiverOptions,
+): Promise<SessionReceiver> {
+  const response = await invoke(rpc, options, (call) =>
+    rpc.messaging.acceptSession({ entityPath, sessionId }, call),
+  );
+  const lock = response.session;
+  if (!lock) throw new Error(`AcceptSession of "${sessionId}" returned no session lock`);
+  return openSession(rpc, entityPath, lock, options);
+}
+
+/** Locks the next session with a receivable message; undefined if none within maxWaitMs. */
+export async function acceptNextSession(
+  rpc: Rpc,
+  entityPath: string,
+  options?: AcceptNextSessionOptions,
+): Promise<SessionReceiver | undefined> {
+  const { maxWaitMs } = withDefaults(SESSION_RECEIVER_DEFAULTS, options);
+  const response = await invoke(
+    rpc,
+    options,
+    (call) => rpc.messaging.acceptSession({ entityPath, maxWait: durationFromMs(maxWaitMs) }, call),
+    maxWaitMs,
+  );
+  return response.session ? openSession(rpc, entityPath, response.session, options) : undefined;
+}
+
+function openSession(
+  rpc: Rpc,
+  entityPath: string,
+  lock: { sessionId: string; lockToken: string; lockedUntil?: Timestamp | undefined },
+  options: SessionReceiverOptions | undefined,
+): SessionReceiver {
+  const { prefetch, receiveMode } = withDefaults(SESSION_RECEIVER_DEFAULTS, options);
+  return new LockedSession(
+    rpc,
+    entityPath,
+    prefetch,
+    receiveMode,
+    { sessionId: lock.sessionId, lockToken: lock.lockToken },
+    lock.lockedUntil ? timestampDate(lock.lockedUntil) : new Date(),
+  );
+}
+
+const encoder = new TextEncoder();
+
+class LockedSession extends BaseReceiver implements SessionReceiver {
+  private readonly ref: { sessionId: string; lockToken: string };
+
+  constructor(
+    rpc: Rpc,
+    entityPath: string,
+    prefetch: number,
+    receiveMode: ReceiveModeName,
+    ref: { sessionId: string; lockToken: string },
+    public lockedUntil: Date,
+  ) {
+    super(rpc, entityPath, prefetch, receiveMode, ref);
+    this.ref = ref;
+  }
+
+  get sessionId(): string {
+    return this.ref.sessionId;
+  }
+
+  async getState(options?: CallOptions): Promise<Uint8Array | undefined> {
+    const response = await invoke(this.rpc, options, (call) =>
+      this.rpc.messaging.getSessionState({ entityPath: this.entityPath, session: this.ref }, call),
+    );
+    return response.state;
+  }
+
+  async setState(state: Uint8Array | string | undefined, options?: CallOptions): Promise<void> {
+    await invoke(this.rpc, options, (call) =>
+      this.rpc.messaging.setSessionState(
+        {
+          entityPath: this.entityPath,
+          session: this.ref,
+          state: typeof state === "string" ? encoder.encode(state) : state,
+        },
+        call,
+      ),
+    );
+  }
+
+  async renewLock(options?: CallOptions): Promise<Date> {
+    const response = await invoke(this.rpc, options, (call) =>
+      this.rpc.messaging.renewSessionLock({ entityPath: this.entityPath, session: this.ref }, call),
+    );
+    if (response.lockedUntil) this.lockedUntil = timestampDate(response.lockedUntil);
+    return this.lockedUntil;
+  }
+
+  async close(options?: CallOptions): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stream.close();
+    try {
+      await invoke(this.rpc, options, (call) =>
+        this.rpc.messaging.closeSession({ entityPath: this.entityPath, session: this.ref }, call),
+      );
+    } catch (error) {
+      if (!(error instanceof SessionLockLostError)) throw error;
+    }
+  }
+}
