@@ -9,7 +9,7 @@ import {
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   file_grpc_health_v1_health,
   HealthCheckResponse_ServingStatus as ServingStatus,
@@ -20,6 +20,7 @@ import { file_sessionbus_v1_error_detail } from "../gen/ts/sessionbus/v1/error_d
 import { file_sessionbus_v1_message } from "../gen/ts/sessionbus/v1/message_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { file_sessionbus_v1_queue } from "../gen/ts/sessionbus/v1/queue_pb.js";
+import { startSessionbus } from "../src/app.js";
 import {
   createHealthStatus,
   type HealthStatus,
@@ -349,5 +350,35 @@ describe("grpc.reflection.v1.ServerReflection", () => {
     expect(answer?.list_services_response?.service.map((s) => s.name)).toContain(
       "sessionbus.v1.MessagingService",
     );
+  });
+});
+
+describe("the broker as started by startSessionbus", () => {
+  let client: grpc.Client;
+
+  beforeAll(async () => {
+    const broker = await startSessionbus({
+      host: "127.0.0.1",
+      port: 0,
+      natsUrl: inject("natsUrl"),
+      dataDir: "unused",
+      natsServerBin: undefined,
+    });
+    client = new grpc.Client(`127.0.0.1:${broker.port}`, grpc.credentials.createInsecure());
+    cleanups.push(async () => {
+      client.close();
+      await broker.close();
+    });
+  });
+
+  it("answers SERVING to a health check", async () => {
+    expect((await check(client, "")).status).toBe("SERVING");
+  });
+
+  it("lists both sessionbus services through reflection", async () => {
+    const [answer] = await reflect(client, [{ host: "", list_services: "" }]);
+    const names = answer?.list_services_response?.service.map((s) => s.name) ?? [];
+    expect(names).toContain("sessionbus.v1.AdminService");
+    expect(names).toContain("sessionbus.v1.MessagingService");
   });
 });
