@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -65,6 +66,8 @@ async function serve(
     ),
   );
   const shutdown = new AbortController();
+  // Every call links its signal to this one: many concurrent calls are normal here.
+  setMaxListeners(0, shutdown.signal);
   const handler = connectNodeAdapter({
     shutdownSignal: shutdown.signal,
     routes(router) {

@@ -218,3 +218,42 @@ function waitForLine(
     });
   });
 }
+
+describe("README SDK sample", () => {
+  let broker: RunningSessionbus;
+  const source = fencedBlock("sample: sdk");
+  const file = join(projectRoot, "test/.readme-sdk-sample.tmp.ts");
+
+  beforeAll(async () => {
+    broker = await startSessionbus({
+      host: "127.0.0.1",
+      port: 0,
+      natsUrl: inject("natsUrl"),
+      dataDir: "unused",
+      natsServerBin: undefined,
+    });
+    expect(source).toContain('from "./src/client/index.js"');
+    writeFileSync(file, source.replaceAll('from "./src/', 'from "../src/'));
+  });
+
+  afterAll(async () => {
+    rmSync(file, { force: true });
+    await broker?.close();
+  });
+
+  it("processes each session in order, as the README shows", async () => {
+    const result = await run(tsx, [file], {
+      ...process.env,
+      SESSIONBUS_URL: broker.url,
+      SESSIONBUS_QUEUE: `readme-sdk-${randomUUID()}`,
+    });
+    expect(result.code, result.output).toBe(0);
+    // Which customer comes first is up to accept-next; each one's orders are in order.
+    const lines = result.stdout.trim().split("\n").sort();
+    expect(lines).toEqual(fencedBlock("sample-output: sdk").trim().split("\n").sort());
+    for (const customer of ["alice", "bob"]) {
+      const orders = result.stdout.split("\n").filter((l) => l.startsWith(`${customer}:`));
+      expect(orders).toEqual([1, 2, 3].map((n) => `${customer}: order ${n} (delivery 1)`));
+    }
+  });
+});

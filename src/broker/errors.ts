@@ -192,3 +192,12 @@ export class SessionStateTooLargeError extends BrokerError {
     );
   }
 }
+
+/** The entity went away while a call was using it (deleted by another client). */
+export class EntityDeletedError extends BrokerError {
+  override readonly name = "EntityDeletedError";
+  readonly reason = "ENTITY_NOT_FOUND";
+  constructor(options?: ErrorOptions) {
+    super("The entity was deleted while this call was using it.", {}, options);
+  }
+}

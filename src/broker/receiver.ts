@@ -49,7 +49,11 @@ export async function* receiveMessages(
   let idleSince = Date.now();
   const { signal } = options;
   while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
-    await credit.whenAvailable(signal);
+    // Time spent waiting for the client to settle is not idle time (max_wait).
+    if (credit.available <= 0) {
+      await credit.whenAvailable(signal);
+      idleSince = Date.now();
+    }
     if (signal.aborted) return;
     const left =
       options.maxMessages === 0

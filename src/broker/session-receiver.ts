@@ -46,12 +46,18 @@ export async function* receiveSession(
   try {
     while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
       // Waiting for credit must not outlast the lock: a lost lock ends the stream with its error.
-      const untilExpiry = Math.max(0, handle.lockedUntil - Date.now());
-      await credit.whenAvailable(AbortSignal.any([signal, AbortSignal.timeout(untilExpiry + 50)]));
-      if (signal.aborted) break;
       if (credit.available <= 0) {
-        await sessions.handle(entity, handle); // throws SESSION_LOCK_LOST, or finds it renewed
-        continue;
+        const untilExpiry = Math.max(0, handle.lockedUntil - Date.now());
+        await credit.whenAvailable(
+          AbortSignal.any([signal, AbortSignal.timeout(untilExpiry + 50)]),
+        );
+        if (signal.aborted) break;
+        // Time spent waiting for the client to settle is not idle time (max_wait).
+        idleSince = Date.now();
+        if (credit.available <= 0) {
+          await sessions.handle(entity, handle); // throws SESSION_LOCK_LOST, or finds it renewed
+          continue;
+        }
       }
       const want =
         options.maxMessages === 0

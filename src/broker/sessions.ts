@@ -279,6 +279,12 @@ export class Sessions {
       const offer = await this.store.sessionIndex.next(entity.streamId, left, signal);
       if (!offer) return undefined;
       const accepted = await this.takeOffer(entity, offer);
+      if (accepted && signal.aborted) {
+        // The caller is gone: give the session back rather than leave it locked by nobody.
+        const handle = this.handles.get(accepted.lockToken);
+        if (handle) await this.unlock(handle).catch(() => undefined);
+        return undefined;
+      }
       if (accepted) return accepted;
     }
     return undefined;

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorDetailSchema } from "../../gen/ts/sessionbus/v1/error_detail_pb.js";
-import { BrokerError, StoreUnavailableError } from "../broker/errors.js";
+import { BrokerError, EntityDeletedError, StoreUnavailableError } from "../broker/errors.js";
 
 /** gRPC status of each broker reason (semantics §7); the only place codes are chosen. */
 const CODES: Record<string, Code> = {
@@ -61,6 +61,10 @@ export function toConnectError(error: unknown): ConnectError {
 /** Errors of the NATS client (timeouts, lost connection) mean the store is unavailable. */
 function fromUnknown(error: unknown): BrokerError | undefined {
   if (!(error instanceof Error)) return undefined;
+  // JetStream's answer when a stream or consumer in use is deleted with its entity.
+  if (/consumer deleted|stream not found|consumer not found/i.test(error.message)) {
+    return new EntityDeletedError({ cause: error });
+  }
   const natsError = /timeout|disconnect|connection|no responders|closed/i;
   if (natsError.test(error.name) || natsError.test(error.message)) {
     return new StoreUnavailableError("handling the request", { cause: error });

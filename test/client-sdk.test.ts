@@ -1,0 +1,419 @@
+/**
+ * The client SDK (src/client) against an in-process broker on the test run's nats-server:
+ * sending and receiving, sessions in order, the recall after an abandon, session state,
+ * typed errors, request–reply and cancellation.
+ */
+import { randomUUID } from "node:crypto";
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+import {
+  createSessionBusClient,
+  deadLetterQueuePath,
+  EntityAlreadyExistsError,
+  EntityNotFoundError,
+  MessageLockLostError,
+  NotSessionEntityError,
+  type ReceivedMessage,
+  type SessionBusClient,
+  SessionBusError,
+  SessionCannotBeLockedError,
+  SessionIdRequiredError,
+  SessionLockLostError,
+  type SessionReceiver,
+} from "../src/client/index.js";
+
+let broker: RunningSessionbus;
+let client: SessionBusClient;
+/** Another connection: "another receiver". */
+let other: SessionBusClient;
+const created: string[] = [];
+
+beforeAll(async () => {
+  broker = await startSessionbus({
+    host: "127.0.0.1",
+    port: 0,
+    natsUrl: inject("natsUrl"),
+    dataDir: "unused",
+    natsServerBin: undefined,
+  });
+  client = createSessionBusClient({ url: broker.url });
+  other = createSessionBusClient({ url: broker.url });
+});
+
+afterAll(async () => {
+  // Close the clients first (the request–reply session among them), then remove the queues.
+  await client?.close();
+  await other?.close();
+  if (broker) {
+    const admin = createSessionBusClient({ url: broker.url });
+    for (const name of created) await admin.deleteQueue(name).catch(() => undefined);
+    await admin.close();
+    await broker.close();
+  }
+});
+
+async function queue(prefix: string, requiresSession = false): Promise<string> {
+  const name = `client-${prefix}-${randomUUID().slice(0, 8)}`;
+  await client.createQueue(name, { requiresSession });
+  created.push(name);
+  return name;
+}
+
+/** Fails after `ms` instead of hanging. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The next message, which must arrive within 10 s. */
+async function next(receiver: { receiveMessage: SessionReceiver["receiveMessage"] }) {
+  const message = await receiver.receiveMessage({ maxWaitMs: 10_000 });
+  if (!message) throw new Error("no message within 10 s");
+  return message;
+}
+
+async function sendToSession(q: string, sessionId: string, count: number): Promise<bigint[]> {
+  const results = await client
+    .sender(q)
+    .sendBatch(
+      Array.from({ length: count }, (_, i) => ({ sessionId, body: `${sessionId} ${i + 1}` })),
+    );
+  return results.map((r) => r.sequenceNumber);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("queues without sessions", () => {
+  it("round-trips messages with their properties through a sender and a receiver", async () => {
+    const q = await queue("plain");
+    const at = new Date("2024-05-06T07:08:09.010Z");
+    const sent = await client.sender(q).send({
+      body: "hello",
+      messageId: "m-1",
+      correlationId: "c-1",
+      subject: "greeting",
+      contentType: "text/plain",
+      to: "someone",
+      replyTo: "replies",
+      timeToLiveMs: 60_000,
+      applicationProperties: {
+        text: "x",
+        ratio: 1.5,
+        count: 42n,
+        flag: true,
+        bytes: new Uint8Array([1, 2]),
+        at,
+      },
+    });
+    expect(sent).toMatchObject({ messageId: "m-1", duplicate: false });
+    const batch = await client.sender(q).sendBatch([{ body: "two" }, { body: "three" }]);
+    expect(batch.map((r) => r.sequenceNumber)).toEqual([
+      sent.sequenceNumber + 1n,
+      sent.sequenceNumber + 2n,
+    ]);
+
+    const receiver = client.receiver(q, { prefetch: 3 });
+    const received: ReceivedMessage[] = [];
+    for await (const message of receiver) {
+      received.push(message);
+      if (received.length === 3) break;
+    }
+    const [first, second, third] = received as [ReceivedMessage, ReceivedMessage, ReceivedMessage];
+    expect(first).toMatchObject({
+      text: "hello",
+      messageId: "m-1",
+      correlationId: "c-1",
+      subject: "greeting",
+      contentType: "text/plain",
+      to: "someone",
+      replyTo: "replies",
+      timeToLiveMs: 60_000,
+      sessionId: undefined,
+      sequenceNumber: sent.sequenceNumber,
+      deliveryCount: 1,
+      state: "active",
+      applicationProperties: { text: "x", ratio: 1.5, count: 42n, flag: true, at },
+    });
+    expect(first.applicationProperties.bytes).toEqual(new Uint8Array([1, 2]));
+    expect(first.lockedUntil?.getTime()).toBeGreaterThan(Date.now());
+
+    await receiver.complete(first);
+    // A second settlement of the same delivery is refused with its reason.
+    expect(await rejection(receiver.complete(first))).toMatchObject({
+      reason: "MESSAGE_ALREADY_SETTLED",
+      code: Code.FailedPrecondition,
+    });
+    // Abandon: the message comes again with its delivery count raised.
+    await receiver.abandon(second);
+    const again = await next(receiver);
+    expect(again).toMatchObject({ text: "two", deliveryCount: 2 });
+    const renewed = await receiver.renewLock(again);
+    expect(renewed.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    await receiver.defer(again);
+    const [deferred] = await receiver.receiveDeferred([again.sequenceNumber]);
+    expect(deferred).toMatchObject({ text: "two", state: "deferred" });
+    await receiver.complete(deferred as ReceivedMessage);
+    await receiver.deadLetter(third, "Broken", "cannot parse");
+    await receiver.close();
+
+    const dlq = client.receiver(deadLetterQueuePath(q));
+    const dead = await next(dlq);
+    expect(dead).toMatchObject({
+      text: "three",
+      deadLetterReason: "Broken",
+      deadLetterDescription: "cannot parse",
+      deadLetterSource: q,
+    });
+    await dlq.complete(dead);
+    await dlq.close();
+    expect(await client.peek(q, { maxMessages: 10 })).toEqual([]);
+  });
+
+  it("lists queues page by page and updates their properties in milliseconds", async () => {
+    const q = await queue("admin");
+    const updated = await client.updateQueue(q, { lockDurationMs: 7_000, maxDeliveryCount: 3 });
+    expect(updated.properties).toMatchObject({
+      lockDurationMs: 7_000,
+      maxDeliveryCount: 3,
+      requiresSession: false,
+      defaultMessageTtlMs: undefined,
+    });
+    const names: string[] = [];
+    for await (const each of client.listQueues({ pageSize: 2 })) names.push(each.name);
+    expect(names).toContain(q);
+    expect((await client.getQueue(q)).runtimeInfo.activeMessageCount).toBe(0);
+  });
+});
+
+describe("session receivers", () => {
+  it("receive one session's messages in order; accept-next takes another session", async () => {
+    const q = await queue("order", true);
+    const sender = client.sender(q);
+    for (let i = 1; i <= 5; i++) {
+      await sender.sendBatch([
+        { sessionId: "a", body: `a ${i}` },
+        { sessionId: "b", body: `b ${i}` },
+      ]);
+    }
+    const a = await client.acceptSession(q, "a");
+    expect(a.sessionId).toBe("a");
+    expect(a.lockedUntil.getTime()).toBeGreaterThan(Date.now());
+    const texts: string[] = [];
+    for await (const message of a) {
+      texts.push(message.text);
+      await a.complete(message);
+      if (texts.length === 5) break;
+    }
+    expect(texts).toEqual(["a 1", "a 2", "a 3", "a 4", "a 5"]);
+    expect(await a.receiveMessage({ maxWaitMs: 300 })).toBeUndefined();
+    await a.close();
+
+    const b = await client.acceptNextSession(q, { maxWaitMs: 10_000 });
+    expect(b?.sessionId).toBe("b");
+    const fromB = await (b as SessionReceiver).receiveMessages(5, { maxWaitMs: 10_000 });
+    expect(fromB.length).toBeGreaterThan(0);
+    expect(fromB.map((m) => m.text)).toEqual(
+      ["b 1", "b 2", "b 3", "b 4", "b 5"].slice(0, fromB.length),
+    );
+    await b?.close();
+
+    const sessions: string[] = [];
+    for await (const info of client.listSessions(q, { pageSize: 1 })) {
+      sessions.push(info.sessionId);
+      expect(info.locked).toBe(false);
+    }
+    expect(sessions).toEqual(["b"]);
+  });
+
+  it("after an abandon under prefetch, yields the abandoned message next and drops the recalled ones", async () => {
+    const q = await queue("recall", true);
+    const sequences = await sendToSession(q, "s", 8);
+    const session = await client.acceptSession(q, "s", { prefetch: 10 });
+    const one = await next(session);
+    const two = await next(session);
+    await session.complete(one);
+    await session.complete(two);
+    const three = await next(session);
+    expect(three).toMatchObject({ text: "s 3", deliveryCount: 1 });
+    // 4..8 are read ahead by now or on their way; the abandon voids them.
+    await session.abandon(three);
+
+    const seen: ReceivedMessage[] = [];
+    for (let i = 0; i < 6; i++) {
+      const message = await next(session);
+      seen.push(message);
+      await session.complete(message);
+    }
+    expect(seen.map((m) => [m.text, m.deliveryCount])).toEqual([
+      ["s 3", 2],
+      ["s 4", 1],
+      ["s 5", 1],
+      ["s 6", 1],
+      ["s 7", 1],
+      ["s 8", 1],
+    ]);
+    expect(seen.map((m) => m.sequenceNumber)).toEqual(sequences.slice(2));
+    expect(await session.receiveMessage({ maxWaitMs: 300 })).toBeUndefined();
+    await session.close();
+    expect(await client.peek(q, { maxMessages: 10 })).toEqual([]);
+  });
+
+  it("voids a message it handed out when another one is abandoned, and delivers both again", async () => {
+    const q = await queue("recall-out", true);
+    await sendToSession(q, "s", 3);
+    const session = await client.acceptSession(q, "s", { prefetch: 10 });
+    const first = await next(session);
+    const second = await next(session);
+    await session.abandon(first);
+    // The second delivery was recalled: its token settles nothing.
+    expect(await rejection(session.complete(second))).toBeInstanceOf(MessageLockLostError);
+    const again = [await next(session), await next(session), await next(session)];
+    expect(again.map((m) => [m.text, m.deliveryCount])).toEqual([
+      ["s 1", 2],
+      ["s 2", 1],
+      ["s 3", 1],
+    ]);
+    for (const message of again) await session.complete(message);
+    await session.close();
+  });
+
+  it("with prefetch 1, an abandoned message comes again at once (nothing else in flight)", async () => {
+    const q = await queue("recall-one", true);
+    await sendToSession(q, "s", 2);
+    const session = await client.acceptSession(q, "s", { prefetch: 1 });
+    const first = await next(session);
+    await session.abandon(first);
+    const again = await next(session);
+    expect(again).toMatchObject({ text: "s 1", deliveryCount: 2 });
+    await session.complete(again);
+    expect(await next(session)).toMatchObject({ text: "s 2", deliveryCount: 1 });
+    await session.close();
+  });
+
+  it("reads, replaces and clears the session state; the next holder sees it", async () => {
+    const q = await queue("state", true);
+    const session = await client.acceptSession(q, "with-state");
+    expect(await session.getState()).toBeUndefined();
+    await session.setState("step 1");
+    expect(new TextDecoder().decode(await session.getState())).toBe("step 1");
+    await session.setState(new Uint8Array([7, 8, 9]));
+    await session.close();
+
+    const next = await other.acceptSession(q, "with-state");
+    expect(await next.getState()).toEqual(new Uint8Array([7, 8, 9]));
+    const listed = [];
+    for await (const info of client.listSessions(q)) listed.push(info);
+    expect(listed).toMatchObject([{ sessionId: "with-state", locked: true, stateSizeBytes: 3 }]);
+    await next.setState(undefined);
+    expect(await next.getState()).toBeUndefined();
+    await next.close();
+  });
+});
+
+describe("errors", () => {
+  it("are typed by reason, with the entity and session they are about", async () => {
+    const missing = `client-missing-${randomUUID().slice(0, 8)}`;
+    const notFound = await rejection(client.getQueue(missing));
+    expect(notFound).toBeInstanceOf(EntityNotFoundError);
+    expect(notFound).toBeInstanceOf(SessionBusError);
+    expect(notFound).toMatchObject({
+      name: "EntityNotFoundError",
+      reason: "ENTITY_NOT_FOUND",
+      code: Code.NotFound,
+      entityPath: missing,
+    });
+    expect(await rejection(client.sender(missing).send({ body: "x" }))).toBeInstanceOf(
+      EntityNotFoundError,
+    );
+
+    const q = await queue("errors", true);
+    expect(await rejection(client.createQueue(q))).toBeInstanceOf(EntityAlreadyExistsError);
+    expect(await rejection(client.sender(q).send({ body: "no session" }))).toBeInstanceOf(
+      SessionIdRequiredError,
+    );
+    const plain = await queue("errors-plain");
+    expect(await rejection(client.acceptSession(plain, "x"))).toBeInstanceOf(NotSessionEntityError);
+
+    const held = await client.acceptSession(q, "held");
+    const busy = await rejection(other.acceptSession(q, "held"));
+    expect(busy).toBeInstanceOf(SessionCannotBeLockedError);
+    expect(busy).toMatchObject({
+      reason: "SESSION_CANNOT_BE_LOCKED",
+      code: Code.Aborted,
+      entityPath: q,
+      sessionId: "held",
+    });
+    await held.close();
+    // Calls under a released lock fail with SESSION_LOCK_LOST.
+    expect(await rejection(held.getState())).toBeInstanceOf(SessionLockLostError);
+  });
+});
+
+describe("request–reply", () => {
+  it("gives each of 50 concurrent calls its own reply through a responder", async () => {
+    const requests = await queue("requests");
+    const replies = await queue("replies", true);
+    const responderClient = createSessionBusClient({ url: broker.url });
+    const handled: string[] = [];
+    const responder = responderClient.createResponder(requests, (request) => {
+      handled.push(request.text);
+      return { body: `reply to ${request.text}`, subject: "reply" };
+    });
+    try {
+      const calls = Array.from({ length: 50 }, (_, i) =>
+        client.requestReply(requests, { body: `question ${i}` }, { replyQueue: replies }),
+      );
+      const answers = await within(Promise.all(calls), 30_000, "50 replies");
+      answers.forEach((answer, i) => {
+        expect(answer.text).toBe(`reply to question ${i}`);
+        expect(answer.sessionId).toBe(client.instanceId);
+        expect(answer.subject).toBe("reply");
+      });
+      expect(new Set(answers.map((a) => a.correlationId)).size).toBe(50);
+      expect(handled).toHaveLength(50);
+      // The requests were completed and the replies taken.
+      expect(await client.peek(requests, { maxMessages: 100 })).toEqual([]);
+      expect(await client.peek(replies, { maxMessages: 100 })).toEqual([]);
+    } finally {
+      await responder.close();
+      await responderClient.close();
+    }
+  });
+});
+
+describe("cancellation", () => {
+  it("an AbortSignal ends an accept-next wait at once, and the wait takes no session", async () => {
+    const q = await queue("abort", true);
+    const controller = new AbortController();
+    const started = Date.now();
+    const waiting = client.acceptNextSession(q, { maxWaitMs: 30_000, signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    const error = await within(rejection(waiting), 5_000, "the aborted accept");
+    expect(error).toMatchObject({ name: "AbortError" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    await sendToSession(q, "later", 1);
+    const session = await within(
+      other.acceptNextSession(q, { maxWaitMs: 10_000 }),
+      10_000,
+      "accept-next after the cancelled one",
+    );
+    expect(session?.sessionId).toBe("later");
+    await session?.close();
+  });
+});
