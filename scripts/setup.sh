@@ -36,14 +36,13 @@ fi
 # if ! python3 -c 'import grpc' 2>/dev/null; then apt_install python3-grpcio; fi
 # ---- end of system packages ----
 
-# npm writes node_modules/.package-lock.json after every install; when it is newer than the
-# lockfile, node_modules already matches and a reinstall would only cost time.
-if [ -f package-lock.json ]; then
-  if [ ! node_modules/.package-lock.json -nt package-lock.json ]; then
-    echo "setup: npm ci"
-    npm ci --no-audit --no-fund --loglevel=error
-  fi
-elif [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
+# npm writes node_modules/.package-lock.json after every install; when it is newer than both
+# package.json and the lockfile, node_modules already matches and a reinstall would only
+# cost time. `npm install` rather than `npm ci`: the lockfile npm 11 writes here leaves out
+# other platforms' optional packages (biome, buf, rollup binaries), and `npm ci` then
+# refuses it as out of sync; `npm install` keeps the locked versions all the same.
+marker=node_modules/.package-lock.json
+if [ ! -f "$marker" ] || [ package.json -nt "$marker" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$marker" ]; }; then
   echo "setup: npm install"
   npm install --no-audit --no-fund --loglevel=error
 fi
