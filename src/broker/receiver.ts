@@ -1,6 +1,6 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import type { Delivery } from "../store/message-streams.js";
+import { type Delivery, PullInterruptedError } from "../store/message-streams.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -95,6 +95,10 @@ export async function* receiveMessages(
         idleSince = Date.now();
         yield { kind: "message", message };
       }
+    } catch (error) {
+      // A pull given up for missed heartbeats: its stray messages come back after their
+      // lock (ack_wait) ends; just pull again.
+      if (!(error instanceof PullInterruptedError)) throw error;
     } finally {
       signal.removeEventListener("abort", stop);
     }

@@ -1,6 +1,6 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import type { Delivery } from "../store/message-streams.js";
+import { type Delivery, PullInterruptedError } from "../store/message-streams.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { decodeStored } from "./message-codec.js";
@@ -114,7 +114,11 @@ export async function* receiveSession(
         // holder deletes the consumer too: then the lock check reports the lost lock.
         if (handle.generation === generation) {
           await sessions.handle(entity, handle);
-          throw error;
+          if (!(error instanceof PullInterruptedError)) throw error;
+          // Messages of the abandoned pull may have been delivered unseen: reset the
+          // session's consumer (as an abandon does, recalling what is in flight) so they
+          // come again in order instead of waiting out the consumer's ack_wait.
+          await sessions.abandon(entity, handle, new Set());
         }
       } finally {
         signal.removeEventListener("abort", stop);

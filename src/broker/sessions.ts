@@ -277,7 +277,7 @@ export class Sessions {
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
       const offer = await this.store.sessionIndex.next(entity.streamId, left, signal);
-      if (!offer) return undefined;
+      if (!offer) continue; // the loop ends at the deadline
       const accepted = await this.takeOffer(entity, offer);
       if (accepted && signal.aborted) {
         // The caller is gone: give the session back rather than leave it locked by nobody.

@@ -208,7 +208,11 @@ export class MessageStreams {
     return {
       stop: () => messages.stop(),
       async *[Symbol.asyncIterator]() {
-        for await (const m of messages) yield toDelivery(m, flush);
+        try {
+          for await (const m of messages) yield toDelivery(m, flush);
+        } catch (error) {
+          throw isMissedHeartbeats(error) ? new PullInterruptedError(error) : error;
+        }
       },
     };
   }
@@ -337,6 +341,22 @@ function expectSetting(owner: string, name: string, actual: unknown, wanted: unk
       `${owner}: JetStream kept ${name} = ${String(actual)}, not ${String(wanted)}; the nats-server is too old.`,
     );
   }
+}
+
+/**
+ * A pull whose heartbeats the client did not see in time (typically a starved event loop).
+ * The server may still deliver to it, so messages of that pull can arrive unseen: callers
+ * treat them as in flight (they come back when their lock or consumer ends).
+ */
+export class PullInterruptedError extends Error {
+  override readonly name = "PullInterruptedError";
+  constructor(cause: unknown) {
+    super("The pull lost its heartbeats and was abandoned.", { cause });
+  }
+}
+
+export function isMissedHeartbeats(error: unknown): boolean {
+  return error instanceof Error && /heartbeats missed/i.test(error.message);
 }
 
 function isNotFound(error: unknown): boolean {

@@ -8,6 +8,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import { isMissedHeartbeats } from "./message-streams.js";
 import {
   ACCEPT_CONSUMER,
   allSessionIndexSubjects,
@@ -98,6 +99,10 @@ export class SessionIndex {
         };
       }
       return undefined;
+    } catch (error) {
+      // An offer delivered to this abandoned pull comes back after ack_wait.
+      if (isMissedHeartbeats(error)) return undefined;
+      throw error;
     } finally {
       signal.removeEventListener("abort", stop);
     }

@@ -1,0 +1,176 @@
+/**
+ * Scenario 2 — session throughput: `sessions` × `messagesPerSession` messages of 1 KiB,
+ * sent in batches (several Send calls in flight), received by `receivers` concurrent
+ * accept-next loops. Each receiver accepts the next session, receives it with prefetch,
+ * completes every message (one Settle per batch of lock tokens) and closes the session
+ * once its stream ends after `idleWaitMs` without a message. Measures msgs/s from the first
+ * Send to the last completion.
+ */
+import { performance } from "node:perf_hooks";
+import {
+  acceptNext,
+  type BenchClient,
+  CALL_TIMEOUT_MS,
+  closeSession,
+  createBenchClient,
+  createSessionQueue,
+  deleteQueue,
+  describeError,
+  type MessageInit,
+  runPool,
+  stampedBody,
+} from "../support/client.js";
+import { drainSession } from "../support/drain-session.js";
+import {
+  anySignal,
+  Figures,
+  type Scenario,
+  type ScenarioContext,
+  sleep,
+} from "../support/scenario.js";
+import { rate, round, summarize } from "../support/stats.js";
+
+/** How long one accept-next call waits before the receiver asks again. */
+const ACCEPT_WAIT_MS = 5_000;
+/** Receivers per HTTP/2 connection. */
+const RECEIVERS_PER_CONNECTION = 16;
+/** Time for the receivers' first accept-next calls to reach the broker before sending. */
+const RECEIVERS_READY_MS = 500;
+
+export const sessionThroughput: Scenario = {
+  id: "sessionThroughput",
+  title: "2. Session throughput (send batches → accept-next receivers → complete → close)",
+  timeoutMs: (sizes) => 60_000 + sizes.sessions * sizes.messagesPerSession * 5,
+  run,
+};
+
+async function run(context: ScenarioContext): Promise<Figures> {
+  const { sizes } = context;
+  const total = sizes.sessions * sizes.messagesPerSession;
+  const sender = createBenchClient(context.brokerUrl);
+  const connections = Array.from(
+    { length: Math.ceil(sizes.receivers / RECEIVERS_PER_CONNECTION) },
+    () => createBenchClient(context.brokerUrl),
+  );
+  const queue = await createSessionQueue(sender, "throughput");
+  const finished = new AbortController();
+  const signal = anySignal(context.signal, finished.signal);
+
+  let completed = 0;
+  let lastCompletion = 0;
+  const onCompleted = (count: number) => {
+    completed += count;
+    lastCompletion = performance.now();
+    if (completed >= total) finished.abort();
+  };
+  const stats = { sessionsAccepted: 0, idleTailsMs: [] as number[], closeMs: [] as number[] };
+  try {
+    const receivers = Array.from({ length: sizes.receivers }, (_, i) =>
+      receiverLoop(
+        connections[i % connections.length] as BenchClient,
+        queue,
+        context,
+        signal,
+        onCompleted,
+        stats,
+      ),
+    );
+    await sleep(RECEIVERS_READY_MS, signal);
+
+    const started = performance.now();
+    const sendTime = await sendAll(sender, queue, context, signal);
+    await Promise.all(receivers);
+    if (completed < total) {
+      context.problem(`session throughput: ${completed} of ${total} messages completed`);
+    }
+    const idleTail = summarize(stats.idleTailsMs);
+    const close = summarize(stats.closeMs);
+    return new Figures()
+      .add("messages", completed, "msgs", "messages sent, received and completed")
+      .add("sessions", sizes.sessions, "sessions", "sessions")
+      .add("receivers", sizes.receivers, "receivers", "concurrent accept-next receivers")
+      .add("sendBatch", sizes.sendBatch, "msgs", "messages per Send")
+      .add("msgsPerSec", rate(completed, lastCompletion - started), "msgs/s", "end to end")
+      .add("sendMsgsPerSec", rate(total, sendTime - started), "msgs/s", "send phase alone")
+      .add("sessionsAccepted", stats.sessionsAccepted, "sessions", "sessions accepted")
+      .add("idleTailP50Ms", idleTail.p50, "ms", "last message → stream end, p50")
+      .add("closeP50Ms", close.p50, "ms", "CloseSession p50")
+      .add(
+        "elapsedSeconds",
+        round((lastCompletion - started) / 1000),
+        "s",
+        "first send → last completion",
+      );
+  } finally {
+    finished.abort();
+    await deleteQueue(sender, queue, context.problem);
+    sender.close();
+    for (const connection of connections) connection.close();
+  }
+}
+
+/** Sends every message, session by session, in batches; resolves with the time it ended. */
+async function sendAll(
+  client: BenchClient,
+  queue: string,
+  context: ScenarioContext,
+  signal: AbortSignal,
+): Promise<number> {
+  const { sessions, messagesPerSession, sendBatch, sendsInFlight } = context.sizes;
+  const total = sessions * messagesPerSession;
+  const batches = Math.ceil(total / sendBatch);
+  await runPool(batches, sendsInFlight, signal, async (batch) => {
+    const messages: MessageInit[] = [];
+    const stamp = performance.now();
+    for (let i = batch * sendBatch; i < Math.min(total, (batch + 1) * sendBatch); i++) {
+      const session = Math.floor(i / messagesPerSession);
+      messages.push({ sessionId: `t-${session}`, body: stampedBody(stamp) });
+    }
+    try {
+      await client.messaging.send({ entityPath: queue, messages }, { timeoutMs: CALL_TIMEOUT_MS });
+    } catch (error) {
+      context.problem(describeError("Send", error));
+    }
+  });
+  return performance.now();
+}
+
+/** Accept-next, drain, close — until every message is completed or time is up. */
+async function receiverLoop(
+  client: BenchClient,
+  queue: string,
+  context: ScenarioContext,
+  signal: AbortSignal,
+  onCompleted: (count: number) => void,
+  stats: { sessionsAccepted: number; idleTailsMs: number[]; closeMs: number[] },
+): Promise<void> {
+  const { prefetch, idleWaitMs } = context.sizes;
+  while (!signal.aborted) {
+    let session: Awaited<ReturnType<typeof acceptNext>>;
+    try {
+      session = await acceptNext(client.messaging, queue, ACCEPT_WAIT_MS, signal);
+    } catch (error) {
+      if (signal.aborted) return;
+      context.problem(describeError("AcceptSession (next)", error));
+      await sleep(100, signal);
+      continue;
+    }
+    if (session === undefined) continue;
+    stats.sessionsAccepted++;
+    const drained = await drainSession(client.messaging, queue, session, {
+      prefetch,
+      idleWaitMs,
+      signal,
+      onCompleted,
+      onProblem: context.problem,
+    });
+    if (drained.received > 0) stats.idleTailsMs.push(drained.endedAt - drained.lastMessageAt);
+    const closing = performance.now();
+    try {
+      await closeSession(client.messaging, queue, session);
+      stats.closeMs.push(performance.now() - closing);
+    } catch (error) {
+      context.problem(describeError("CloseSession", error));
+    }
+  }
+}

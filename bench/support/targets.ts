@@ -1,0 +1,118 @@
+/** The performance targets of issue 6, judged from a run's figures. */
+import type { Figures } from "./scenario.js";
+import type { Sizes } from "./sizes.js";
+import { formatNumber } from "./table.js";
+
+export interface TargetResult {
+  id: string;
+  target: string;
+  /** The figure compared with the threshold (NaN when not measured). */
+  value: number;
+  threshold: number;
+  /** The figures behind the verdict, in words. */
+  measured: string;
+  /** null: the scenario did not run or produced no figure. */
+  met: boolean | null;
+}
+
+const FULL_HELD_SESSIONS = 10_000;
+/** The latency target counts only if the run sent at least this share of 1,000 msgs/s. */
+const RATE_REACHED = 0.95;
+const MIB = 1024 * 1024;
+
+/** Figures of each scenario by id; a scenario that did not run is absent. */
+export type FiguresById = Partial<Record<string, Figures>>;
+
+export function judgeTargets(byId: FiguresById, sizes: Sizes): TargetResult[] {
+  const get = (id: string, key: string) => byId[id]?.get(key) ?? Number.NaN;
+  const n = formatNumber;
+  const results: TargetResult[] = [];
+  /** `also`: a further condition, e.g. that the rate the target names was reached. */
+  const judge = (result: Omit<TargetResult, "met">, atMost: boolean, also = true) =>
+    results.push({
+      ...result,
+      met: Number.isFinite(result.value)
+        ? also && (atMost ? result.value <= result.threshold : result.value >= result.threshold)
+        : null,
+    });
+
+  const raw = get("rawJetStream", "msgsPerSec");
+  const sessions = get("sessionThroughput", "msgsPerSec");
+  judge(
+    {
+      id: "throughputRatio",
+      target: "session throughput ≥ 50 % of raw JetStream",
+      value: get("sessionThroughput", "ratioToRaw"),
+      threshold: 0.5,
+      measured: `${n(get("sessionThroughput", "ratioToRaw") * 100)} % (${n(sessions)} vs ${n(raw)} msgs/s)`,
+    },
+    false,
+  );
+
+  const rate = get("latency", "achievedRate");
+  const rateReached = rate >= RATE_REACHED * 1_000;
+  judge(
+    {
+      id: "latencyP99",
+      target: "send → delivery p99 ≤ 10 ms at 1,000 msgs/s",
+      value: get("latency", "p99Ms"),
+      threshold: 10,
+      measured: `p99 ${n(get("latency", "p99Ms"))} ms at ${n(rate)} msgs/s achieved of ${n(sizes.latencyRate)} (p50 ${n(get("latency", "p50Ms"))}, p999 ${n(get("latency", "p999Ms"))})${rateReached ? "" : "; 1,000 msgs/s not reached"}; at ${n(get("latency", "lowRate"))} msgs/s: p99 ${n(get("latency", "lowRateP99Ms"))} ms`,
+    },
+    true,
+    rateReached,
+  );
+
+  judge(
+    {
+      id: "wakeupP99",
+      target: "accept-next wake-up p99 ≤ 20 ms",
+      value: get("acceptNext", "wakeupP99Ms"),
+      threshold: 20,
+      measured: `p99 ${n(get("acceptNext", "wakeupP99Ms"))} ms (p50 ${n(get("acceptNext", "wakeupP50Ms"))})`,
+    },
+    true,
+  );
+
+  judge(
+    {
+      id: "acceptScaling",
+      target: "accept-next latency at the large idle count ≤ 2 × at 1,000 (p50)",
+      value: get("acceptNext", "acceptRatioP50"),
+      threshold: 2,
+      measured: `${n(get("acceptNext", "acceptRatioP50"))} × (p50 ${n(get("acceptNext", "acceptLargeP50Ms"))} ms with ${n(sizes.idleLarge)} idle vs ${n(get("acceptNext", "acceptSmallP50Ms"))} ms with ${n(sizes.idleSmall)}; p99 ratio ${n(get("acceptNext", "acceptRatioP99"))} ×)`,
+    },
+    true,
+  );
+
+  const held = get("heldSessions", "held");
+  const direct = held >= FULL_HELD_SESSIONS;
+  const rssMiB = direct
+    ? get("heldSessions", "rssReceivingMiB")
+    : get("heldSessions", "extrapolated10kMiB");
+  judge(
+    {
+      id: "heldRss",
+      target: "broker RSS ≤ 200 MB with 10,000 sessions held",
+      value: (rssMiB * MIB) / 1e6,
+      threshold: 200,
+      measured: direct
+        ? `${n((rssMiB * MIB) / 1e6)} MB measured with ${n(held)} sessions held and receiving`
+        : `${n((rssMiB * MIB) / 1e6)} MB EXTRAPOLATED from ${n(held)} held and receiving (${n(get("heldSessions", "perSessionKiB"))} KiB each over a ${n(get("heldSessions", "rssBeforeMiB"))} MiB base); not measured at 10,000`,
+    },
+    true,
+  );
+
+  const stateP99 = Math.max(get("sessionState", "getP99Ms"), get("sessionState", "setP99Ms"));
+  judge(
+    {
+      id: "stateP99",
+      target: "4 KiB session state get and set p99 ≤ 5 ms",
+      value: stateP99,
+      threshold: 5,
+      measured: `get p99 ${n(get("sessionState", "getP99Ms"))} ms, set p99 ${n(get("sessionState", "setP99Ms"))} ms`,
+    },
+    true,
+  );
+  return results;
+}
