@@ -1,3 +1,4 @@
+import { setImmediate as setImmediatePromise } from "node:timers/promises";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { type Delivery, PullInterruptedError } from "../store/message-streams.js";
@@ -77,37 +78,48 @@ export async function* receiveSession(
       signal.addEventListener("abort", stop);
       handle.interrupt = stop;
       try {
-        for await (const delivery of batch) {
+        for await (const group of readyGroups(batch)) {
           if (signal.aborted || handle.generation !== generation) break;
-          const message = await admit(store, sessions, entity, handle, delivery);
-          if (handle.generation !== generation) {
-            // An abandon recreated the consumer meanwhile: this delivery comes again.
-            if (message) await sessions.uncount(entity, handle, delivery.streamSequence);
+          // One record write counts the whole group: a round trip per group, not per message.
+          const admitted = await admit(store, sessions, entity, handle, group);
+          let next = 0;
+          for (; next < admitted.length; next++) {
+            // An abandon recreated the consumer meanwhile: the rest of the group comes again.
+            if (handle.generation !== generation) break;
+            const { delivery, message } = admitted[next] as Admitted;
+            if (recalled) yield { kind: "recalled", lockTokens: takeRecalled() };
+            if (!message) continue;
+            if (options.receiveAndDelete) {
+              await delivery.ack();
+              handle.settled.push(delivery.streamSequence);
+            } else {
+              credit.take();
+              const lock = locks.add({
+                entity: entity.identity,
+                entityPath: entity.address.path,
+                lockedUntil: handle.lockedUntil,
+                target: { kind: "active", delivery },
+                message,
+                onEnd: () => credit.give(),
+                session: handle,
+              });
+              handle.inflight.add(lock);
+              message.lockToken = lock.token;
+              message.lockedUntil = timestampFromMs(handle.lockedUntil);
+            }
+            delivered++;
+            idleSince = Date.now();
+            yield { kind: "message", message };
+          }
+          const voided = admitted.slice(next).filter((a) => a.message !== undefined);
+          if (voided.length > 0) {
+            await sessions.uncount(
+              entity,
+              handle,
+              voided.map((a) => a.delivery.streamSequence),
+            );
             break;
           }
-          if (recalled) yield { kind: "recalled", lockTokens: takeRecalled() };
-          if (!message) continue;
-          if (options.receiveAndDelete) {
-            await delivery.ack();
-            handle.settled.push(delivery.streamSequence);
-          } else {
-            credit.take();
-            const lock = locks.add({
-              entity: entity.identity,
-              entityPath: entity.address.path,
-              lockedUntil: handle.lockedUntil,
-              target: { kind: "active", delivery },
-              message,
-              onEnd: () => credit.give(),
-              session: handle,
-            });
-            handle.inflight.add(lock);
-            message.lockToken = lock.token;
-            message.lockedUntil = timestampFromMs(handle.lockedUntil);
-          }
-          delivered++;
-          idleSince = Date.now();
-          yield { kind: "message", message };
         }
       } catch (error) {
         // The pull of a consumer an abandon replaced may end in an error: carry on. A new
@@ -133,19 +145,63 @@ export async function* receiveSession(
   }
 }
 
+interface Admitted {
+  delivery: Delivery;
+  /** Undefined when the delivery went to the dead-letter queue instead. */
+  message: ReceivedMessage | undefined;
+}
+
 /**
- * Counts the delivery in the session record, then returns the message to hand out, or
- * dead-letters it when this delivery would exceed max_delivery_count.
+ * Groups a pull's deliveries: each group is the next delivery plus whatever else has already
+ * arrived, so that a burst is admitted with one record write.
+ */
+async function* readyGroups(batch: AsyncIterable<Delivery>): AsyncGenerator<Delivery[]> {
+  const iterator = batch[Symbol.asyncIterator]();
+  let pending = iterator.next();
+  try {
+    yield* groups();
+  } finally {
+    // Left early (abandon, lock lost): end the pull; its outcome no longer matters.
+    pending.catch(() => undefined);
+    void iterator.return?.()?.catch(() => undefined);
+  }
+
+  async function* groups(): AsyncGenerator<Delivery[]> {
+    for (;;) {
+      const first = await pending;
+      if (first.done) return;
+      const group = [first.value];
+      let done = false;
+      for (;;) {
+        pending = iterator.next();
+        // Deliveries already received resolve before a macrotask runs; later ones do not.
+        const ready = await Promise.race([pending, setImmediatePromise().then(() => undefined)]);
+        if (ready === undefined) break;
+        if (ready.done) {
+          done = true;
+          break;
+        }
+        group.push(ready.value);
+      }
+      yield group;
+      if (done) return;
+    }
+  }
+}
+
+/**
+ * Counts the deliveries in the session record (one compare-and-set, which also proves the
+ * lock is still held) before they are handed out, and dead-letters those whose delivery
+ * would exceed max_delivery_count.
  */
 async function admit(
   store: Store,
   sessions: Sessions,
   entity: ResolvedEntity,
   handle: SessionHandle,
-  delivery: Delivery,
-): Promise<ReceivedMessage | undefined> {
-  const seq = String(delivery.streamSequence);
-  let count = 0;
+  group: Delivery[],
+): Promise<Admitted[]> {
+  const counts = new Map<number, number>();
   const settled = handle.settled.length;
   handle.known = await updateSessionRecord(
     store,
@@ -154,24 +210,33 @@ async function admit(
     (record) => {
       sessions.checkHeld(handle, record);
       dropSettled(record, handle.settled.slice(0, settled));
-      count = (record.counts[seq] ?? 0) + 1;
-      record.counts[seq] = count;
+      for (const delivery of group) {
+        const seq = String(delivery.streamSequence);
+        const count = (record.counts[seq] ?? 0) + 1;
+        record.counts[seq] = count;
+        counts.set(delivery.streamSequence, count);
+      }
       return record;
     },
     handle.known,
   );
   handle.settled.splice(0, settled);
-  const message = decodeStored(delivery.data);
-  message.sequenceNumber = BigInt(delivery.streamSequence);
-  message.deliveryCount = count;
-  if (count > entity.settings.maxDeliveryCount) {
-    await deadLetter(store, entity, message, {
-      reason: "MaxDeliveryCountExceeded",
-      description: `The message was delivered ${entity.settings.maxDeliveryCount} times without being completed.`,
-    });
-    await delivery.ack();
-    handle.settled.push(delivery.streamSequence);
-    return undefined;
+  const admitted: Admitted[] = [];
+  for (const delivery of group) {
+    const message = decodeStored(delivery.data);
+    message.sequenceNumber = BigInt(delivery.streamSequence);
+    message.deliveryCount = counts.get(delivery.streamSequence) ?? 1;
+    if (message.deliveryCount > entity.settings.maxDeliveryCount) {
+      await deadLetter(store, entity, message, {
+        reason: "MaxDeliveryCountExceeded",
+        description: `The message was delivered ${entity.settings.maxDeliveryCount} times without being completed.`,
+      });
+      await delivery.ack();
+      handle.settled.push(delivery.streamSequence);
+      admitted.push({ delivery, message: undefined });
+    } else {
+      admitted.push({ delivery, message });
+    }
   }
-  return message;
+  return admitted;
 }

@@ -249,10 +249,10 @@ export class Sessions {
     handle.onRecall?.(recalled.map((lock) => lock.token));
   }
 
-  /** Takes back the count of a delivery that was voided before it was handed out. */
-  async uncount(entity: ResolvedEntity, handle: SessionHandle, seq: number): Promise<void> {
+  /** Takes back the counts of deliveries voided before they were handed out. */
+  async uncount(entity: ResolvedEntity, handle: SessionHandle, seqs: number[]): Promise<void> {
     await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
-      decrementCount(record, String(seq));
+      for (const seq of seqs) decrementCount(record, String(seq));
       return record;
     });
   }
