@@ -1,7 +1,7 @@
 /** An in-process broker on a free port, against the test run's nats-server, with a client. */
 import { inject } from "vitest";
 import { type RunningSessionbus, startSessionbus } from "../../src/app.js";
-import { SessionbusClient } from "./grpc-client.js";
+import { type GrpcClient, SessionbusClient } from "./grpc-client.js";
 
 export interface TestBroker {
   broker: RunningSessionbus;
@@ -10,25 +10,32 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-export async function startTestBroker(): Promise<TestBroker> {
-  const broker = await startSessionbus({
+/** A broker on a free port of 127.0.0.1, on the test run's nats-server. */
+export function startInProcessBroker(): Promise<RunningSessionbus> {
+  return startSessionbus({
     host: "127.0.0.1",
     port: 0,
     natsUrl: inject("natsUrl"),
     dataDir: "unused",
     natsServerBin: undefined,
   });
+}
+
+/** Deletes the queues the clients created, closes them, then the broker. */
+export async function closeWithClients(
+  broker: RunningSessionbus,
+  clients: readonly GrpcClient[],
+): Promise<void> {
+  try {
+    for (const each of clients) await each.deleteCreatedQueues();
+  } finally {
+    for (const each of clients) each.close();
+  }
+  await broker.close();
+}
+
+export async function startTestBroker(): Promise<TestBroker> {
+  const broker = await startInProcessBroker();
   const client = new SessionbusClient(broker.url);
-  return {
-    broker,
-    client,
-    close: async () => {
-      try {
-        await client.deleteCreatedQueues();
-      } finally {
-        client.close();
-      }
-      await broker.close();
-    },
-  };
+  return { broker, client, close: () => closeWithClients(broker, [client]) };
 }

@@ -13,7 +13,7 @@ const protoDir = fileURLToPath(new URL("../../proto", import.meta.url));
 /** How long a unary call may take before it fails with DEADLINE_EXCEEDED. */
 const CALL_DEADLINE_MS = 30_000;
 /** Default bound of a wait for a stream event. */
-const STREAM_WAIT_MS = 15_000;
+export const STREAM_WAIT_MS = 15_000;
 
 const packageDefinition = protoLoader.loadSync(
   ["sessionbus/v1/admin_service.proto", "sessionbus/v1/messaging_service.proto"],
@@ -178,9 +178,11 @@ export interface SettleRequest {
   deadLetterDescription?: string;
 }
 
-interface ReceiveStreamResponse {
-  event?: "message";
+/** A ReceiveStream response: a message, or (session receivers) recalled lock tokens. */
+export interface ReceiveStreamResponse {
+  event?: "message" | "recalled";
   message?: ReceivedMessage | null;
+  recalled?: { lockTokens: string[] } | null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -354,13 +356,30 @@ function target(address: string): string {
   return address.replace(/^https?:\/\//, "").replace(/\/$/, "");
 }
 
-export class SessionbusClient {
+export interface ClientOptions {
+  /** grpc-js channel options, e.g. { "grpc.max_receive_message_length": -1 }. */
+  channelOptions?: grpc.ChannelOptions;
+  /** @default 30_000 */
+  deadlineMs?: number;
+}
+
+/**
+ * What every test client shares: the channel, unary calls, opening a ReceiveStream, and the
+ * queue administration and sending the tests set up with. Subclasses add the rest.
+ */
+export class GrpcClient {
   private readonly client: grpc.Client;
+  private readonly deadlineMs: number;
   /** Queues this client created, for deleteCreatedQueues(). */
   readonly created = new Set<string>();
 
-  constructor(address: string) {
-    this.client = new grpc.Client(target(address), grpc.credentials.createInsecure());
+  constructor(address: string, options: ClientOptions = {}) {
+    this.client = new grpc.Client(
+      target(address),
+      grpc.credentials.createInsecure(),
+      options.channelOptions ?? {},
+    );
+    this.deadlineMs = options.deadlineMs ?? CALL_DEADLINE_MS;
   }
 
   close(): void {
@@ -377,10 +396,25 @@ export class SessionbusClient {
         (bytes: Buffer) => responseDeserialize(bytes) as Res,
         request,
         new grpc.Metadata(),
-        { deadline: Date.now() + CALL_DEADLINE_MS },
+        { deadline: Date.now() + this.deadlineMs },
         (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
       );
     });
+  }
+
+  /** Starts a ReceiveStream call; subclasses wrap it in their buffered handle. */
+  protected openReceiveStream(request: object): grpc.ClientReadableStream<ReceiveStreamResponse> {
+    const { path, requestSerialize, responseDeserialize } = method(
+      "MessagingService",
+      "ReceiveStream",
+    );
+    return this.client.makeServerStreamRequest(
+      path,
+      requestSerialize,
+      (bytes: Buffer) => responseDeserialize(bytes) as ReceiveStreamResponse,
+      request,
+      new grpc.Metadata(),
+    );
   }
 
   // AdminService
@@ -409,6 +443,60 @@ export class SessionbusClient {
     }
   }
 
+  async deleteQueue(name: string): Promise<void> {
+    await this.unary("AdminService", "DeleteQueue", { name });
+  }
+
+  // MessagingService
+
+  async send(entityPath: string, messages: MessageInput[]): Promise<SendResult[]> {
+    const response = await this.unary<{ results: SendResult[] }>("MessagingService", "Send", {
+      entityPath,
+      messages,
+    });
+    return response.results;
+  }
+
+  /** One Peek page; of one session when `sessionId` is given. */
+  protected async peekPage(
+    entityPath: string,
+    fromSequenceNumber: number | string,
+    maxMessages: number,
+    sessionId?: string,
+  ): Promise<ReceivedMessage[]> {
+    const response = await this.unary<{ messages: ReceivedMessage[] }>("MessagingService", "Peek", {
+      entityPath,
+      fromSequenceNumber,
+      maxMessages,
+      sessionId,
+    });
+    return response.messages;
+  }
+
+  /** Every message (of the entity, or of one session), page by page (250 each). */
+  protected async peekEvery(entityPath: string, sessionId?: string): Promise<ReceivedMessage[]> {
+    const all: ReceivedMessage[] = [];
+    let from = 0n;
+    for (;;) {
+      const page = await this.peekPage(entityPath, from.toString(), 250, sessionId);
+      all.push(...page);
+      const last = page.at(-1);
+      if (last === undefined || page.length < 250) return all;
+      from = BigInt(last.sequenceNumber) + 1n;
+    }
+  }
+
+  protected queueOf(response: unknown): Queue {
+    const { queue } = response as { queue: Queue | null };
+    if (!queue) throw new Error("the response carries no queue");
+    return queue;
+  }
+}
+
+/** The client of the queue tests: admin, messages, settlement and ReceiveStream. */
+export class SessionbusClient extends GrpcClient {
+  // AdminService
+
   async getQueue(name: string): Promise<Queue> {
     return this.queueOf(await this.unary("AdminService", "GetQueue", { name }));
   }
@@ -424,44 +512,19 @@ export class SessionbusClient {
     return this.queueOf(await this.unary("AdminService", "UpdateQueue", { name, properties }));
   }
 
-  async deleteQueue(name: string): Promise<void> {
-    await this.unary("AdminService", "DeleteQueue", { name });
-  }
-
   // MessagingService
 
-  async send(entityPath: string, messages: MessageInput[]): Promise<SendResult[]> {
-    const response = await this.unary<{ results: SendResult[] }>("MessagingService", "Send", {
-      entityPath,
-      messages,
-    });
-    return response.results;
-  }
-
-  async peek(
+  peek(
     entityPath: string,
     fromSequenceNumber: number | string = 0,
     maxMessages = 250,
   ): Promise<ReceivedMessage[]> {
-    const response = await this.unary<{ messages: ReceivedMessage[] }>("MessagingService", "Peek", {
-      entityPath,
-      fromSequenceNumber,
-      maxMessages,
-    });
-    return response.messages;
+    return this.peekPage(entityPath, fromSequenceNumber, maxMessages);
   }
 
   /** Every message of the entity, page by page (250 each) through from_sequence_number. */
-  async peekAll(entityPath: string): Promise<ReceivedMessage[]> {
-    const all: ReceivedMessage[] = [];
-    let from = 0n;
-    for (;;) {
-      const page = await this.peek(entityPath, from.toString(), 250);
-      all.push(...page);
-      const last = page.at(-1);
-      if (last === undefined || page.length < 250) return all;
-      from = BigInt(last.sequenceNumber) + 1n;
-    }
+  peekAll(entityPath: string): Promise<ReceivedMessage[]> {
+    return this.peekEvery(entityPath);
   }
 
   async settle(request: SettleRequest): Promise<void> {
@@ -503,43 +566,32 @@ export class SessionbusClient {
 
   /** Opens a ReceiveStream; read it with the returned handle, cancel it when done. */
   receiveStream(request: ReceiveStreamRequest): ReceiveStream {
-    const { path, requestSerialize, responseDeserialize } = method(
-      "MessagingService",
-      "ReceiveStream",
-    );
-    const call = this.client.makeServerStreamRequest(
-      path,
-      requestSerialize,
-      (bytes: Buffer) => responseDeserialize(bytes) as ReceiveStreamResponse,
-      request,
-      new grpc.Metadata(),
-    );
-    return new ReceiveStream(call);
-  }
-
-  private queueOf(response: unknown): Queue {
-    const { queue } = response as { queue: Queue | null };
-    if (!queue) throw new Error("the response carries no queue");
-    return queue;
+    return new ReceiveStream(this.openReceiveStream(request));
   }
 }
 
 /**
- * One ReceiveStream call, buffered: messages wait in order until read with next(), take()
- * or rest(), each of which fails instead of hanging when nothing comes within its bound.
+ * One ReceiveStream call, buffered: the items a subclass makes of its responses wait in
+ * order until read, and every read fails instead of hanging when nothing comes within its
+ * bound.
  */
-export class ReceiveStream {
+export abstract class BufferedReceiveStream<Item> {
   /** The call's final status (OK, or the error's code), whenever it comes. */
   readonly status: Promise<grpc.StatusObject>;
-  private readonly buffered: ReceivedMessage[] = [];
+  private readonly buffered: Item[] = [];
   private finished = false;
   private error: grpc.ServiceError | undefined;
   private wake: (() => void) | undefined;
 
-  constructor(readonly call: grpc.ClientReadableStream<ReceiveStreamResponse>) {
+  /** `noun` names an item in timeout messages: ["a", "message"] or ["an", "event"]. */
+  constructor(
+    readonly call: grpc.ClientReadableStream<ReceiveStreamResponse>,
+    private readonly noun: readonly [article: string, name: string],
+  ) {
     this.status = new Promise((resolve) => call.once("status", resolve));
     call.on("data", (response: ReceiveStreamResponse) => {
-      if (response.message) this.buffered.push(response.message);
+      const item = this.itemOf(response);
+      if (item !== undefined) this.buffered.push(item);
       this.notify();
     });
     call.on("end", () => {
@@ -554,48 +606,38 @@ export class ReceiveStream {
     });
   }
 
-  /** The next message, or undefined when the stream ended OK; throws the call's error. */
-  async next(timeoutMs = STREAM_WAIT_MS): Promise<ReceivedMessage | undefined> {
+  /** What to buffer of a response; undefined skips it. */
+  protected abstract itemOf(response: ReceiveStreamResponse): Item | undefined;
+
+  /** The next item, or undefined when the stream ended OK; throws the call's error. */
+  protected async nextItem(timeoutMs: number): Promise<Item | undefined> {
+    const [article, name] = this.noun;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const message = this.buffered.shift();
-      if (message !== undefined) return message;
+      const item = this.buffered.shift();
+      if (item !== undefined) return item;
       if (this.error) throw this.error;
       if (this.finished) return undefined;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no message or end of the stream within ${timeoutMs} ms`);
+      if (left <= 0) throw new Error(`no ${name} or end of the stream within ${timeoutMs} ms`);
       await within(
         new Promise<void>((resolve) => {
           this.wake = resolve;
         }),
         left,
-        "a message or the end of the stream",
+        `${article} ${name} or the end of the stream`,
       );
     }
   }
 
-  /** Exactly `count` messages; fails when the stream ends first or they take too long. */
-  async take(count: number, timeoutMs = STREAM_WAIT_MS): Promise<ReceivedMessage[]> {
+  /** Every item until the stream ends (it must end by itself, e.g. through max_wait). */
+  async rest(timeoutMs = STREAM_WAIT_MS): Promise<Item[]> {
     const deadline = Date.now() + timeoutMs;
-    const taken: ReceivedMessage[] = [];
-    while (taken.length < count) {
-      const message = await this.next(Math.max(1, deadline - Date.now()));
-      if (message === undefined) {
-        throw new Error(`the stream ended after ${taken.length} of ${count} messages`);
-      }
-      taken.push(message);
-    }
-    return taken;
-  }
-
-  /** Every message until the stream ends (it must end by itself, e.g. through max_wait). */
-  async rest(timeoutMs = STREAM_WAIT_MS): Promise<ReceivedMessage[]> {
-    const deadline = Date.now() + timeoutMs;
-    const rest: ReceivedMessage[] = [];
+    const rest: Item[] = [];
     for (;;) {
-      const message = await this.next(Math.max(1, deadline - Date.now()));
-      if (message === undefined) return rest;
-      rest.push(message);
+      const item = await this.nextItem(Math.max(1, deadline - Date.now()));
+      if (item === undefined) return rest;
+      rest.push(item);
     }
   }
 
@@ -613,5 +655,38 @@ export class ReceiveStream {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
+  }
+}
+
+/**
+ * A plain ReceiveStream, buffered: messages wait in order until read with next(), take()
+ * or rest(), each of which fails instead of hanging when nothing comes within its bound.
+ */
+export class ReceiveStream extends BufferedReceiveStream<ReceivedMessage> {
+  constructor(call: grpc.ClientReadableStream<ReceiveStreamResponse>) {
+    super(call, ["a", "message"]);
+  }
+
+  protected itemOf(response: ReceiveStreamResponse): ReceivedMessage | undefined {
+    return response.message ?? undefined;
+  }
+
+  /** The next message, or undefined when the stream ended OK; throws the call's error. */
+  next(timeoutMs = STREAM_WAIT_MS): Promise<ReceivedMessage | undefined> {
+    return this.nextItem(timeoutMs);
+  }
+
+  /** Exactly `count` messages; fails when the stream ends first or they take too long. */
+  async take(count: number, timeoutMs = STREAM_WAIT_MS): Promise<ReceivedMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    const taken: ReceivedMessage[] = [];
+    while (taken.length < count) {
+      const message = await this.next(Math.max(1, deadline - Date.now()));
+      if (message === undefined) {
+        throw new Error(`the stream ended after ${taken.length} of ${count} messages`);
+      }
+      taken.push(message);
+    }
+    return taken;
   }
 }

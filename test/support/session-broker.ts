@@ -1,6 +1,6 @@
 /** In-process brokers on the test run's nats-server, with session clients. */
-import { inject } from "vitest";
-import { type RunningSessionbus, startSessionbus } from "../../src/app.js";
+import type { RunningSessionbus } from "../../src/app.js";
+import { closeWithClients, startInProcessBroker } from "./grpc-broker.js";
 import { SessionClient, type SessionClientOptions } from "./session-client.js";
 
 export interface SessionTestBroker {
@@ -15,13 +15,7 @@ export interface SessionTestBroker {
 export async function startSessionBroker(
   options: SessionClientOptions = {},
 ): Promise<SessionTestBroker> {
-  const broker = await startSessionbus({
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: inject("natsUrl"),
-    dataDir: "unused",
-    natsServerBin: undefined,
-  });
+  const broker = await startInProcessBroker();
   const clients: SessionClient[] = [];
   const newClient = (clientOptions: SessionClientOptions = options) => {
     const client = new SessionClient(broker.url, clientOptions);
@@ -29,17 +23,5 @@ export async function startSessionBroker(
     return client;
   };
   const client = newClient();
-  return {
-    broker,
-    client,
-    newClient,
-    close: async () => {
-      try {
-        for (const each of clients) await each.deleteCreatedQueues();
-      } finally {
-        for (const each of clients) each.close();
-      }
-      await broker.close();
-    },
-  };
+  return { broker, client, newClient, close: () => closeWithClients(broker, clients) };
 }

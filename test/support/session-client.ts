@@ -1,45 +1,26 @@
 /**
- * A grpc-js client for the session API (AcceptSession, RenewSessionLock, CloseSession,
+ * The grpc-js client for the session API (AcceptSession, RenewSessionLock, CloseSession,
  * Get/SetSessionState, ListSessions, and ReceiveStream / Settle / ReceiveDeferred / Peek
- * with their session fields). Like grpc-client.ts it reads the .proto files in proto/ at
- * run time and shares no code with the broker; unlike SessionbusClient it takes channel
- * options (a 100 MiB session state needs 'grpc.max_receive_message_length': -1) and its
- * ReceiveStream handle keeps the `recalled` events.
+ * with their session fields). It builds on grpc-client.ts (its proto loading, unary calls
+ * and buffered ReceiveStream), so it too shares no code with the broker; its
+ * ReceiveStream handle keeps the `recalled` events, and it is usually given channel
+ * options (a 100 MiB session state needs 'grpc.max_receive_message_length': -1).
  */
-import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type * as grpc from "@grpc/grpc-js";
 import {
+  BufferedReceiveStream,
+  type ClientOptions,
   type DurationInput,
-  type MessageInput,
+  GrpcClient,
   millis,
   type Queue,
   type QueuePropertiesInput,
   type ReceivedMessage,
   type ReceiveMode,
-  type SendResult,
+  type ReceiveStreamResponse,
+  STREAM_WAIT_MS,
   type Timestamp,
-  within,
 } from "./grpc-client.js";
-
-const protoDir = fileURLToPath(new URL("../../proto", import.meta.url));
-
-/** How long a unary call may take before it fails with DEADLINE_EXCEEDED. */
-const CALL_DEADLINE_MS = 30_000;
-/** Default bound of a wait for a stream event. */
-const STREAM_WAIT_MS = 15_000;
-
-const packageDefinition = protoLoader.loadSync(
-  ["sessionbus/v1/admin_service.proto", "sessionbus/v1/messaging_service.proto"],
-  {
-    includeDirs: [protoDir],
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  },
-);
 
 // ---------------------------------------------------------------------------------------
 // Shapes (proto-loader: camelCase, int64 as strings, enums as names).
@@ -94,18 +75,7 @@ export type ReceiveEvent =
   | { kind: "message"; message: ReceivedMessage }
   | { kind: "recalled"; lockTokens: string[] };
 
-interface ReceiveStreamResponse {
-  event?: "message" | "recalled";
-  message?: ReceivedMessage | null;
-  recalled?: { lockTokens: string[] } | null;
-}
-
-export interface SessionClientOptions {
-  /** grpc-js channel options, e.g. { "grpc.max_receive_message_length": -1 }. */
-  channelOptions?: grpc.ChannelOptions;
-  /** @default 30_000 */
-  deadlineMs?: number;
-}
+export type SessionClientOptions = ClientOptions;
 
 /** Channel options for calls carrying up to 100 MiB and more (grpc-js caps receive at 4 MiB). */
 export const UNLIMITED_MESSAGE_SIZE: grpc.ChannelOptions = {
@@ -113,135 +83,32 @@ export const UNLIMITED_MESSAGE_SIZE: grpc.ChannelOptions = {
   "grpc.max_send_message_length": -1,
 };
 
-// ---------------------------------------------------------------------------------------
-
-interface MethodDefinition {
-  path: string;
-  requestSerialize: (value: object) => Buffer;
-  responseDeserialize: (bytes: Buffer) => unknown;
-}
-
-function method(service: string, name: string): MethodDefinition {
-  const definition = packageDefinition[`sessionbus.v1.${service}`];
-  if (definition === undefined || "format" in definition) throw new Error(`no service ${service}`);
-  const found = definition[name];
-  if (found === undefined) throw new Error(`no method ${service}.${name}`);
-  return found as unknown as MethodDefinition;
-}
-
-export class SessionClient {
-  private readonly client: grpc.Client;
-  private readonly deadlineMs: number;
-  /** Queues this client created, for deleteCreatedQueues(). */
-  readonly created = new Set<string>();
-
-  constructor(address: string, options: SessionClientOptions = {}) {
-    this.client = new grpc.Client(
-      address.replace(/^https?:\/\//, "").replace(/\/$/, ""),
-      grpc.credentials.createInsecure(),
-      options.channelOptions ?? {},
-    );
-    this.deadlineMs = options.deadlineMs ?? CALL_DEADLINE_MS;
-  }
-
-  close(): void {
-    this.client.close();
-  }
-
-  unary<Res>(service: string, name: string, request: object): Promise<Res> {
-    const { path, requestSerialize, responseDeserialize } = method(service, name);
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        path,
-        requestSerialize,
-        (bytes: Buffer) => responseDeserialize(bytes) as Res,
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + this.deadlineMs },
-        (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
-      );
-    });
-  }
-
+/** The client of the session tests: the session RPCs and the session fields of the others. */
+export class SessionClient extends GrpcClient {
   // AdminService
-
-  async createQueue(name: string, properties?: QueuePropertiesInput): Promise<Queue> {
-    const { queue } = await this.unary<{ queue: Queue | null }>("AdminService", "CreateQueue", {
-      name,
-      properties,
-    });
-    if (!queue) throw new Error("the response carries no queue");
-    this.created.add(name);
-    return queue;
-  }
 
   /** A queue with requires_session (and the other properties given). */
   createSessionQueue(name: string, properties: QueuePropertiesInput = {}): Promise<Queue> {
     return this.createQueue(name, { ...properties, requiresSession: true });
   }
 
-  /** Deletes the queues this client created; ones already gone are fine. */
-  async deleteCreatedQueues(): Promise<void> {
-    for (const name of [...this.created]) {
-      try {
-        await this.unary("AdminService", "DeleteQueue", { name });
-      } catch (error) {
-        if ((error as Partial<grpc.ServiceError>).code !== grpc.status.NOT_FOUND) throw error;
-      }
-      this.created.delete(name);
-    }
-  }
-
   // MessagingService: messages
 
-  async send(entityPath: string, messages: MessageInput[]): Promise<SendResult[]> {
-    const response = await this.unary<{ results: SendResult[] }>("MessagingService", "Send", {
-      entityPath,
-      messages,
-    });
-    return response.results;
-  }
-
   /** Up to 250 messages from `from` on; of one session when `sessionId` is given. */
-  async peek(
+  peek(
     entityPath: string,
     options: { from?: number | string; max?: number; sessionId?: string } = {},
   ): Promise<ReceivedMessage[]> {
-    const response = await this.unary<{ messages: ReceivedMessage[] }>("MessagingService", "Peek", {
-      entityPath,
-      fromSequenceNumber: options.from ?? 0,
-      maxMessages: options.max ?? 250,
-      sessionId: options.sessionId,
-    });
-    return response.messages;
+    return this.peekPage(entityPath, options.from ?? 0, options.max ?? 250, options.sessionId);
   }
 
   /** Every message (of the entity, or of one session), page by page. */
-  async peekAll(entityPath: string, sessionId?: string): Promise<ReceivedMessage[]> {
-    const all: ReceivedMessage[] = [];
-    let from = 0n;
-    for (;;) {
-      const page = await this.peek(entityPath, { from: from.toString(), max: 250, sessionId });
-      all.push(...page);
-      const last = page.at(-1);
-      if (last === undefined || page.length < 250) return all;
-      from = BigInt(last.sequenceNumber) + 1n;
-    }
+  peekAll(entityPath: string, sessionId?: string): Promise<ReceivedMessage[]> {
+    return this.peekEvery(entityPath, sessionId);
   }
 
   receiveStream(request: SessionReceiveRequest): SessionReceiveStream {
-    const { path, requestSerialize, responseDeserialize } = method(
-      "MessagingService",
-      "ReceiveStream",
-    );
-    const call = this.client.makeServerStreamRequest(
-      path,
-      requestSerialize,
-      (bytes: Buffer) => responseDeserialize(bytes) as ReceiveStreamResponse,
-      request,
-      new grpc.Metadata(),
-    );
-    return new SessionReceiveStream(call);
+    return new SessionReceiveStream(this.openReceiveStream(request));
   }
 
   async settle(request: SessionSettleRequest): Promise<void> {
@@ -367,53 +234,24 @@ export class SessionClient {
  * One ReceiveStream call, buffered: events (messages and recalls) wait in order until read,
  * and every read fails instead of hanging when nothing comes within its bound.
  */
-export class SessionReceiveStream {
-  /** The call's final status (OK, or the error's code), whenever it comes. */
-  readonly status: Promise<grpc.StatusObject>;
-  private readonly buffered: ReceiveEvent[] = [];
-  private finished = false;
-  private error: grpc.ServiceError | undefined;
-  private wake: (() => void) | undefined;
+export class SessionReceiveStream extends BufferedReceiveStream<ReceiveEvent> {
+  constructor(call: grpc.ClientReadableStream<ReceiveStreamResponse>) {
+    super(call, ["an", "event"]);
+  }
 
-  constructor(readonly call: grpc.ClientReadableStream<ReceiveStreamResponse>) {
-    this.status = new Promise((resolve) => call.once("status", resolve));
-    call.on("data", (response: ReceiveStreamResponse) => {
-      if (response.event === "message" && response.message) {
-        this.buffered.push({ kind: "message", message: response.message });
-      } else if (response.event === "recalled") {
-        this.buffered.push({ kind: "recalled", lockTokens: response.recalled?.lockTokens ?? [] });
-      }
-      this.notify();
-    });
-    call.on("end", () => {
-      this.finished = true;
-      this.notify();
-    });
-    call.on("error", (error: grpc.ServiceError) => {
-      this.error = error;
-      this.finished = true;
-      this.notify();
-    });
+  protected itemOf(response: ReceiveStreamResponse): ReceiveEvent | undefined {
+    if (response.event === "message" && response.message) {
+      return { kind: "message", message: response.message };
+    }
+    if (response.event === "recalled") {
+      return { kind: "recalled", lockTokens: response.recalled?.lockTokens ?? [] };
+    }
+    return undefined;
   }
 
   /** The next event, or undefined when the stream ended OK; throws the call's error. */
-  async event(timeoutMs = STREAM_WAIT_MS): Promise<ReceiveEvent | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const event = this.buffered.shift();
-      if (event !== undefined) return event;
-      if (this.error) throw this.error;
-      if (this.finished) return undefined;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no event or end of the stream within ${timeoutMs} ms`);
-      await within(
-        new Promise<void>((resolve) => {
-          this.wake = resolve;
-        }),
-        left,
-        "an event or the end of the stream",
-      );
-    }
+  event(timeoutMs = STREAM_WAIT_MS): Promise<ReceiveEvent | undefined> {
+    return this.nextItem(timeoutMs);
   }
 
   /** The next event, which must be a message. */
@@ -464,32 +302,5 @@ export class SessionReceiveStream {
       if (event.kind === "recalled") return { skipped, lockTokens: event.lockTokens };
       skipped.push(event.message);
     }
-  }
-
-  /** Every event until the stream ends (it must end by itself, e.g. through max_wait). */
-  async rest(timeoutMs = STREAM_WAIT_MS): Promise<ReceiveEvent[]> {
-    const deadline = Date.now() + timeoutMs;
-    const rest: ReceiveEvent[] = [];
-    for (;;) {
-      const event = await this.event(Math.max(1, deadline - Date.now()));
-      if (event === undefined) return rest;
-      rest.push(event);
-    }
-  }
-
-  /** Cancels the call (a no-op after it ended). */
-  cancel(): void {
-    this.call.cancel();
-  }
-
-  /** The final status, failing when it does not come within the bound. */
-  finalStatus(timeoutMs = STREAM_WAIT_MS): Promise<grpc.StatusObject> {
-    return within(this.status, timeoutMs, "the status of the ReceiveStream call");
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
   }
 }
