@@ -34,6 +34,17 @@ fi
 
 # ---- More system packages go here (later issues: python3-grpcio etc.), e.g.: ----
 # if ! python3 -c 'import grpc' 2>/dev/null; then apt_install python3-grpcio; fi
+# protoc and grpc_python_plugin for `buf generate` (gen/python), and the Debian python3's
+# grpcio + protobuf for examples/python and test/python-client.test.ts.
+python_packages=()
+[ -x /usr/bin/protoc ] || python_packages+=(protobuf-compiler)
+[ -x /usr/bin/grpc_python_plugin ] || python_packages+=(protobuf-compiler-grpc)
+if ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
+  python_packages+=(python3-grpcio python3-protobuf)
+fi
+if [ "${#python_packages[@]}" -gt 0 ]; then
+  apt_install "${python_packages[@]}"
+fi
 # ---- end of system packages ----
 
 # npm writes node_modules/.package-lock.json after every install; when it is newer than both
