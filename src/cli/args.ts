@@ -1,0 +1,111 @@
+/** Argument parsing of the CLI: node:util parseArgs, durations and numbers, usage errors. */
+import { type ParseArgsConfig, parseArgs } from "node:util";
+
+/** A mistake in the command line: printed with a hint, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+  constructor(
+    message: string,
+    /** The command whose --help to point at, e.g. "queue". */
+    readonly command?: string,
+  ) {
+    super(message);
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Options every command takes. */
+export const GLOBAL_OPTIONS = {
+  url: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const satisfies Options;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+/** The command name: the first argument that is neither an option nor a global option's value. */
+export function findCommand(argv: readonly string[]): { command?: string; rest: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") break;
+    if (arg === "--url") {
+      i++;
+      continue;
+    }
+    if (arg.startsWith("-")) continue;
+    return { command: arg, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+  }
+  return { rest: [...argv] };
+}
+
+/** Strict parse of one command's arguments (its options plus the global ones). */
+export function parseCommand(command: string, argv: readonly string[], options: Options): Parsed {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: { ...GLOBAL_OPTIONS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as Parsed["values"], positionals };
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error), command);
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "500ms", "30s", "5m", "1h"; a bare number is seconds. */
+export function parseDuration(raw: string, flag: string, command: string): number {
+  const found = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!found) {
+    throw new UsageError(
+      `${flag} takes a duration like 500ms, 30s, 5m or 1h, not "${raw}"`,
+      command,
+    );
+  }
+  return Math.round(Number(found[1]) * (UNITS[found[2] ?? "s"] ?? 1000));
+}
+
+/** A whole number of at least `min`. */
+export function parseCount(raw: string, flag: string, command: string, min = 1): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`${flag} takes a whole number of at least ${min}, not "${raw}"`, command);
+  }
+  return n;
+}
+
+/** A sequence number (uint64). */
+export function parseSequence(raw: string, flag: string, command: string): bigint {
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new UsageError(`${flag} takes a sequence number, not "${raw}"`, command);
+  }
+  return BigInt(raw.trim());
+}
+
+export function str(parsed: Parsed, name: string): string | undefined {
+  const v = parsed.values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+export function flag(parsed: Parsed, name: string): boolean {
+  return parsed.values[name] === true;
+}
+
+/** Exactly the positionals named, in order. */
+export function positionals(parsed: Parsed, command: string, names: readonly string[]): string[] {
+  const got = parsed.positionals;
+  if (got.length < names.length) {
+    throw new UsageError(`missing ${names.slice(got.length).join(" ")}`, command);
+  }
+  if (got.length > names.length) {
+    throw new UsageError(`unexpected argument "${got[names.length]}"`, command);
+  }
+  return got;
+}

@@ -1,0 +1,210 @@
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+
+const projectRoot = fileURLToPath(new URL("..", import.meta.url));
+const launcher = join(projectRoot, "bin/sessionbus.mjs");
+/** How long one CLI run may take before the test fails instead of hanging. */
+const CLI_TIMEOUT_MS = 30_000;
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI as a child process (without blocking the in-process broker). */
+function cli(args: string[]): Promise<CliResult> {
+  return runProcess(process.execPath, [launcher, ...args], { SESSIONBUS_URL: "" });
+}
+
+/** Runs one README line through bash, as a reader would paste it. */
+function shell(command: string, url: string): Promise<CliResult> {
+  return runProcess("bash", ["-c", command], { SESSIONBUS_URL: url });
+}
+
+function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const child = spawn(file, args, {
+    cwd: projectRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  return new Promise<CliResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${file} ${args.join(" ")} took longer than ${CLI_TIMEOUT_MS} ms`));
+    }, CLI_TIMEOUT_MS);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("sessionbus CLI", () => {
+  let broker: RunningSessionbus;
+  const queue = `cli-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    broker = await startSessionbus({
+      host: "127.0.0.1",
+      port: 0,
+      natsUrl: inject("natsUrl"),
+      dataDir: "unused",
+      natsServerBin: undefined,
+    });
+  });
+
+  afterAll(async () => {
+    await broker?.close();
+  });
+
+  /** Runs a command against the test broker with --json; expects exit 0 and parses stdout. */
+  async function json(args: string[]): Promise<Record<string, unknown>> {
+    const result = await cli(["--url", broker.url, "--json", ...args]);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as Record<string, unknown>;
+  }
+
+  it("creates a session queue, sends, peeks, receives and keeps session state", async () => {
+    const created = await json(["queue", "create", queue, "--requires-session"]);
+    expect(created.name).toBe(queue);
+    expect((created.properties as { requiresSession: boolean }).requiresSession).toBe(true);
+
+    for (const body of ["one", "two", "three"]) {
+      const sent = await json(["send", queue, "--session", "s1", "--body", body]);
+      expect(sent.sent).toBe(1);
+    }
+
+    const peeked = await json(["peek", queue, "--max", "10"]);
+    const peekedMessages = peeked.messages as { body: string; sequenceNumber: string }[];
+    expect(peekedMessages.map((m) => m.body)).toEqual(["one", "two", "three"]);
+    expect(typeof peekedMessages[0]?.sequenceNumber).toBe("string");
+
+    const listed = await json(["sessions", "list", queue]);
+    expect((listed.sessions as { sessionId: string }[]).map((s) => s.sessionId)).toEqual(["s1"]);
+
+    const received = await json([
+      "receive",
+      queue,
+      "--session",
+      "s1",
+      "--max",
+      "3",
+      "--wait",
+      "5s",
+    ]);
+    expect(received.received).toBe(3);
+    expect(received.completed).toBe(true);
+    expect((received.messages as { body: string }[]).map((m) => m.body)).toEqual([
+      "one",
+      "two",
+      "three",
+    ]);
+    const afterReceive = await json(["peek", queue, "--max", "10"]);
+    expect(afterReceive.messages).toEqual([]);
+
+    const value = '{"step":2}';
+    await json(["state", "set", queue, "s1", value]);
+    const state = await json(["state", "get", queue, "s1"]);
+    expect(state.state).toBe(value);
+  });
+
+  it("exits 3 when nothing arrives within --wait", async () => {
+    const result = await cli([
+      "--url",
+      broker.url,
+      "--json",
+      "receive",
+      queue,
+      "--session",
+      "empty",
+      "--wait",
+      "200ms",
+    ]);
+    expect(result.code, result.stderr).toBe(3);
+  });
+
+  it("exits 1 with the broker's reason for an unknown queue", async () => {
+    const result = await cli(["--url", broker.url, "--json", "peek", `missing-${randomUUID()}`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("ENTITY_NOT_FOUND");
+  });
+
+  it("exits 2 on a bad flag and on topics", async () => {
+    const bad = await cli(["--url", broker.url, "send", queue, "--bogus"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--help");
+    const topic = await cli(["topic", "create", "t"]);
+    expect(topic.code).toBe(2);
+    expect(topic.stderr).toContain("not supported yet");
+  });
+
+  it("shows help with examples and exit codes", async () => {
+    const main = await cli(["--help"]);
+    expect(main.code).toBe(0);
+    expect(main.stdout).toContain("Examples");
+    expect(main.stdout).toContain("Exit codes");
+    const receive = await cli(["receive", "--help"]);
+    expect(receive.code).toBe(0);
+    expect(receive.stdout).toContain("Examples");
+  });
+});
+
+describe("README CLI sample", () => {
+  let broker: RunningSessionbus;
+
+  beforeAll(async () => {
+    broker = await startSessionbus({
+      host: "127.0.0.1",
+      port: 0,
+      natsUrl: inject("natsUrl"),
+      dataDir: "unused",
+      natsServerBin: undefined,
+    });
+  });
+
+  afterAll(async () => {
+    await broker?.close();
+  });
+
+  it("runs every line of the README's CLI block against a broker", async () => {
+    const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+    const block = /^<!-- sample: cli -->\n```sh\n([\s\S]*?)^```$/m.exec(readme)?.[1];
+    expect(block, "README.md has a <!-- sample: cli --> block").toBeDefined();
+    const queue = `readme-cli-${randomUUID().slice(0, 8)}`;
+    const lines = (block ?? "")
+      .split("\n")
+      .map((line) => line.replace(/\s+#.*$/, "").trim())
+      .filter((line) => line !== "" && !line.includes(" serve")); // serve runs until stopped
+    expect(lines.length).toBeGreaterThan(5);
+    const outputs: string[] = [];
+    for (const line of lines) {
+      const command = line
+        .replace(/^npx sessionbus/, `"${process.execPath}" "${launcher}"`)
+        .replaceAll(" orders", ` ${queue}`);
+      const result = await shell(command, broker.url);
+      // The README's accept-next receive may find nothing left: exit code 3 says so.
+      const allowed = line.includes("--next-session") ? [0, 3] : [0];
+      expect(allowed, `${line}\n${result.stderr}`).toContain(result.code);
+      outputs.push(result.stdout);
+    }
+    expect(JSON.parse(outputs.at(-1) ?? "")).toMatchObject({ state: '{"step":2}' });
+  });
+});
