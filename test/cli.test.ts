@@ -3,8 +3,9 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningSessionbus } from "../src/app.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 const launcher = join(projectRoot, "bin/sessionbus.mjs");
@@ -62,13 +63,7 @@ describe("sessionbus CLI", () => {
   const queue = `cli-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    broker = await startSessionbus({
-      host: "127.0.0.1",
-      port: 0,
-      natsUrl: inject("natsUrl"),
-      dataDir: "unused",
-      natsServerBin: undefined,
-    });
+    broker = await startInProcessBroker();
   });
 
   afterAll(async () => {
@@ -171,13 +166,7 @@ describe("README CLI sample", () => {
   let broker: RunningSessionbus;
 
   beforeAll(async () => {
-    broker = await startSessionbus({
-      host: "127.0.0.1",
-      port: 0,
-      natsUrl: inject("natsUrl"),
-      dataDir: "unused",
-      natsServerBin: undefined,
-    });
+    broker = await startInProcessBroker();
   });
 
   afterAll(async () => {

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import { afterAll, beforeAll, describe, inject, it } from "vitest";
-import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import type { RunningSessionbus } from "../src/app.js";
 import {
   createSessionBusClient,
   createSessionProcessor,
@@ -18,6 +18,7 @@ import {
   type SessionProcessor,
   type SessionProcessorHandlers,
 } from "../src/client/index.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
 
 let broker: RunningSessionbus;
 let client: SessionBusClient;
@@ -27,13 +28,7 @@ const created: string[] = [];
 const processors: SessionProcessor[] = [];
 
 beforeAll(async () => {
-  broker = await startSessionbus({
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: inject("natsUrl"),
-    dataDir: "unused",
-    natsServerBin: undefined,
-  });
+  broker = await startInProcessBroker();
   client = createSessionBusClient({ url: broker.url });
   other = createSessionBusClient({ url: broker.url });
 });

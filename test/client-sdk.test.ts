@@ -5,8 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningSessionbus } from "../src/app.js";
 import {
   createSessionBusClient,
   deadLetterQueuePath,
@@ -22,6 +22,7 @@ import {
   SessionLockLostError,
   type SessionReceiver,
 } from "../src/client/index.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
 
 let broker: RunningSessionbus;
 let client: SessionBusClient;
@@ -30,13 +31,7 @@ let other: SessionBusClient;
 const created: string[] = [];
 
 beforeAll(async () => {
-  broker = await startSessionbus({
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: inject("natsUrl"),
-    dataDir: "unused",
-    natsServerBin: undefined,
-  });
+  broker = await startInProcessBroker();
   client = createSessionBusClient({ url: broker.url });
   other = createSessionBusClient({ url: broker.url });
 });

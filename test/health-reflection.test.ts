@@ -9,7 +9,7 @@ import {
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   file_grpc_health_v1_health,
   HealthCheckResponse_ServingStatus as ServingStatus,
@@ -20,13 +20,13 @@ import { file_sessionbus_v1_error_detail } from "../gen/ts/sessionbus/v1/error_d
 import { file_sessionbus_v1_message } from "../gen/ts/sessionbus/v1/message_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { file_sessionbus_v1_queue } from "../gen/ts/sessionbus/v1/queue_pb.js";
-import { startSessionbus } from "../src/app.js";
 import {
   createHealthStatus,
   type HealthStatus,
   registerHealthService,
 } from "../src/server/health-service.js";
 import { registerReflectionService } from "../src/server/reflection-service.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
 
 const reflectedFiles = [
   file_sessionbus_v1_admin_service,
@@ -357,13 +357,7 @@ describe("the broker as started by startSessionbus", () => {
   let client: grpc.Client;
 
   beforeAll(async () => {
-    const broker = await startSessionbus({
-      host: "127.0.0.1",
-      port: 0,
-      natsUrl: inject("natsUrl"),
-      dataDir: "unused",
-      natsServerBin: undefined,
-    });
+    const broker = await startInProcessBroker();
     client = new grpc.Client(`127.0.0.1:${broker.port}`, grpc.credentials.createInsecure());
     cleanups.push(async () => {
       client.close();

@@ -6,8 +6,9 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningSessionbus } from "../src/app.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -47,13 +48,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<F
 let broker: RunningSessionbus;
 
 beforeAll(async () => {
-  broker = await startSessionbus({
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: inject("natsUrl"),
-    dataDir: "unused",
-    natsServerBin: undefined,
-  });
+  broker = await startInProcessBroker();
 });
 
 afterAll(async () => {

@@ -7,12 +7,13 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/ts/grpc/health/v1/health_pb.js";
-import { type RunningSessionbus, startSessionbus } from "../src/app.js";
+import type { RunningSessionbus } from "../src/app.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
@@ -82,13 +83,7 @@ describe("README TypeScript sample", () => {
   const source = fencedBlock("sample: typescript");
 
   beforeAll(async () => {
-    broker = await startSessionbus({
-      host: "127.0.0.1",
-      port: 0,
-      natsUrl: inject("natsUrl"),
-      dataDir: "unused",
-      natsServerBin: undefined,
-    });
+    broker = await startInProcessBroker();
     // The README's file sits at the top of the project; this copy sits in test/.
     expect(source).toContain('from "./gen/');
     writeFileSync(SAMPLE_FILE, source.replaceAll('from "./gen/', 'from "../gen/'));
@@ -225,13 +220,7 @@ describe("README SDK sample", () => {
   const file = join(projectRoot, "test/.readme-sdk-sample.tmp.ts");
 
   beforeAll(async () => {
-    broker = await startSessionbus({
-      host: "127.0.0.1",
-      port: 0,
-      natsUrl: inject("natsUrl"),
-      dataDir: "unused",
-      natsServerBin: undefined,
-    });
+    broker = await startInProcessBroker();
     expect(source).toContain('from "./src/client/index.js"');
     writeFileSync(file, source.replaceAll('from "./src/', 'from "../src/'));
   });
