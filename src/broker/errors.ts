@@ -8,6 +8,8 @@ export interface ErrorSubject {
   entityPath?: string;
   sessionId?: string;
   field?: string;
+  /** 1-based character position in the field's value, for parse errors. */
+  position?: number;
 }
 
 export abstract class BrokerError extends Error {
@@ -199,5 +201,29 @@ export class EntityDeletedError extends BrokerError {
   readonly reason = "ENTITY_NOT_FOUND";
   constructor(options?: ErrorOptions) {
     super("The entity was deleted while this call was using it.", {}, options);
+  }
+}
+
+/** A request–reply call whose reply did not come in time (the request is withdrawn). */
+export class RequestTimedOutError extends BrokerError {
+  override readonly name = "RequestTimedOutError";
+  readonly reason = "REQUEST_TIMED_OUT";
+  constructor(entityPath: string, replyTo: string, timeoutMs: number) {
+    super(
+      `No reply arrived on "${replyTo}" within ${timeoutMs} ms for the request sent to "${entityPath}"; the request was withdrawn. Check that a responder is running, or allow more time.`,
+      { entityPath },
+    );
+  }
+}
+
+/** Receiving, peeking or locking on a topic: only its subscriptions hold messages. */
+export class TopicNotReceivableError extends BrokerError {
+  override readonly name = "TopicNotReceivableError";
+  readonly reason = "INVALID_ARGUMENT";
+  constructor(entityPath: string) {
+    super(
+      `"${entityPath}" is a topic; topics are only sent to. Receive from one of its subscriptions, "${entityPath}/subscriptions/<name>".`,
+      { entityPath, field: "entity_path" },
+    );
   }
 }

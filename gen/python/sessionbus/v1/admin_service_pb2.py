@@ -12,35 +12,88 @@ _sym_db = _symbol_database.Default()
 
 
 from sessionbus.v1 import queue_pb2 as sessionbus_dot_v1_dot_queue__pb2
+from sessionbus.v1 import topic_pb2 as sessionbus_dot_v1_dot_topic__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sessionbus/v1/admin_service.proto\x12\rsessionbus.v1\x1a\x19sessionbus/v1/queue.proto\"h\n\x12\x43reateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13\x43reateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"%\n\x0fGetQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListQueuesResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13UpdateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"(\n\x12\x44\x65leteQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteQueueResponse2\xb0\x03\n\x0c\x41\x64minService\x12T\n\x0b\x43reateQueue\x12!.sessionbus.v1.CreateQueueRequest\x1a\".sessionbus.v1.CreateQueueResponse\x12K\n\x08GetQueue\x12\x1e.sessionbus.v1.GetQueueRequest\x1a\x1f.sessionbus.v1.GetQueueResponse\x12Q\n\nListQueues\x12 .sessionbus.v1.ListQueuesRequest\x1a!.sessionbus.v1.ListQueuesResponse\x12T\n\x0bUpdateQueue\x12!.sessionbus.v1.UpdateQueueRequest\x1a\".sessionbus.v1.UpdateQueueResponse\x12T\n\x0b\x44\x65leteQueue\x12!.sessionbus.v1.DeleteQueueRequest\x1a\".sessionbus.v1.DeleteQueueResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sessionbus/v1/admin_service.proto\x12\rsessionbus.v1\x1a\x19sessionbus/v1/queue.proto\x1a\x19sessionbus/v1/topic.proto\"h\n\x12\x43reateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13\x43reateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"%\n\x0fGetQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListQueuesResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13UpdateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"(\n\x12\x44\x65leteQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteQueueResponse\"h\n\x12\x43reateTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.TopicPropertiesR\nproperties\"A\n\x13\x43reateTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"%\n\x0fGetTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"O\n\x11ListTopicsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListTopicsResponse\x12,\n\x06topics\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.TopicR\x06topics\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.TopicPropertiesR\nproperties\"A\n\x13UpdateTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"(\n\x12\x44\x65leteTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteTopicResponse\"\xbe\x01\n\x19\x43reateSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x45\n\nproperties\x18\x03 \x01(\x0b\x32%.sessionbus.v1.SubscriptionPropertiesR\nproperties\x12\'\n\x04rule\x18\x04 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"]\n\x1a\x43reateSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"K\n\x16GetSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"Z\n\x17GetSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"u\n\x18ListSubscriptionsRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x86\x01\n\x19ListSubscriptionsResponse\x12\x41\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n\x19UpdateSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x45\n\nproperties\x18\x03 \x01(\x0b\x32%.sessionbus.v1.SubscriptionPropertiesR\nproperties\"]\n\x1aUpdateSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"N\n\x19\x44\x65leteSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\x88\x01\n\x11\x43reateRuleRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\x12\'\n\x04rule\x18\x03 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"=\n\x12\x43reateRuleResponse\x12\'\n\x04rule\x18\x01 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"^\n\x10ListRulesRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\">\n\x11ListRulesResponse\x12)\n\x05rules\x18\x01 \x03(\x0b\x32\x13.sessionbus.v1.RuleR\x05rules\"|\n\x11\x44\x65leteRuleRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\x12\x1b\n\trule_name\x18\x03 \x01(\tR\x08ruleName\"\x14\n\x12\x44\x65leteRuleResponse2\xd3\x0c\n\x0c\x41\x64minService\x12T\n\x0b\x43reateQueue\x12!.sessionbus.v1.CreateQueueRequest\x1a\".sessionbus.v1.CreateQueueResponse\x12K\n\x08GetQueue\x12\x1e.sessionbus.v1.GetQueueRequest\x1a\x1f.sessionbus.v1.GetQueueResponse\x12Q\n\nListQueues\x12 .sessionbus.v1.ListQueuesRequest\x1a!.sessionbus.v1.ListQueuesResponse\x12T\n\x0bUpdateQueue\x12!.sessionbus.v1.UpdateQueueRequest\x1a\".sessionbus.v1.UpdateQueueResponse\x12T\n\x0b\x44\x65leteQueue\x12!.sessionbus.v1.DeleteQueueRequest\x1a\".sessionbus.v1.DeleteQueueResponse\x12T\n\x0b\x43reateTopic\x12!.sessionbus.v1.CreateTopicRequest\x1a\".sessionbus.v1.CreateTopicResponse\x12K\n\x08GetTopic\x12\x1e.sessionbus.v1.GetTopicRequest\x1a\x1f.sessionbus.v1.GetTopicResponse\x12Q\n\nListTopics\x12 .sessionbus.v1.ListTopicsRequest\x1a!.sessionbus.v1.ListTopicsResponse\x12T\n\x0bUpdateTopic\x12!.sessionbus.v1.UpdateTopicRequest\x1a\".sessionbus.v1.UpdateTopicResponse\x12T\n\x0b\x44\x65leteTopic\x12!.sessionbus.v1.DeleteTopicRequest\x1a\".sessionbus.v1.DeleteTopicResponse\x12i\n\x12\x43reateSubscription\x12(.sessionbus.v1.CreateSubscriptionRequest\x1a).sessionbus.v1.CreateSubscriptionResponse\x12`\n\x0fGetSubscription\x12%.sessionbus.v1.GetSubscriptionRequest\x1a&.sessionbus.v1.GetSubscriptionResponse\x12\x66\n\x11ListSubscriptions\x12\'.sessionbus.v1.ListSubscriptionsRequest\x1a(.sessionbus.v1.ListSubscriptionsResponse\x12i\n\x12UpdateSubscription\x12(.sessionbus.v1.UpdateSubscriptionRequest\x1a).sessionbus.v1.UpdateSubscriptionResponse\x12i\n\x12\x44\x65leteSubscription\x12(.sessionbus.v1.DeleteSubscriptionRequest\x1a).sessionbus.v1.DeleteSubscriptionResponse\x12Q\n\nCreateRule\x12 .sessionbus.v1.CreateRuleRequest\x1a!.sessionbus.v1.CreateRuleResponse\x12N\n\tListRules\x12\x1f.sessionbus.v1.ListRulesRequest\x1a .sessionbus.v1.ListRulesResponse\x12Q\n\nDeleteRule\x12 .sessionbus.v1.DeleteRuleRequest\x1a!.sessionbus.v1.DeleteRuleResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sessionbus.v1.admin_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _CREATEQUEUEREQUEST._serialized_start=79
-  _CREATEQUEUEREQUEST._serialized_end=183
-  _CREATEQUEUERESPONSE._serialized_start=185
-  _CREATEQUEUERESPONSE._serialized_end=250
-  _GETQUEUEREQUEST._serialized_start=252
-  _GETQUEUEREQUEST._serialized_end=289
-  _GETQUEUERESPONSE._serialized_start=291
-  _GETQUEUERESPONSE._serialized_end=353
-  _LISTQUEUESREQUEST._serialized_start=355
-  _LISTQUEUESREQUEST._serialized_end=434
-  _LISTQUEUESRESPONSE._serialized_start=436
-  _LISTQUEUESRESPONSE._serialized_end=542
-  _UPDATEQUEUEREQUEST._serialized_start=544
-  _UPDATEQUEUEREQUEST._serialized_end=648
-  _UPDATEQUEUERESPONSE._serialized_start=650
-  _UPDATEQUEUERESPONSE._serialized_end=715
-  _DELETEQUEUEREQUEST._serialized_start=717
-  _DELETEQUEUEREQUEST._serialized_end=757
-  _DELETEQUEUERESPONSE._serialized_start=759
-  _DELETEQUEUERESPONSE._serialized_end=780
-  _ADMINSERVICE._serialized_start=783
-  _ADMINSERVICE._serialized_end=1215
+  _CREATEQUEUEREQUEST._serialized_start=106
+  _CREATEQUEUEREQUEST._serialized_end=210
+  _CREATEQUEUERESPONSE._serialized_start=212
+  _CREATEQUEUERESPONSE._serialized_end=277
+  _GETQUEUEREQUEST._serialized_start=279
+  _GETQUEUEREQUEST._serialized_end=316
+  _GETQUEUERESPONSE._serialized_start=318
+  _GETQUEUERESPONSE._serialized_end=380
+  _LISTQUEUESREQUEST._serialized_start=382
+  _LISTQUEUESREQUEST._serialized_end=461
+  _LISTQUEUESRESPONSE._serialized_start=463
+  _LISTQUEUESRESPONSE._serialized_end=569
+  _UPDATEQUEUEREQUEST._serialized_start=571
+  _UPDATEQUEUEREQUEST._serialized_end=675
+  _UPDATEQUEUERESPONSE._serialized_start=677
+  _UPDATEQUEUERESPONSE._serialized_end=742
+  _DELETEQUEUEREQUEST._serialized_start=744
+  _DELETEQUEUEREQUEST._serialized_end=784
+  _DELETEQUEUERESPONSE._serialized_start=786
+  _DELETEQUEUERESPONSE._serialized_end=807
+  _CREATETOPICREQUEST._serialized_start=809
+  _CREATETOPICREQUEST._serialized_end=913
+  _CREATETOPICRESPONSE._serialized_start=915
+  _CREATETOPICRESPONSE._serialized_end=980
+  _GETTOPICREQUEST._serialized_start=982
+  _GETTOPICREQUEST._serialized_end=1019
+  _GETTOPICRESPONSE._serialized_start=1021
+  _GETTOPICRESPONSE._serialized_end=1083
+  _LISTTOPICSREQUEST._serialized_start=1085
+  _LISTTOPICSREQUEST._serialized_end=1164
+  _LISTTOPICSRESPONSE._serialized_start=1166
+  _LISTTOPICSRESPONSE._serialized_end=1272
+  _UPDATETOPICREQUEST._serialized_start=1274
+  _UPDATETOPICREQUEST._serialized_end=1378
+  _UPDATETOPICRESPONSE._serialized_start=1380
+  _UPDATETOPICRESPONSE._serialized_end=1445
+  _DELETETOPICREQUEST._serialized_start=1447
+  _DELETETOPICREQUEST._serialized_end=1487
+  _DELETETOPICRESPONSE._serialized_start=1489
+  _DELETETOPICRESPONSE._serialized_end=1510
+  _CREATESUBSCRIPTIONREQUEST._serialized_start=1513
+  _CREATESUBSCRIPTIONREQUEST._serialized_end=1703
+  _CREATESUBSCRIPTIONRESPONSE._serialized_start=1705
+  _CREATESUBSCRIPTIONRESPONSE._serialized_end=1798
+  _GETSUBSCRIPTIONREQUEST._serialized_start=1800
+  _GETSUBSCRIPTIONREQUEST._serialized_end=1875
+  _GETSUBSCRIPTIONRESPONSE._serialized_start=1877
+  _GETSUBSCRIPTIONRESPONSE._serialized_end=1967
+  _LISTSUBSCRIPTIONSREQUEST._serialized_start=1969
+  _LISTSUBSCRIPTIONSREQUEST._serialized_end=2086
+  _LISTSUBSCRIPTIONSRESPONSE._serialized_start=2089
+  _LISTSUBSCRIPTIONSRESPONSE._serialized_end=2223
+  _UPDATESUBSCRIPTIONREQUEST._serialized_start=2226
+  _UPDATESUBSCRIPTIONREQUEST._serialized_end=2375
+  _UPDATESUBSCRIPTIONRESPONSE._serialized_start=2377
+  _UPDATESUBSCRIPTIONRESPONSE._serialized_end=2470
+  _DELETESUBSCRIPTIONREQUEST._serialized_start=2472
+  _DELETESUBSCRIPTIONREQUEST._serialized_end=2550
+  _DELETESUBSCRIPTIONRESPONSE._serialized_start=2552
+  _DELETESUBSCRIPTIONRESPONSE._serialized_end=2580
+  _CREATERULEREQUEST._serialized_start=2583
+  _CREATERULEREQUEST._serialized_end=2719
+  _CREATERULERESPONSE._serialized_start=2721
+  _CREATERULERESPONSE._serialized_end=2782
+  _LISTRULESREQUEST._serialized_start=2784
+  _LISTRULESREQUEST._serialized_end=2878
+  _LISTRULESRESPONSE._serialized_start=2880
+  _LISTRULESRESPONSE._serialized_end=2942
+  _DELETERULEREQUEST._serialized_start=2944
+  _DELETERULEREQUEST._serialized_end=3068
+  _DELETERULERESPONSE._serialized_start=3070
+  _DELETERULERESPONSE._serialized_end=3090
+  _ADMINSERVICE._serialized_start=3093
+  _ADMINSERVICE._serialized_end=4712
 # @@protoc_insertion_point(module_scope)

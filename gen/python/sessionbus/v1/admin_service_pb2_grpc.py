@@ -40,6 +40,71 @@ class AdminServiceStub(object):
                 request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteQueueRequest.SerializeToString,
                 response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteQueueResponse.FromString,
                 )
+        self.CreateTopic = channel.unary_unary(
+                '/sessionbus.v1.AdminService/CreateTopic',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateTopicRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateTopicResponse.FromString,
+                )
+        self.GetTopic = channel.unary_unary(
+                '/sessionbus.v1.AdminService/GetTopic',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.GetTopicRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.GetTopicResponse.FromString,
+                )
+        self.ListTopics = channel.unary_unary(
+                '/sessionbus.v1.AdminService/ListTopics',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.ListTopicsRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.ListTopicsResponse.FromString,
+                )
+        self.UpdateTopic = channel.unary_unary(
+                '/sessionbus.v1.AdminService/UpdateTopic',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateTopicRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateTopicResponse.FromString,
+                )
+        self.DeleteTopic = channel.unary_unary(
+                '/sessionbus.v1.AdminService/DeleteTopic',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteTopicRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteTopicResponse.FromString,
+                )
+        self.CreateSubscription = channel.unary_unary(
+                '/sessionbus.v1.AdminService/CreateSubscription',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateSubscriptionRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateSubscriptionResponse.FromString,
+                )
+        self.GetSubscription = channel.unary_unary(
+                '/sessionbus.v1.AdminService/GetSubscription',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.GetSubscriptionResponse.FromString,
+                )
+        self.ListSubscriptions = channel.unary_unary(
+                '/sessionbus.v1.AdminService/ListSubscriptions',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.ListSubscriptionsRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.ListSubscriptionsResponse.FromString,
+                )
+        self.UpdateSubscription = channel.unary_unary(
+                '/sessionbus.v1.AdminService/UpdateSubscription',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateSubscriptionRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateSubscriptionResponse.FromString,
+                )
+        self.DeleteSubscription = channel.unary_unary(
+                '/sessionbus.v1.AdminService/DeleteSubscription',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteSubscriptionRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteSubscriptionResponse.FromString,
+                )
+        self.CreateRule = channel.unary_unary(
+                '/sessionbus.v1.AdminService/CreateRule',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateRuleRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateRuleResponse.FromString,
+                )
+        self.ListRules = channel.unary_unary(
+                '/sessionbus.v1.AdminService/ListRules',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.ListRulesRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.ListRulesResponse.FromString,
+                )
+        self.DeleteRule = channel.unary_unary(
+                '/sessionbus.v1.AdminService/DeleteRule',
+                request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleResponse.FromString,
+                )
 
 
 class AdminServiceServicer(object):
@@ -78,6 +143,88 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateTopic(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTopic(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTopics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTopic(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTopic(self, request, context):
+        """Removes the topic and all its subscriptions with their messages and sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSubscription(self, request, context):
+        """Creates a subscription that receives the topic's messages sent from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubscriptions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSubscription(self, request, context):
+        """Changes the given properties; requires_session cannot change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRule(self, request, context):
+        """Adds a rule to a subscription; it applies to messages sent from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +252,71 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DeleteQueue,
                     request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteQueueRequest.FromString,
                     response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteQueueResponse.SerializeToString,
+            ),
+            'CreateTopic': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTopic,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateTopicRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateTopicResponse.SerializeToString,
+            ),
+            'GetTopic': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTopic,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.GetTopicRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.GetTopicResponse.SerializeToString,
+            ),
+            'ListTopics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTopics,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.ListTopicsRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.ListTopicsResponse.SerializeToString,
+            ),
+            'UpdateTopic': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTopic,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateTopicRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateTopicResponse.SerializeToString,
+            ),
+            'DeleteTopic': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTopic,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteTopicRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteTopicResponse.SerializeToString,
+            ),
+            'CreateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscription,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateSubscriptionRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateSubscriptionResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.GetSubscriptionResponse.SerializeToString,
+            ),
+            'ListSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubscriptions,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.ListSubscriptionsRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'UpdateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubscription,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateSubscriptionRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.UpdateSubscriptionResponse.SerializeToString,
+            ),
+            'DeleteSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSubscription,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteSubscriptionRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteSubscriptionResponse.SerializeToString,
+            ),
+            'CreateRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRule,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateRuleRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.CreateRuleResponse.SerializeToString,
+            ),
+            'ListRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRules,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.ListRulesRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.ListRulesResponse.SerializeToString,
+            ),
+            'DeleteRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRule,
+                    request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -199,5 +411,226 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/DeleteQueue',
             sessionbus_dot_v1_dot_admin__service__pb2.DeleteQueueRequest.SerializeToString,
             sessionbus_dot_v1_dot_admin__service__pb2.DeleteQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateTopic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/CreateTopic',
+            sessionbus_dot_v1_dot_admin__service__pb2.CreateTopicRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.CreateTopicResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetTopic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/GetTopic',
+            sessionbus_dot_v1_dot_admin__service__pb2.GetTopicRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.GetTopicResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListTopics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/ListTopics',
+            sessionbus_dot_v1_dot_admin__service__pb2.ListTopicsRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.ListTopicsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateTopic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/UpdateTopic',
+            sessionbus_dot_v1_dot_admin__service__pb2.UpdateTopicRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.UpdateTopicResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteTopic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/DeleteTopic',
+            sessionbus_dot_v1_dot_admin__service__pb2.DeleteTopicRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.DeleteTopicResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/CreateSubscription',
+            sessionbus_dot_v1_dot_admin__service__pb2.CreateSubscriptionRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.CreateSubscriptionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/GetSubscription',
+            sessionbus_dot_v1_dot_admin__service__pb2.GetSubscriptionRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.GetSubscriptionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/ListSubscriptions',
+            sessionbus_dot_v1_dot_admin__service__pb2.ListSubscriptionsRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.ListSubscriptionsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/UpdateSubscription',
+            sessionbus_dot_v1_dot_admin__service__pb2.UpdateSubscriptionRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.UpdateSubscriptionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/DeleteSubscription',
+            sessionbus_dot_v1_dot_admin__service__pb2.DeleteSubscriptionRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.DeleteSubscriptionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/CreateRule',
+            sessionbus_dot_v1_dot_admin__service__pb2.CreateRuleRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.CreateRuleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/ListRules',
+            sessionbus_dot_v1_dot_admin__service__pb2.ListRulesRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.ListRulesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/DeleteRule',
+            sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleRequest.SerializeToString,
+            sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

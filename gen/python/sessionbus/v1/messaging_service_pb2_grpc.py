@@ -76,6 +76,21 @@ class MessagingServiceStub(object):
                 request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsResponse.FromString,
                 )
+        self.ScheduleMessages = channel.unary_unary(
+                '/sessionbus.v1.MessagingService/ScheduleMessages',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesResponse.FromString,
+                )
+        self.CancelScheduledMessages = channel.unary_unary(
+                '/sessionbus.v1.MessagingService/CancelScheduledMessages',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.CancelScheduledMessagesRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.CancelScheduledMessagesResponse.FromString,
+                )
+        self.RequestReply = channel.unary_unary(
+                '/sessionbus.v1.MessagingService/RequestReply',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.RequestReplyRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.RequestReplyResponse.FromString,
+                )
 
 
 class MessagingServiceServicer(object):
@@ -170,6 +185,32 @@ class MessagingServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScheduleMessages(self, request, context):
+        """Stores messages that become receivable at scheduled_enqueue_time; they are peekable
+        with state MESSAGE_STATE_SCHEDULED until then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelScheduledMessages(self, request, context):
+        """Removes scheduled messages that have not become receivable yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestReply(self, request, context):
+        """Sends a request to a queue or topic and waits for its reply (semantics 5): the request
+        carries reply_to and reply_to_session_id = instance_id; the reply is the message of
+        that session of the reply queue whose correlation_id is the request's message_id. It is
+        completed before it is returned. Concurrent calls of one instance share one session
+        lock. No reply within the timeout: DEADLINE_EXCEEDED, and the request is withdrawn.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +273,21 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.ListSessions,
                     request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsRequest.FromString,
                     response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'ScheduleMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleMessages,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesResponse.SerializeToString,
+            ),
+            'CancelScheduledMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelScheduledMessages,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.CancelScheduledMessagesRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.CancelScheduledMessagesResponse.SerializeToString,
+            ),
+            'RequestReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestReply,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.RequestReplyRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.RequestReplyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,5 +502,56 @@ class MessagingService(object):
         return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/ListSessions',
             sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsRequest.SerializeToString,
             sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ScheduleMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/ScheduleMessages',
+            sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelScheduledMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/CancelScheduledMessages',
+            sessionbus_dot_v1_dot_messaging__service__pb2.CancelScheduledMessagesRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.CancelScheduledMessagesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RequestReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/RequestReply',
+            sessionbus_dot_v1_dot_messaging__service__pb2.RequestReplyRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.RequestReplyResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

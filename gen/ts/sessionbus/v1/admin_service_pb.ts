@@ -6,13 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Queue, QueueProperties } from "./queue_pb.js";
 import { file_sessionbus_v1_queue } from "./queue_pb.js";
+import type { Rule, Subscription, SubscriptionProperties, Topic, TopicProperties } from "./topic_pb.js";
+import { file_sessionbus_v1_topic } from "./topic_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sessionbus/v1/admin_service.proto.
  */
 export const file_sessionbus_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFzZXNzaW9uYnVzL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SDXNlc3Npb25idXMudjEiVgoSQ3JlYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSMgoKcHJvcGVydGllcxgCIAEoCzIeLnNlc3Npb25idXMudjEuUXVldWVQcm9wZXJ0aWVzIjoKE0NyZWF0ZVF1ZXVlUmVzcG9uc2USIwoFcXVldWUYASABKAsyFC5zZXNzaW9uYnVzLnYxLlF1ZXVlIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEEdldFF1ZXVlUmVzcG9uc2USIwoFcXVldWUYASABKAsyFC5zZXNzaW9uYnVzLnYxLlF1ZXVlIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlMKEkxpc3RRdWV1ZXNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5zZXNzaW9uYnVzLnYxLlF1ZXVlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWChJVcGRhdGVRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIyCgpwcm9wZXJ0aWVzGAIgASgLMh4uc2Vzc2lvbmJ1cy52MS5RdWV1ZVByb3BlcnRpZXMiOgoTVXBkYXRlUXVldWVSZXNwb25zZRIjCgVxdWV1ZRgBIAEoCzIULnNlc3Npb25idXMudjEuUXVldWUiIgoSRGVsZXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlUXVldWVSZXNwb25zZTKwAwoMQWRtaW5TZXJ2aWNlElQKC0NyZWF0ZVF1ZXVlEiEuc2Vzc2lvbmJ1cy52MS5DcmVhdGVRdWV1ZVJlcXVlc3QaIi5zZXNzaW9uYnVzLnYxLkNyZWF0ZVF1ZXVlUmVzcG9uc2USSwoIR2V0UXVldWUSHi5zZXNzaW9uYnVzLnYxLkdldFF1ZXVlUmVxdWVzdBofLnNlc3Npb25idXMudjEuR2V0UXVldWVSZXNwb25zZRJRCgpMaXN0UXVldWVzEiAuc2Vzc2lvbmJ1cy52MS5MaXN0UXVldWVzUmVxdWVzdBohLnNlc3Npb25idXMudjEuTGlzdFF1ZXVlc1Jlc3BvbnNlElQKC1VwZGF0ZVF1ZXVlEiEuc2Vzc2lvbmJ1cy52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaIi5zZXNzaW9uYnVzLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USVAoLRGVsZXRlUXVldWUSIS5zZXNzaW9uYnVzLnYxLkRlbGV0ZVF1ZXVlUmVxdWVzdBoiLnNlc3Npb25idXMudjEuRGVsZXRlUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_sessionbus_v1_queue]);
+  fileDesc("CiFzZXNzaW9uYnVzL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SDXNlc3Npb25idXMudjEiVgoSQ3JlYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSMgoKcHJvcGVydGllcxgCIAEoCzIeLnNlc3Npb25idXMudjEuUXVldWVQcm9wZXJ0aWVzIjoKE0NyZWF0ZVF1ZXVlUmVzcG9uc2USIwoFcXVldWUYASABKAsyFC5zZXNzaW9uYnVzLnYxLlF1ZXVlIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKEEdldFF1ZXVlUmVzcG9uc2USIwoFcXVldWUYASABKAsyFC5zZXNzaW9uYnVzLnYxLlF1ZXVlIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlMKEkxpc3RRdWV1ZXNSZXNwb25zZRIkCgZxdWV1ZXMYASADKAsyFC5zZXNzaW9uYnVzLnYxLlF1ZXVlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWChJVcGRhdGVRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIyCgpwcm9wZXJ0aWVzGAIgASgLMh4uc2Vzc2lvbmJ1cy52MS5RdWV1ZVByb3BlcnRpZXMiOgoTVXBkYXRlUXVldWVSZXNwb25zZRIjCgVxdWV1ZRgBIAEoCzIULnNlc3Npb25idXMudjEuUXVldWUiIgoSRGVsZXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlUXVldWVSZXNwb25zZSJWChJDcmVhdGVUb3BpY1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIyCgpwcm9wZXJ0aWVzGAIgASgLMh4uc2Vzc2lvbmJ1cy52MS5Ub3BpY1Byb3BlcnRpZXMiOgoTQ3JlYXRlVG9waWNSZXNwb25zZRIjCgV0b3BpYxgBIAEoCzIULnNlc3Npb25idXMudjEuVG9waWMiHwoPR2V0VG9waWNSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoQR2V0VG9waWNSZXNwb25zZRIjCgV0b3BpYxgBIAEoCzIULnNlc3Npb25idXMudjEuVG9waWMiOgoRTGlzdFRvcGljc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUwoSTGlzdFRvcGljc1Jlc3BvbnNlEiQKBnRvcGljcxgBIAMoCzIULnNlc3Npb25idXMudjEuVG9waWMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlYKElVwZGF0ZVRvcGljUmVxdWVzdBIMCgRuYW1lGAEgASgJEjIKCnByb3BlcnRpZXMYAiABKAsyHi5zZXNzaW9uYnVzLnYxLlRvcGljUHJvcGVydGllcyI6ChNVcGRhdGVUb3BpY1Jlc3BvbnNlEiMKBXRvcGljGAEgASgLMhQuc2Vzc2lvbmJ1cy52MS5Ub3BpYyIiChJEZWxldGVUb3BpY1JlcXVlc3QSDAoEbmFtZRgBIAEoCSIVChNEZWxldGVUb3BpY1Jlc3BvbnNlIpsBChlDcmVhdGVTdWJzY3JpcHRpb25SZXF1ZXN0EhIKCnRvcGljX25hbWUYASABKAkSDAoEbmFtZRgCIAEoCRI5Cgpwcm9wZXJ0aWVzGAMgASgLMiUuc2Vzc2lvbmJ1cy52MS5TdWJzY3JpcHRpb25Qcm9wZXJ0aWVzEiEKBHJ1bGUYBCABKAsyEy5zZXNzaW9uYnVzLnYxLlJ1bGUiTwoaQ3JlYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USMQoMc3Vic2NyaXB0aW9uGAEgASgLMhsuc2Vzc2lvbmJ1cy52MS5TdWJzY3JpcHRpb24iOgoWR2V0U3Vic2NyaXB0aW9uUmVxdWVzdBISCgp0b3BpY19uYW1lGAEgASgJEgwKBG5hbWUYAiABKAkiTAoXR2V0U3Vic2NyaXB0aW9uUmVzcG9uc2USMQoMc3Vic2NyaXB0aW9uGAEgASgLMhsuc2Vzc2lvbmJ1cy52MS5TdWJzY3JpcHRpb24iVQoYTGlzdFN1YnNjcmlwdGlvbnNSZXF1ZXN0EhIKCnRvcGljX25hbWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAoZTGlzdFN1YnNjcmlwdGlvbnNSZXNwb25zZRIyCg1zdWJzY3JpcHRpb25zGAEgAygLMhsuc2Vzc2lvbmJ1cy52MS5TdWJzY3JpcHRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIngKGVVwZGF0ZVN1YnNjcmlwdGlvblJlcXVlc3QSEgoKdG9waWNfbmFtZRgBIAEoCRIMCgRuYW1lGAIgASgJEjkKCnByb3BlcnRpZXMYAyABKAsyJS5zZXNzaW9uYnVzLnYxLlN1YnNjcmlwdGlvblByb3BlcnRpZXMiTwoaVXBkYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USMQoMc3Vic2NyaXB0aW9uGAEgASgLMhsuc2Vzc2lvbmJ1cy52MS5TdWJzY3JpcHRpb24iPQoZRGVsZXRlU3Vic2NyaXB0aW9uUmVxdWVzdBISCgp0b3BpY19uYW1lGAEgASgJEgwKBG5hbWUYAiABKAkiHAoaRGVsZXRlU3Vic2NyaXB0aW9uUmVzcG9uc2UiZQoRQ3JlYXRlUnVsZVJlcXVlc3QSEgoKdG9waWNfbmFtZRgBIAEoCRIZChFzdWJzY3JpcHRpb25fbmFtZRgCIAEoCRIhCgRydWxlGAMgASgLMhMuc2Vzc2lvbmJ1cy52MS5SdWxlIjcKEkNyZWF0ZVJ1bGVSZXNwb25zZRIhCgRydWxlGAEgASgLMhMuc2Vzc2lvbmJ1cy52MS5SdWxlIkEKEExpc3RSdWxlc1JlcXVlc3QSEgoKdG9waWNfbmFtZRgBIAEoCRIZChFzdWJzY3JpcHRpb25fbmFtZRgCIAEoCSI3ChFMaXN0UnVsZXNSZXNwb25zZRIiCgVydWxlcxgBIAMoCzITLnNlc3Npb25idXMudjEuUnVsZSJVChFEZWxldGVSdWxlUmVxdWVzdBISCgp0b3BpY19uYW1lGAEgASgJEhkKEXN1YnNjcmlwdGlvbl9uYW1lGAIgASgJEhEKCXJ1bGVfbmFtZRgDIAEoCSIUChJEZWxldGVSdWxlUmVzcG9uc2Uy0wwKDEFkbWluU2VydmljZRJUCgtDcmVhdGVRdWV1ZRIhLnNlc3Npb25idXMudjEuQ3JlYXRlUXVldWVSZXF1ZXN0GiIuc2Vzc2lvbmJ1cy52MS5DcmVhdGVRdWV1ZVJlc3BvbnNlEksKCEdldFF1ZXVlEh4uc2Vzc2lvbmJ1cy52MS5HZXRRdWV1ZVJlcXVlc3QaHy5zZXNzaW9uYnVzLnYxLkdldFF1ZXVlUmVzcG9uc2USUQoKTGlzdFF1ZXVlcxIgLnNlc3Npb25idXMudjEuTGlzdFF1ZXVlc1JlcXVlc3QaIS5zZXNzaW9uYnVzLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJUCgtVcGRhdGVRdWV1ZRIhLnNlc3Npb25idXMudjEuVXBkYXRlUXVldWVSZXF1ZXN0GiIuc2Vzc2lvbmJ1cy52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlElQKC0RlbGV0ZVF1ZXVlEiEuc2Vzc2lvbmJ1cy52MS5EZWxldGVRdWV1ZVJlcXVlc3QaIi5zZXNzaW9uYnVzLnYxLkRlbGV0ZVF1ZXVlUmVzcG9uc2USVAoLQ3JlYXRlVG9waWMSIS5zZXNzaW9uYnVzLnYxLkNyZWF0ZVRvcGljUmVxdWVzdBoiLnNlc3Npb25idXMudjEuQ3JlYXRlVG9waWNSZXNwb25zZRJLCghHZXRUb3BpYxIeLnNlc3Npb25idXMudjEuR2V0VG9waWNSZXF1ZXN0Gh8uc2Vzc2lvbmJ1cy52MS5HZXRUb3BpY1Jlc3BvbnNlElEKCkxpc3RUb3BpY3MSIC5zZXNzaW9uYnVzLnYxLkxpc3RUb3BpY3NSZXF1ZXN0GiEuc2Vzc2lvbmJ1cy52MS5MaXN0VG9waWNzUmVzcG9uc2USVAoLVXBkYXRlVG9waWMSIS5zZXNzaW9uYnVzLnYxLlVwZGF0ZVRvcGljUmVxdWVzdBoiLnNlc3Npb25idXMudjEuVXBkYXRlVG9waWNSZXNwb25zZRJUCgtEZWxldGVUb3BpYxIhLnNlc3Npb25idXMudjEuRGVsZXRlVG9waWNSZXF1ZXN0GiIuc2Vzc2lvbmJ1cy52MS5EZWxldGVUb3BpY1Jlc3BvbnNlEmkKEkNyZWF0ZVN1YnNjcmlwdGlvbhIoLnNlc3Npb25idXMudjEuQ3JlYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBopLnNlc3Npb25idXMudjEuQ3JlYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USYAoPR2V0U3Vic2NyaXB0aW9uEiUuc2Vzc2lvbmJ1cy52MS5HZXRTdWJzY3JpcHRpb25SZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5HZXRTdWJzY3JpcHRpb25SZXNwb25zZRJmChFMaXN0U3Vic2NyaXB0aW9ucxInLnNlc3Npb25idXMudjEuTGlzdFN1YnNjcmlwdGlvbnNSZXF1ZXN0Giguc2Vzc2lvbmJ1cy52MS5MaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlEmkKElVwZGF0ZVN1YnNjcmlwdGlvbhIoLnNlc3Npb25idXMudjEuVXBkYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBopLnNlc3Npb25idXMudjEuVXBkYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USaQoSRGVsZXRlU3Vic2NyaXB0aW9uEiguc2Vzc2lvbmJ1cy52MS5EZWxldGVTdWJzY3JpcHRpb25SZXF1ZXN0Gikuc2Vzc2lvbmJ1cy52MS5EZWxldGVTdWJzY3JpcHRpb25SZXNwb25zZRJRCgpDcmVhdGVSdWxlEiAuc2Vzc2lvbmJ1cy52MS5DcmVhdGVSdWxlUmVxdWVzdBohLnNlc3Npb25idXMudjEuQ3JlYXRlUnVsZVJlc3BvbnNlEk4KCUxpc3RSdWxlcxIfLnNlc3Npb25idXMudjEuTGlzdFJ1bGVzUmVxdWVzdBogLnNlc3Npb25idXMudjEuTGlzdFJ1bGVzUmVzcG9uc2USUQoKRGVsZXRlUnVsZRIgLnNlc3Npb25idXMudjEuRGVsZXRlUnVsZVJlcXVlc3QaIS5zZXNzaW9uYnVzLnYxLkRlbGV0ZVJ1bGVSZXNwb25zZWIGcHJvdG8z", [file_sessionbus_v1_queue, file_sessionbus_v1_topic]);
 
 /**
  * @generated from message sessionbus.v1.CreateQueueRequest
@@ -212,6 +214,545 @@ export const DeleteQueueResponseSchema: GenMessage<DeleteQueueResponse> = /*@__P
   messageDesc(file_sessionbus_v1_admin_service, 9);
 
 /**
+ * @generated from message sessionbus.v1.CreateTopicRequest
+ */
+export type CreateTopicRequest = Message<"sessionbus.v1.CreateTopicRequest"> & {
+  /**
+   * Same rules as a queue name; a topic and a queue cannot share a name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: sessionbus.v1.TopicProperties properties = 2;
+   */
+  properties?: TopicProperties | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CreateTopicRequest.
+ * Use `create(CreateTopicRequestSchema)` to create a new message.
+ */
+export const CreateTopicRequestSchema: GenMessage<CreateTopicRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 10);
+
+/**
+ * @generated from message sessionbus.v1.CreateTopicResponse
+ */
+export type CreateTopicResponse = Message<"sessionbus.v1.CreateTopicResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Topic topic = 1;
+   */
+  topic?: Topic | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CreateTopicResponse.
+ * Use `create(CreateTopicResponseSchema)` to create a new message.
+ */
+export const CreateTopicResponseSchema: GenMessage<CreateTopicResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 11);
+
+/**
+ * @generated from message sessionbus.v1.GetTopicRequest
+ */
+export type GetTopicRequest = Message<"sessionbus.v1.GetTopicRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.GetTopicRequest.
+ * Use `create(GetTopicRequestSchema)` to create a new message.
+ */
+export const GetTopicRequestSchema: GenMessage<GetTopicRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 12);
+
+/**
+ * @generated from message sessionbus.v1.GetTopicResponse
+ */
+export type GetTopicResponse = Message<"sessionbus.v1.GetTopicResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Topic topic = 1;
+   */
+  topic?: Topic | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.GetTopicResponse.
+ * Use `create(GetTopicResponseSchema)` to create a new message.
+ */
+export const GetTopicResponseSchema: GenMessage<GetTopicResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 13);
+
+/**
+ * @generated from message sessionbus.v1.ListTopicsRequest
+ */
+export type ListTopicsRequest = Message<"sessionbus.v1.ListTopicsRequest"> & {
+  /**
+   * Default 100, at most 1000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListTopicsRequest.
+ * Use `create(ListTopicsRequestSchema)` to create a new message.
+ */
+export const ListTopicsRequestSchema: GenMessage<ListTopicsRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 14);
+
+/**
+ * @generated from message sessionbus.v1.ListTopicsResponse
+ */
+export type ListTopicsResponse = Message<"sessionbus.v1.ListTopicsResponse"> & {
+  /**
+   * In order of their lower-cased names.
+   *
+   * @generated from field: repeated sessionbus.v1.Topic topics = 1;
+   */
+  topics: Topic[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListTopicsResponse.
+ * Use `create(ListTopicsResponseSchema)` to create a new message.
+ */
+export const ListTopicsResponseSchema: GenMessage<ListTopicsResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 15);
+
+/**
+ * @generated from message sessionbus.v1.UpdateTopicRequest
+ */
+export type UpdateTopicRequest = Message<"sessionbus.v1.UpdateTopicRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: sessionbus.v1.TopicProperties properties = 2;
+   */
+  properties?: TopicProperties | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.UpdateTopicRequest.
+ * Use `create(UpdateTopicRequestSchema)` to create a new message.
+ */
+export const UpdateTopicRequestSchema: GenMessage<UpdateTopicRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 16);
+
+/**
+ * @generated from message sessionbus.v1.UpdateTopicResponse
+ */
+export type UpdateTopicResponse = Message<"sessionbus.v1.UpdateTopicResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Topic topic = 1;
+   */
+  topic?: Topic | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.UpdateTopicResponse.
+ * Use `create(UpdateTopicResponseSchema)` to create a new message.
+ */
+export const UpdateTopicResponseSchema: GenMessage<UpdateTopicResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 17);
+
+/**
+ * @generated from message sessionbus.v1.DeleteTopicRequest
+ */
+export type DeleteTopicRequest = Message<"sessionbus.v1.DeleteTopicRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.DeleteTopicRequest.
+ * Use `create(DeleteTopicRequestSchema)` to create a new message.
+ */
+export const DeleteTopicRequestSchema: GenMessage<DeleteTopicRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 18);
+
+/**
+ * @generated from message sessionbus.v1.DeleteTopicResponse
+ */
+export type DeleteTopicResponse = Message<"sessionbus.v1.DeleteTopicResponse"> & {
+};
+
+/**
+ * Describes the message sessionbus.v1.DeleteTopicResponse.
+ * Use `create(DeleteTopicResponseSchema)` to create a new message.
+ */
+export const DeleteTopicResponseSchema: GenMessage<DeleteTopicResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 19);
+
+/**
+ * @generated from message sessionbus.v1.CreateSubscriptionRequest
+ */
+export type CreateSubscriptionRequest = Message<"sessionbus.v1.CreateSubscriptionRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SubscriptionProperties properties = 3;
+   */
+  properties?: SubscriptionProperties | undefined;
+
+  /**
+   * The subscription's first rule; unset: "$Default" with a true filter.
+   *
+   * @generated from field: sessionbus.v1.Rule rule = 4;
+   */
+  rule?: Rule | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CreateSubscriptionRequest.
+ * Use `create(CreateSubscriptionRequestSchema)` to create a new message.
+ */
+export const CreateSubscriptionRequestSchema: GenMessage<CreateSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 20);
+
+/**
+ * @generated from message sessionbus.v1.CreateSubscriptionResponse
+ */
+export type CreateSubscriptionResponse = Message<"sessionbus.v1.CreateSubscriptionResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Subscription subscription = 1;
+   */
+  subscription?: Subscription | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CreateSubscriptionResponse.
+ * Use `create(CreateSubscriptionResponseSchema)` to create a new message.
+ */
+export const CreateSubscriptionResponseSchema: GenMessage<CreateSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 21);
+
+/**
+ * @generated from message sessionbus.v1.GetSubscriptionRequest
+ */
+export type GetSubscriptionRequest = Message<"sessionbus.v1.GetSubscriptionRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.GetSubscriptionRequest.
+ * Use `create(GetSubscriptionRequestSchema)` to create a new message.
+ */
+export const GetSubscriptionRequestSchema: GenMessage<GetSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 22);
+
+/**
+ * @generated from message sessionbus.v1.GetSubscriptionResponse
+ */
+export type GetSubscriptionResponse = Message<"sessionbus.v1.GetSubscriptionResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Subscription subscription = 1;
+   */
+  subscription?: Subscription | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.GetSubscriptionResponse.
+ * Use `create(GetSubscriptionResponseSchema)` to create a new message.
+ */
+export const GetSubscriptionResponseSchema: GenMessage<GetSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 23);
+
+/**
+ * @generated from message sessionbus.v1.ListSubscriptionsRequest
+ */
+export type ListSubscriptionsRequest = Message<"sessionbus.v1.ListSubscriptionsRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * Default 100, at most 1000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListSubscriptionsRequest.
+ * Use `create(ListSubscriptionsRequestSchema)` to create a new message.
+ */
+export const ListSubscriptionsRequestSchema: GenMessage<ListSubscriptionsRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 24);
+
+/**
+ * @generated from message sessionbus.v1.ListSubscriptionsResponse
+ */
+export type ListSubscriptionsResponse = Message<"sessionbus.v1.ListSubscriptionsResponse"> & {
+  /**
+   * In order of their lower-cased names.
+   *
+   * @generated from field: repeated sessionbus.v1.Subscription subscriptions = 1;
+   */
+  subscriptions: Subscription[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListSubscriptionsResponse.
+ * Use `create(ListSubscriptionsResponseSchema)` to create a new message.
+ */
+export const ListSubscriptionsResponseSchema: GenMessage<ListSubscriptionsResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 25);
+
+/**
+ * @generated from message sessionbus.v1.UpdateSubscriptionRequest
+ */
+export type UpdateSubscriptionRequest = Message<"sessionbus.v1.UpdateSubscriptionRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SubscriptionProperties properties = 3;
+   */
+  properties?: SubscriptionProperties | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.UpdateSubscriptionRequest.
+ * Use `create(UpdateSubscriptionRequestSchema)` to create a new message.
+ */
+export const UpdateSubscriptionRequestSchema: GenMessage<UpdateSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 26);
+
+/**
+ * @generated from message sessionbus.v1.UpdateSubscriptionResponse
+ */
+export type UpdateSubscriptionResponse = Message<"sessionbus.v1.UpdateSubscriptionResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Subscription subscription = 1;
+   */
+  subscription?: Subscription | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.UpdateSubscriptionResponse.
+ * Use `create(UpdateSubscriptionResponseSchema)` to create a new message.
+ */
+export const UpdateSubscriptionResponseSchema: GenMessage<UpdateSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 27);
+
+/**
+ * @generated from message sessionbus.v1.DeleteSubscriptionRequest
+ */
+export type DeleteSubscriptionRequest = Message<"sessionbus.v1.DeleteSubscriptionRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.DeleteSubscriptionRequest.
+ * Use `create(DeleteSubscriptionRequestSchema)` to create a new message.
+ */
+export const DeleteSubscriptionRequestSchema: GenMessage<DeleteSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 28);
+
+/**
+ * @generated from message sessionbus.v1.DeleteSubscriptionResponse
+ */
+export type DeleteSubscriptionResponse = Message<"sessionbus.v1.DeleteSubscriptionResponse"> & {
+};
+
+/**
+ * Describes the message sessionbus.v1.DeleteSubscriptionResponse.
+ * Use `create(DeleteSubscriptionResponseSchema)` to create a new message.
+ */
+export const DeleteSubscriptionResponseSchema: GenMessage<DeleteSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 29);
+
+/**
+ * @generated from message sessionbus.v1.CreateRuleRequest
+ */
+export type CreateRuleRequest = Message<"sessionbus.v1.CreateRuleRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string subscription_name = 2;
+   */
+  subscriptionName: string;
+
+  /**
+   * @generated from field: sessionbus.v1.Rule rule = 3;
+   */
+  rule?: Rule | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CreateRuleRequest.
+ * Use `create(CreateRuleRequestSchema)` to create a new message.
+ */
+export const CreateRuleRequestSchema: GenMessage<CreateRuleRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 30);
+
+/**
+ * @generated from message sessionbus.v1.CreateRuleResponse
+ */
+export type CreateRuleResponse = Message<"sessionbus.v1.CreateRuleResponse"> & {
+  /**
+   * @generated from field: sessionbus.v1.Rule rule = 1;
+   */
+  rule?: Rule | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.CreateRuleResponse.
+ * Use `create(CreateRuleResponseSchema)` to create a new message.
+ */
+export const CreateRuleResponseSchema: GenMessage<CreateRuleResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 31);
+
+/**
+ * @generated from message sessionbus.v1.ListRulesRequest
+ */
+export type ListRulesRequest = Message<"sessionbus.v1.ListRulesRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string subscription_name = 2;
+   */
+  subscriptionName: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.ListRulesRequest.
+ * Use `create(ListRulesRequestSchema)` to create a new message.
+ */
+export const ListRulesRequestSchema: GenMessage<ListRulesRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 32);
+
+/**
+ * @generated from message sessionbus.v1.ListRulesResponse
+ */
+export type ListRulesResponse = Message<"sessionbus.v1.ListRulesResponse"> & {
+  /**
+   * In order of creation.
+   *
+   * @generated from field: repeated sessionbus.v1.Rule rules = 1;
+   */
+  rules: Rule[];
+};
+
+/**
+ * Describes the message sessionbus.v1.ListRulesResponse.
+ * Use `create(ListRulesResponseSchema)` to create a new message.
+ */
+export const ListRulesResponseSchema: GenMessage<ListRulesResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 33);
+
+/**
+ * @generated from message sessionbus.v1.DeleteRuleRequest
+ */
+export type DeleteRuleRequest = Message<"sessionbus.v1.DeleteRuleRequest"> & {
+  /**
+   * @generated from field: string topic_name = 1;
+   */
+  topicName: string;
+
+  /**
+   * @generated from field: string subscription_name = 2;
+   */
+  subscriptionName: string;
+
+  /**
+   * @generated from field: string rule_name = 3;
+   */
+  ruleName: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.DeleteRuleRequest.
+ * Use `create(DeleteRuleRequestSchema)` to create a new message.
+ */
+export const DeleteRuleRequestSchema: GenMessage<DeleteRuleRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 34);
+
+/**
+ * @generated from message sessionbus.v1.DeleteRuleResponse
+ */
+export type DeleteRuleResponse = Message<"sessionbus.v1.DeleteRuleResponse"> & {
+};
+
+/**
+ * Describes the message sessionbus.v1.DeleteRuleResponse.
+ * Use `create(DeleteRuleResponseSchema)` to create a new message.
+ */
+export const DeleteRuleResponseSchema: GenMessage<DeleteRuleResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_admin_service, 35);
+
+/**
  * Creates, inspects and removes entities.
  *
  * @generated from service sessionbus.v1.AdminService
@@ -260,6 +801,118 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteQueueRequestSchema;
     output: typeof DeleteQueueResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.CreateTopic
+   */
+  createTopic: {
+    methodKind: "unary";
+    input: typeof CreateTopicRequestSchema;
+    output: typeof CreateTopicResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.GetTopic
+   */
+  getTopic: {
+    methodKind: "unary";
+    input: typeof GetTopicRequestSchema;
+    output: typeof GetTopicResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.ListTopics
+   */
+  listTopics: {
+    methodKind: "unary";
+    input: typeof ListTopicsRequestSchema;
+    output: typeof ListTopicsResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.UpdateTopic
+   */
+  updateTopic: {
+    methodKind: "unary";
+    input: typeof UpdateTopicRequestSchema;
+    output: typeof UpdateTopicResponseSchema;
+  },
+  /**
+   * Removes the topic and all its subscriptions with their messages and sessions.
+   *
+   * @generated from rpc sessionbus.v1.AdminService.DeleteTopic
+   */
+  deleteTopic: {
+    methodKind: "unary";
+    input: typeof DeleteTopicRequestSchema;
+    output: typeof DeleteTopicResponseSchema;
+  },
+  /**
+   * Creates a subscription that receives the topic's messages sent from then on.
+   *
+   * @generated from rpc sessionbus.v1.AdminService.CreateSubscription
+   */
+  createSubscription: {
+    methodKind: "unary";
+    input: typeof CreateSubscriptionRequestSchema;
+    output: typeof CreateSubscriptionResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.GetSubscription
+   */
+  getSubscription: {
+    methodKind: "unary";
+    input: typeof GetSubscriptionRequestSchema;
+    output: typeof GetSubscriptionResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.ListSubscriptions
+   */
+  listSubscriptions: {
+    methodKind: "unary";
+    input: typeof ListSubscriptionsRequestSchema;
+    output: typeof ListSubscriptionsResponseSchema;
+  },
+  /**
+   * Changes the given properties; requires_session cannot change.
+   *
+   * @generated from rpc sessionbus.v1.AdminService.UpdateSubscription
+   */
+  updateSubscription: {
+    methodKind: "unary";
+    input: typeof UpdateSubscriptionRequestSchema;
+    output: typeof UpdateSubscriptionResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.DeleteSubscription
+   */
+  deleteSubscription: {
+    methodKind: "unary";
+    input: typeof DeleteSubscriptionRequestSchema;
+    output: typeof DeleteSubscriptionResponseSchema;
+  },
+  /**
+   * Adds a rule to a subscription; it applies to messages sent from then on.
+   *
+   * @generated from rpc sessionbus.v1.AdminService.CreateRule
+   */
+  createRule: {
+    methodKind: "unary";
+    input: typeof CreateRuleRequestSchema;
+    output: typeof CreateRuleResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.ListRules
+   */
+  listRules: {
+    methodKind: "unary";
+    input: typeof ListRulesRequestSchema;
+    output: typeof ListRulesResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.AdminService.DeleteRule
+   */
+  deleteRule: {
+    methodKind: "unary";
+    input: typeof DeleteRuleRequestSchema;
+    output: typeof DeleteRuleResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessionbus_v1_admin_service, 0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessionbus/v1/error_detail.proto.
  */
 export const file_sessionbus_v1_error_detail: GenFile = /*@__PURE__*/
-  fileDesc("CiBzZXNzaW9uYnVzL3YxL2Vycm9yX2RldGFpbC5wcm90bxINc2Vzc2lvbmJ1cy52MSJpCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSDQoFZmllbGQYAiABKAkSEwoLZW50aXR5X3BhdGgYAyABKAkSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkYgZwcm90bzM");
+  fileDesc("CiBzZXNzaW9uYnVzL3YxL2Vycm9yX2RldGFpbC5wcm90bxINc2Vzc2lvbmJ1cy52MSJ7CgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSDQoFZmllbGQYAiABKAkSEwoLZW50aXR5X3BhdGgYAyABKAkSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBEhAKCHBvc2l0aW9uGAUgASgFQg0KC19zZXNzaW9uX2lkYgZwcm90bzM");
 
 /**
  * Attached to every error status the broker returns (in grpc-status-details-bin for gRPC,
@@ -47,6 +47,14 @@ export type ErrorDetail = Message<"sessionbus.v1.ErrorDetail"> & {
    * @generated from field: optional string session_id = 4;
    */
   sessionId?: string | undefined;
+
+  /**
+   * For a parse error: the 1-based character position in `field`'s value where the
+   * expression stops making sense (0 when the error is not about a position).
+   *
+   * @generated from field: int32 position = 5;
+   */
+  position: number;
 };
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessionbus/v1/messaging_service.proto.
  */
 export const file_sessionbus_v1_messaging_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMCgtTZW5kUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSI6CgxTZW5kUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdCJMCgpTZW5kUmVzdWx0EhcKD3NlcXVlbmNlX251bWJlchgBIAEoAxISCgptZXNzYWdlX2lkGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCCJ+CgtQZWVrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIcChRmcm9tX3NlcXVlbmNlX251bWJlchgCIAEoAxIUCgxtYXhfbWVzc2FnZXMYAyABKAUSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkIkAKDFBlZWtSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIuIBChRSZWNlaXZlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIwCgxyZWNlaXZlX21vZGUYAiABKA4yGi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVNb2RlEhAKCHByZWZldGNoGAMgASgFEhQKDG1heF9tZXNzYWdlcxgEIAEoBRIrCghtYXhfd2FpdBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiKIAQoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAEjMKCHJlY2FsbGVkGAIgASgLMh8uc2Vzc2lvbmJ1cy52MS5NZXNzYWdlc1JlY2FsbGVkSABCBwoFZXZlbnQiJwoQTWVzc2FnZXNSZWNhbGxlZBITCgtsb2NrX3Rva2VucxgBIAMoCSLXAQoNU2V0dGxlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhAKDlNldHRsZVJlc3BvbnNlIkMKF1JlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJIkwKGFJlbmV3TWVzc2FnZUxvY2tSZXNwb25zZRIwCgxsb2NrZWRfdW50aWwYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKFlJlY2VpdmVEZWZlcnJlZFJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSGAoQc2VxdWVuY2VfbnVtYmVycxgCIAMoAxIuCgdzZXNzaW9uGAMgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJLChdSZWNlaXZlRGVmZXJyZWRSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlKmwKC1JlY2VpdmVNb2RlEhwKGFJFQ0VJVkVfTU9ERV9VTlNQRUNJRklFRBAAEhoKFlJFQ0VJVkVfTU9ERV9QRUVLX0xPQ0sQARIjCh9SRUNFSVZFX01PREVfUkVDRUlWRV9BTkRfREVMRVRFEAIqkQEKC0Rpc3Bvc2l0aW9uEhsKF0RJU1BPU0lUSU9OX1VOU1BFQ0lGSUVEEAASGAoURElTUE9TSVRJT05fQ09NUExFVEUQARIXChNESVNQT1NJVElPTl9BQkFORE9OEAISGwoXRElTUE9TSVRJT05fREVBRF9MRVRURVIQAxIVChFESVNQT1NJVElPTl9ERUZFUhAEMrcIChBNZXNzYWdpbmdTZXJ2aWNlEj8KBFNlbmQSGi5zZXNzaW9uYnVzLnYxLlNlbmRSZXF1ZXN0Ghsuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzcG9uc2USPwoEUGVlaxIaLnNlc3Npb25idXMudjEuUGVla1JlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlBlZWtSZXNwb25zZRJcCg1SZWNlaXZlU3RyZWFtEiMuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVxdWVzdBokLnNlc3Npb25idXMudjEuUmVjZWl2ZVN0cmVhbVJlc3BvbnNlMAESRQoGU2V0dGxlEhwuc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXF1ZXN0Gh0uc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXNwb25zZRJjChBSZW5ld01lc3NhZ2VMb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdNZXNzYWdlTG9ja1Jlc3BvbnNlEmAKD1JlY2VpdmVEZWZlcnJlZBIlLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVxdWVzdBomLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVzcG9uc2USWgoNQWNjZXB0U2Vzc2lvbhIjLnNlc3Npb25idXMudjEuQWNjZXB0U2Vzc2lvblJlcXVlc3QaJC5zZXNzaW9uYnVzLnYxLkFjY2VwdFNlc3Npb25SZXNwb25zZRJjChBSZW5ld1Nlc3Npb25Mb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdTZXNzaW9uTG9ja1Jlc3BvbnNlElcKDENsb3NlU2Vzc2lvbhIiLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVzcG9uc2USYAoPR2V0U2Vzc2lvblN0YXRlEiUuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXNwb25zZRJgCg9TZXRTZXNzaW9uU3RhdGUSJS5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlc3BvbnNlElcKDExpc3RTZXNzaW9ucxIiLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBojLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_message]);
+  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMCgtTZW5kUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSI6CgxTZW5kUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdCJMCgpTZW5kUmVzdWx0EhcKD3NlcXVlbmNlX251bWJlchgBIAEoAxISCgptZXNzYWdlX2lkGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCCJ+CgtQZWVrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIcChRmcm9tX3NlcXVlbmNlX251bWJlchgCIAEoAxIUCgxtYXhfbWVzc2FnZXMYAyABKAUSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkIkAKDFBlZWtSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIuIBChRSZWNlaXZlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIwCgxyZWNlaXZlX21vZGUYAiABKA4yGi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVNb2RlEhAKCHByZWZldGNoGAMgASgFEhQKDG1heF9tZXNzYWdlcxgEIAEoBRIrCghtYXhfd2FpdBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiKIAQoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAEjMKCHJlY2FsbGVkGAIgASgLMh8uc2Vzc2lvbmJ1cy52MS5NZXNzYWdlc1JlY2FsbGVkSABCBwoFZXZlbnQiJwoQTWVzc2FnZXNSZWNhbGxlZBITCgtsb2NrX3Rva2VucxgBIAMoCSLXAQoNU2V0dGxlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhAKDlNldHRsZVJlc3BvbnNlIkMKF1JlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJIkwKGFJlbmV3TWVzc2FnZUxvY2tSZXNwb25zZRIwCgxsb2NrZWRfdW50aWwYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKFlJlY2VpdmVEZWZlcnJlZFJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSGAoQc2VxdWVuY2VfbnVtYmVycxgCIAMoAxIuCgdzZXNzaW9uGAMgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJLChdSZWNlaXZlRGVmZXJyZWRSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIpQBChdTY2hlZHVsZU1lc3NhZ2VzUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZRI6ChZzY2hlZHVsZWRfZW5xdWV1ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI0ChhTY2hlZHVsZU1lc3NhZ2VzUmVzcG9uc2USGAoQc2VxdWVuY2VfbnVtYmVycxgBIAMoAyJPCh5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSGAoQc2VxdWVuY2VfbnVtYmVycxgCIAMoAyIhCh9DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1Jlc3BvbnNlIqYBChNSZXF1ZXN0UmVwbHlSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEicKB3JlcXVlc3QYAiABKAsyFi5zZXNzaW9uYnVzLnYxLk1lc3NhZ2USEAoIcmVwbHlfdG8YAyABKAkSEwoLaW5zdGFuY2VfaWQYBCABKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKCAQoUUmVxdWVzdFJlcGx5UmVzcG9uc2USLQoFcmVwbHkYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZRIfChdyZXF1ZXN0X3NlcXVlbmNlX251bWJlchgCIAEoAxIaChJyZXF1ZXN0X21lc3NhZ2VfaWQYAyABKAkqbAoLUmVjZWl2ZU1vZGUSHAoYUkVDRUlWRV9NT0RFX1VOU1BFQ0lGSUVEEAASGgoWUkVDRUlWRV9NT0RFX1BFRUtfTE9DSxABEiMKH1JFQ0VJVkVfTU9ERV9SRUNFSVZFX0FORF9ERUxFVEUQAiqRAQoLRGlzcG9zaXRpb24SGwoXRElTUE9TSVRJT05fVU5TUEVDSUZJRUQQABIYChRESVNQT1NJVElPTl9DT01QTEVURRABEhcKE0RJU1BPU0lUSU9OX0FCQU5ET04QAhIbChdESVNQT1NJVElPTl9ERUFEX0xFVFRFUhADEhUKEURJU1BPU0lUSU9OX0RFRkVSEAQy7woKEE1lc3NhZ2luZ1NlcnZpY2USPwoEU2VuZBIaLnNlc3Npb25idXMudjEuU2VuZFJlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlNlbmRSZXNwb25zZRI/CgRQZWVrEhouc2Vzc2lvbmJ1cy52MS5QZWVrUmVxdWVzdBobLnNlc3Npb25idXMudjEuUGVla1Jlc3BvbnNlElwKDVJlY2VpdmVTdHJlYW0SIy5zZXNzaW9uYnVzLnYxLlJlY2VpdmVTdHJlYW1SZXF1ZXN0GiQuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVzcG9uc2UwARJFCgZTZXR0bGUSHC5zZXNzaW9uYnVzLnYxLlNldHRsZVJlcXVlc3QaHS5zZXNzaW9uYnVzLnYxLlNldHRsZVJlc3BvbnNlEmMKEFJlbmV3TWVzc2FnZUxvY2sSJi5zZXNzaW9uYnVzLnYxLlJlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0Gicuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVzcG9uc2USYAoPUmVjZWl2ZURlZmVycmVkEiUuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlRGVmZXJyZWRSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlRGVmZXJyZWRSZXNwb25zZRJaCg1BY2NlcHRTZXNzaW9uEiMuc2Vzc2lvbmJ1cy52MS5BY2NlcHRTZXNzaW9uUmVxdWVzdBokLnNlc3Npb25idXMudjEuQWNjZXB0U2Vzc2lvblJlc3BvbnNlEmMKEFJlbmV3U2Vzc2lvbkxvY2sSJi5zZXNzaW9uYnVzLnYxLlJlbmV3U2Vzc2lvbkxvY2tSZXF1ZXN0Gicuc2Vzc2lvbmJ1cy52MS5SZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USVwoMQ2xvc2VTZXNzaW9uEiIuc2Vzc2lvbmJ1cy52MS5DbG9zZVNlc3Npb25SZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5DbG9zZVNlc3Npb25SZXNwb25zZRJgCg9HZXRTZXNzaW9uU3RhdGUSJS5zZXNzaW9uYnVzLnYxLkdldFNlc3Npb25TdGF0ZVJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLkdldFNlc3Npb25TdGF0ZVJlc3BvbnNlEmAKD1NldFNlc3Npb25TdGF0ZRIlLnNlc3Npb25idXMudjEuU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBomLnNlc3Npb25idXMudjEuU2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USVwoMTGlzdFNlc3Npb25zEiIuc2Vzc2lvbmJ1cy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJjChBTY2hlZHVsZU1lc3NhZ2VzEiYuc2Vzc2lvbmJ1cy52MS5TY2hlZHVsZU1lc3NhZ2VzUmVxdWVzdBonLnNlc3Npb25idXMudjEuU2NoZWR1bGVNZXNzYWdlc1Jlc3BvbnNlEngKF0NhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzEi0uc2Vzc2lvbmJ1cy52MS5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1JlcXVlc3QaLi5zZXNzaW9uYnVzLnYxLkNhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzUmVzcG9uc2USVwoMUmVxdWVzdFJlcGx5EiIuc2Vzc2lvbmJ1cy52MS5SZXF1ZXN0UmVwbHlSZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5SZXF1ZXN0UmVwbHlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_message]);
 
 /**
  * Names a session lock held by the caller: the session and the token AcceptSession gave.
@@ -772,6 +772,165 @@ export const ReceiveDeferredResponseSchema: GenMessage<ReceiveDeferredResponse> 
   messageDesc(file_sessionbus_v1_messaging_service, 28);
 
 /**
+ * @generated from message sessionbus.v1.ScheduleMessagesRequest
+ */
+export type ScheduleMessagesRequest = Message<"sessionbus.v1.ScheduleMessagesRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: repeated sessionbus.v1.Message messages = 2;
+   */
+  messages: Message$1[];
+
+  /**
+   * When they become receivable; overrides the messages' own scheduled_enqueue_time.
+   *
+   * @generated from field: google.protobuf.Timestamp scheduled_enqueue_time = 3;
+   */
+  scheduledEnqueueTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.ScheduleMessagesRequest.
+ * Use `create(ScheduleMessagesRequestSchema)` to create a new message.
+ */
+export const ScheduleMessagesRequestSchema: GenMessage<ScheduleMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 29);
+
+/**
+ * @generated from message sessionbus.v1.ScheduleMessagesResponse
+ */
+export type ScheduleMessagesResponse = Message<"sessionbus.v1.ScheduleMessagesResponse"> & {
+  /**
+   * One per message, in the order sent; what CancelScheduledMessages takes.
+   *
+   * @generated from field: repeated int64 sequence_numbers = 1;
+   */
+  sequenceNumbers: bigint[];
+};
+
+/**
+ * Describes the message sessionbus.v1.ScheduleMessagesResponse.
+ * Use `create(ScheduleMessagesResponseSchema)` to create a new message.
+ */
+export const ScheduleMessagesResponseSchema: GenMessage<ScheduleMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 30);
+
+/**
+ * @generated from message sessionbus.v1.CancelScheduledMessagesRequest
+ */
+export type CancelScheduledMessagesRequest = Message<"sessionbus.v1.CancelScheduledMessagesRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: repeated int64 sequence_numbers = 2;
+   */
+  sequenceNumbers: bigint[];
+};
+
+/**
+ * Describes the message sessionbus.v1.CancelScheduledMessagesRequest.
+ * Use `create(CancelScheduledMessagesRequestSchema)` to create a new message.
+ */
+export const CancelScheduledMessagesRequestSchema: GenMessage<CancelScheduledMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 31);
+
+/**
+ * @generated from message sessionbus.v1.CancelScheduledMessagesResponse
+ */
+export type CancelScheduledMessagesResponse = Message<"sessionbus.v1.CancelScheduledMessagesResponse"> & {
+};
+
+/**
+ * Describes the message sessionbus.v1.CancelScheduledMessagesResponse.
+ * Use `create(CancelScheduledMessagesResponseSchema)` to create a new message.
+ */
+export const CancelScheduledMessagesResponseSchema: GenMessage<CancelScheduledMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 32);
+
+/**
+ * @generated from message sessionbus.v1.RequestReplyRequest
+ */
+export type RequestReplyRequest = Message<"sessionbus.v1.RequestReplyRequest"> & {
+  /**
+   * Where the request goes: a queue (sessions not required) or a topic.
+   *
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: sessionbus.v1.Message request = 2;
+   */
+  request?: Message$1 | undefined;
+
+  /**
+   * A session-enabled queue the responder replies to.
+   *
+   * @generated from field: string reply_to = 3;
+   */
+  replyTo: string;
+
+  /**
+   * The caller's instance id (a GUID): the reply session. Generated when empty.
+   *
+   * @generated from field: string instance_id = 4;
+   */
+  instanceId: string;
+
+  /**
+   * How long to wait for the reply. Default 60 s; the call's deadline also bounds it.
+   *
+   * @generated from field: google.protobuf.Duration timeout = 5;
+   */
+  timeout?: Duration | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.RequestReplyRequest.
+ * Use `create(RequestReplyRequestSchema)` to create a new message.
+ */
+export const RequestReplyRequestSchema: GenMessage<RequestReplyRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 33);
+
+/**
+ * @generated from message sessionbus.v1.RequestReplyResponse
+ */
+export type RequestReplyResponse = Message<"sessionbus.v1.RequestReplyResponse"> & {
+  /**
+   * The reply, already completed.
+   *
+   * @generated from field: sessionbus.v1.ReceivedMessage reply = 1;
+   */
+  reply?: ReceivedMessage | undefined;
+
+  /**
+   * The request as stored (its message_id is the reply's correlation_id).
+   *
+   * @generated from field: int64 request_sequence_number = 2;
+   */
+  requestSequenceNumber: bigint;
+
+  /**
+   * @generated from field: string request_message_id = 3;
+   */
+  requestMessageId: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.RequestReplyResponse.
+ * Use `create(RequestReplyResponseSchema)` to create a new message.
+ */
+export const RequestReplyResponseSchema: GenMessage<RequestReplyResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 34);
+
+/**
  * @generated from enum sessionbus.v1.ReceiveMode
  */
 export enum ReceiveMode {
@@ -976,6 +1135,41 @@ export const MessagingService: GenService<{
     methodKind: "unary";
     input: typeof ListSessionsRequestSchema;
     output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * Stores messages that become receivable at scheduled_enqueue_time; they are peekable
+   * with state MESSAGE_STATE_SCHEDULED until then.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.ScheduleMessages
+   */
+  scheduleMessages: {
+    methodKind: "unary";
+    input: typeof ScheduleMessagesRequestSchema;
+    output: typeof ScheduleMessagesResponseSchema;
+  },
+  /**
+   * Removes scheduled messages that have not become receivable yet.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.CancelScheduledMessages
+   */
+  cancelScheduledMessages: {
+    methodKind: "unary";
+    input: typeof CancelScheduledMessagesRequestSchema;
+    output: typeof CancelScheduledMessagesResponseSchema;
+  },
+  /**
+   * Sends a request to a queue or topic and waits for its reply (semantics 5): the request
+   * carries reply_to and reply_to_session_id = instance_id; the reply is the message of
+   * that session of the reply queue whose correlation_id is the request's message_id. It is
+   * completed before it is returned. Concurrent calls of one instance share one session
+   * lock. No reply within the timeout: DEADLINE_EXCEEDED, and the request is withdrawn.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.RequestReply
+   */
+  requestReply: {
+    methodKind: "unary";
+    input: typeof RequestReplyRequestSchema;
+    output: typeof RequestReplyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessionbus_v1_messaging_service, 0);
