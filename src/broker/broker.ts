@@ -2,7 +2,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
-import { resolveEntity } from "./entity-resolver.js";
+import { resolveEntity, resolveSendTarget } from "./entity-resolver.js";
 import { NotSessionEntityError } from "./errors.js";
 import { MessageLocks } from "./message-locks.js";
 import { peekMessages } from "./peek.js";
@@ -14,15 +14,22 @@ import {
   type ReceiveOptions,
   receiveMessages,
 } from "./receiver.js";
+import { RuleAdmin } from "./rule-admin.js";
 import { sendBatch } from "./sender.js";
 import { listSessions, type SessionPage } from "./session-listing.js";
 import { receiveSession } from "./session-receiver.js";
 import { type AcceptedSession, type SessionRef, Sessions } from "./sessions.js";
 import { Settlement, type SettleOptions } from "./settlement.js";
+import { SubscriptionAdmin } from "./subscription-admin.js";
+import { TopicAdmin } from "./topic-admin.js";
 
 /** The broker's operations, addressed by entity path; what the RPC handlers call. */
 export interface Broker {
   queues: QueueAdmin;
+  topics: TopicAdmin;
+  subscriptions: SubscriptionAdmin;
+  rules: RuleAdmin;
+  /** To a queue or a topic. */
   send(entityPath: string, messages: Message[]): Promise<SendResult[]>;
   peek(
     entityPath: string,
@@ -84,10 +91,14 @@ export function createBroker(store: Store): Broker {
   const settlement = new Settlement(store, locks, sessions);
   const quota = new QuotaGuard(store);
   const resolve = (path: string) => resolveEntity(store.entities, path);
+  const subscriptions = new SubscriptionAdmin(store);
   return {
     queues: new QueueAdmin(store),
+    topics: new TopicAdmin(store),
+    subscriptions,
+    rules: new RuleAdmin(store, subscriptions),
     send: async (path, messages) => {
-      const entity = await resolve(path);
+      const entity = await resolveSendTarget(store.entities, path);
       await quota.check(entity);
       return sendBatch(store, entity, messages);
     },

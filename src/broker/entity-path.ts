@@ -30,6 +30,39 @@ export function validateEntityName(name: string, field: string): void {
   }
 }
 
+const SUBSCRIPTIONS_SEGMENT = /(^|\/)subscriptions\//i;
+
+/**
+ * Checks the name of a new queue or topic: a valid entity name that cannot be read as a
+ * subscription path (`<topic>/subscriptions/<name>`).
+ */
+export function validateTopLevelName(name: string, field: string): void {
+  validateEntityName(name, field);
+  if (SUBSCRIPTIONS_SEGMENT.test(name)) {
+    throw new InvalidArgumentError(
+      field,
+      `${field} "${name}" contains "subscriptions/", which names a topic's subscriptions in paths; choose another name.`,
+    );
+  }
+}
+
+const SUBSCRIPTION_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$/;
+
+/** Checks a subscription name against semantics §1 (1-50 characters, no "/"). */
+export function validateSubscriptionName(name: string, field: string): void {
+  if (!SUBSCRIPTION_NAME.test(name)) {
+    throw new InvalidArgumentError(
+      field,
+      `${field} "${name.slice(0, 60)}" is not a valid subscription name: 1 to 50 letters, digits, ".", "-" or "_", starting and ending with a letter or digit.`,
+    );
+  }
+}
+
+/** The path of a topic's subscription. */
+export function subscriptionPath(topicName: string, name: string): string {
+  return `${topicName}/subscriptions/${name}`;
+}
+
 /** Parses `orders` or `orders/$deadletterqueue` (suffix matched case-insensitively). */
 export function parseEntityPath(path: string, field = "entity_path"): EntityAddress {
   const deadLetter = path.toLowerCase().endsWith(DEAD_LETTER_SUFFIX);

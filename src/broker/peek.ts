@@ -56,7 +56,7 @@ async function peekActive(
   let next = from;
   while (found.length < limit) {
     const stored = await store.messages.nextActive(
-      entity.streamId,
+      entity.layout,
       next,
       sessionId === undefined ? undefined : { id: sessionId },
     );

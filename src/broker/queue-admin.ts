@@ -1,9 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
-import { deadLetterStreamId } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
-import { entityKey, validateEntityName } from "./entity-path.js";
+import { entityKey, validateEntityName, validateTopLevelName } from "./entity-path.js";
 import { applySettings, DEFAULT_SETTINGS } from "./entity-settings.js";
+import {
+  type EntityRuntime,
+  ensureEntityStreams,
+  entityRuntime,
+  removeEntityStreams,
+} from "./entity-streams.js";
 import {
   EntityAlreadyExistsError,
   EntityNotFoundError,
@@ -13,13 +18,7 @@ import {
 } from "./errors.js";
 
 /** Figures of a queue at the time of asking. */
-export interface QueueRuntime {
-  activeMessageCount: number;
-  deferredMessageCount: number;
-  scheduledMessageCount: number;
-  deadLetterMessageCount: number;
-  sizeBytes: number;
-}
+export type QueueRuntime = EntityRuntime;
 
 export interface QueueView {
   record: EntityRecord;
@@ -38,7 +37,7 @@ export class QueueAdmin {
   constructor(private readonly store: Store) {}
 
   async create(name: string, changes: Partial<EntitySettings>): Promise<QueueView> {
-    validateEntityName(name, "name");
+    validateTopLevelName(name, "name");
     const settings = applySettings(DEFAULT_SETTINGS, changes, name);
     const now = Date.now();
     const record: EntityRecord = {
@@ -74,11 +73,12 @@ export class QueueAdmin {
       throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`);
     }
     const size = pageSize || 100;
-    const keys = this.store.entities.keys().filter((k) => k > pageToken);
+    const keys = this.store.entities.keys("queue").filter((k) => k > pageToken);
     const page = keys.slice(0, size);
     const views = await Promise.all(
       page.map(async (key) => {
         const found = await this.store.entities.get(key);
+        if (found?.record.kind !== "queue") return undefined;
         // A queue deleted (or still being created) meanwhile is left out of the page.
         return found ? this.view(found.record).catch(() => undefined) : undefined;
       }),
@@ -92,7 +92,7 @@ export class QueueAdmin {
     validateEntityName(name, "name");
     const key = entityKey(name);
     const found = await this.store.entities.read(key);
-    if (!found) throw new EntityNotFoundError(name);
+    if (found?.record.kind !== "queue") throw new EntityNotFoundError(name);
     const { record, revision } = found;
     if (
       changes.requiresSession !== undefined &&
@@ -120,41 +120,19 @@ export class QueueAdmin {
 
   private async find(name: string): Promise<EntityRecord> {
     const found = await this.store.entities.get(entityKey(name));
-    if (!found) throw new EntityNotFoundError(name);
+    if (found?.record.kind !== "queue") throw new EntityNotFoundError(name);
     return found.record;
   }
 
-  private async ensureStreams(record: EntityRecord): Promise<void> {
-    await this.store.messages.ensure(record.streamId, record.settings);
-    if (record.settings.requiresSession) {
-      await this.store.sessionIndex.ensure(record.streamId, record.settings.lockDurationMs);
-    }
-    await this.store.messages.ensure(deadLetterStreamId(record.streamId), {
-      ...record.settings,
-      requiresDuplicateDetection: false,
-    });
+  private ensureStreams(record: EntityRecord): Promise<void> {
+    return ensureEntityStreams(this.store, record);
   }
 
-  private async removeStreams(record: EntityRecord): Promise<void> {
-    await this.store.messages.remove(record.streamId);
-    await this.store.sessionIndex.remove(record.streamId);
-    await this.store.messages.remove(deadLetterStreamId(record.streamId));
+  private removeStreams(record: EntityRecord): Promise<void> {
+    return removeEntityStreams(this.store, record);
   }
 
   private async view(record: EntityRecord): Promise<QueueView> {
-    const [main, dead] = await Promise.all([
-      this.store.messages.figures(record.streamId),
-      this.store.messages.figures(deadLetterStreamId(record.streamId)),
-    ]);
-    return {
-      record,
-      runtime: {
-        activeMessageCount: main.messages - main.deferred,
-        deferredMessageCount: main.deferred,
-        scheduledMessageCount: 0,
-        deadLetterMessageCount: dead.messages,
-        sizeBytes: main.bytes + dead.bytes,
-      },
-    };
+    return { record, runtime: await entityRuntime(this.store, record) };
   }
 }

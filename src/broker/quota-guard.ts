@@ -20,10 +20,17 @@ export class QuotaGuard {
 
   constructor(private readonly store: Store) {}
 
+  /** A topic is full when any of its subscriptions is (each gets max_size_bytes). */
   async check(entity: ResolvedEntity): Promise<void> {
-    const bytes = await this.storedBytes(entity.record.streamId);
-    if (bytes >= entity.record.settings.maxSizeBytes) {
-      throw new QuotaExceededError(entity.address.path);
+    const limit = entity.record.settings.maxSizeBytes;
+    const holders =
+      entity.record.kind === "topic"
+        ? this.store.entities.subscriptionsOf(entity.address.parentKey)
+        : [entity.record];
+    const sizes = await Promise.all(holders.map((h) => this.storedBytes(h.streamId)));
+    const full = sizes.findIndex((bytes) => bytes >= limit);
+    if (full >= 0) {
+      throw new QuotaExceededError(holders[full]?.name ?? entity.address.path);
     }
   }
 

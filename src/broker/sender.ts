@@ -1,11 +1,5 @@
-import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import {
-  type Message,
-  MessageState,
-  ReceivedMessageSchema,
-} from "../../gen/ts/sessionbus/v1/message_pb.js";
+import type { Message } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import {
   type SendResult,
   SendResultSchema,
@@ -13,9 +7,11 @@ import {
 import type { Store } from "../store/store.js";
 import { activeSubject, sessionToken } from "../store/subjects.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
-import { QuotaExceededError, StoreUnavailableError } from "./errors.js";
 import { encodeStored } from "./message-codec.js";
 import { validateBatch } from "./message-validation.js";
+import { toSendError } from "./send-error.js";
+import { storedForm } from "./stored-form.js";
+import { sendToTopic } from "./topic-sender.js";
 
 /**
  * Stores a batch: every message is published at once (one pipelined round trip for the
@@ -29,6 +25,7 @@ export async function sendBatch(
 ): Promise<SendResult[]> {
   validateBatch(entity, messages);
   const now = Date.now();
+  if (entity.record.kind === "topic") return sendToTopic(store, entity, messages, now);
   const outcomes = await Promise.allSettled(
     messages.map((message) => publishOne(store, entity, message, now)),
   );
@@ -66,14 +63,7 @@ async function publishOne(
   message: Message,
   now: number,
 ): Promise<SendResult> {
-  const messageId = message.messageId || randomUUID().replaceAll("-", "");
-  const ttl = effectiveTtlMs(entity, message);
-  const stored = create(ReceivedMessageSchema, {
-    message: { ...message, messageId },
-    enqueuedTime: timestampFromMs(now),
-    expiresAt: ttl > 0 ? timestampFromMs(now + ttl) : undefined,
-    state: MessageState.ACTIVE,
-  });
+  const { messageId, stored } = storedForm(entity, message, now);
   // Session-less entities ignore a session id for routing; it stays on the message.
   const sessionId = entity.settings.requiresSession ? message.sessionId : undefined;
   const { sequence, duplicate } = await store.messages.publish(
@@ -83,14 +73,6 @@ async function publishOne(
     entity.settings.requiresDuplicateDetection ? messageId : undefined,
   );
   return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
-}
-
-/** The smaller of the message's own time to live and the entity default (0: none). */
-function effectiveTtlMs(entity: ResolvedEntity, message: Message): number {
-  const own = message.timeToLive ? durationMs(message.timeToLive) : 0;
-  const fallback = entity.settings.defaultMessageTtlMs;
-  if (own > 0 && fallback > 0) return Math.min(own, fallback);
-  return own > 0 ? own : fallback;
 }
 
 async function rollBack(
@@ -105,12 +87,4 @@ async function rollBack(
         : [],
     ),
   );
-}
-
-function toSendError(entity: ResolvedEntity, cause: unknown): Error {
-  const text = cause instanceof Error ? cause.message : String(cause);
-  if (/maximum (bytes|messages)|resources exceeded|storage/i.test(text)) {
-    return new QuotaExceededError(entity.address.path, { cause });
-  }
-  return new StoreUnavailableError(`storing messages in "${entity.address.path}"`, { cause });
 }

@@ -1,6 +1,7 @@
 import type { MessageReader } from "../store/message-streams.js";
 import type { SessionOffer } from "../store/session-index.js";
 import type { VersionedSession } from "../store/session-records.js";
+import type { MessageLayout } from "../store/subjects.js";
 import type { MessageLock } from "./message-locks.js";
 
 /** A session lock as this broker process knows it, with what hangs off it locally. */
@@ -9,6 +10,7 @@ export interface SessionHandle {
   entity: string;
   entityPath: string;
   streamId: string;
+  layout: MessageLayout;
   sessionId: string;
   /** The session's subject token, the key of its record. */
   token: string;

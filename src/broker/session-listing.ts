@@ -38,7 +38,7 @@ export async function listSessions(
   }
   const after = pageToken === "" ? undefined : sessionIdFromToken(pageToken);
   const [counts, recorded] = await Promise.all([
-    store.messages.sessionMessageCounts(entity.streamId),
+    store.messages.sessionMessageCounts(entity.layout),
     store.sessions.tokens(entity.streamId),
   ]);
   const tokens = new Set([...counts.keys(), ...recorded]);

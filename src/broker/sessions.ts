@@ -38,6 +38,10 @@ export const DEFAULT_ACCEPT_WAIT_MS = 60_000;
  * never hand a session to two holders; a holder that dies loses it by expiry. Each process
  * keeps handles of the locks it gave out, with the session's consumer.
  */
+/** How often, and how far apart, accept-next looks again at a subscription session found empty. */
+const SOURCING_RETRIES = 5;
+const SOURCING_RETRY_MS = 20;
+
 export class Sessions {
   private readonly handles = new Map<string, SessionHandle>();
 
@@ -238,7 +242,7 @@ export class Sessions {
       this.locks.drop(lock);
     }
     // Pulls from here on wait for the new consumer; the running one is stopped.
-    const reopened = this.store.messages.openSessionConsumer(entity.streamId, handle.sessionId);
+    const reopened = this.store.messages.openSessionConsumer(entity.layout, handle.sessionId);
     reopened.catch(() => undefined);
     handle.reader = {
       fetch: async (max, expiresMs) => (await reopened).reader.fetch(max, expiresMs),
@@ -347,7 +351,7 @@ export class Sessions {
     offer: SessionOffer | undefined,
   ): Promise<AcceptedSession | undefined> {
     const { reader, pending } = await this.store.messages.openSessionConsumer(
-      entity.streamId,
+      entity.layout,
       sessionId,
     );
     const handle = this.remember(
@@ -360,6 +364,12 @@ export class Sessions {
       offer,
     );
     if (offer && pending === 0) {
+      if (entity.layout.sourced && offer.attempt < SOURCING_RETRIES) {
+        // A topic message is offered right after the topic stored it; JetStream may not
+        // have copied it into this subscription yet. Look again shortly, keep the offer.
+        handle.offer = undefined;
+        offer.retry(SOURCING_RETRY_MS * offer.attempt);
+      }
       await updateSessionRecord(this.store, entity.streamId, token, (record) => {
         if (record.lock?.token === lock.lockToken) record.lock = null;
         return record;
@@ -383,6 +393,7 @@ export class Sessions {
       entity: entity.identity,
       entityPath: entity.address.path,
       streamId: entity.streamId,
+      layout: entity.layout,
       sessionId,
       token,
       lockToken,
@@ -409,7 +420,7 @@ export class Sessions {
   private async release(handle: SessionHandle): Promise<void> {
     await this.forget(handle);
     await this.store.messages.closeSessionConsumer(handle.streamId, handle.sessionId);
-    const next = await this.store.messages.nextActive(handle.streamId, 1, { id: handle.sessionId });
+    const next = await this.store.messages.nextActive(handle.layout, 1, { id: handle.sessionId });
     if (next) await this.store.sessionIndex.offer(handle.streamId, handle.token);
     handle.offer?.ack();
   }

@@ -1,11 +1,18 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { Broker } from "../broker/broker.js";
+import { ruleToProto } from "../rules/rule-record.js";
 import { queueToProto, settingsFromProto } from "./queue-mapping.js";
+import {
+  subscriptionSettingsFromProto,
+  subscriptionToProto,
+  topicSettingsFromProto,
+  topicToProto,
+} from "./topic-mapping.js";
 import { withErrorMapping } from "./with-error-mapping.js";
 
 export function registerAdminService(router: ConnectRouter, broker: Broker): void {
-  const { queues } = broker;
+  const { queues, topics, subscriptions, rules } = broker;
   router.service(
     AdminService,
     withErrorMapping(AdminService, {
@@ -28,6 +35,80 @@ export function registerAdminService(router: ConnectRouter, broker: Broker): voi
       },
       async deleteQueue(req) {
         await queues.delete(req.name);
+        return {};
+      },
+
+      async createTopic(req) {
+        return {
+          topic: topicToProto(
+            await topics.create(req.name, topicSettingsFromProto(req.properties)),
+          ),
+        };
+      },
+      async getTopic(req) {
+        return { topic: topicToProto(await topics.get(req.name)) };
+      },
+      async listTopics(req) {
+        const page = await topics.list(req.pageSize, req.pageToken);
+        return { topics: page.topics.map(topicToProto), nextPageToken: page.nextPageToken };
+      },
+      async updateTopic(req) {
+        return {
+          topic: topicToProto(
+            await topics.update(req.name, topicSettingsFromProto(req.properties)),
+          ),
+        };
+      },
+      async deleteTopic(req) {
+        await topics.delete(req.name);
+        return {};
+      },
+
+      async createSubscription(req) {
+        const view = await subscriptions.create(
+          req.topicName,
+          req.name,
+          subscriptionSettingsFromProto(req.properties),
+          req.rule,
+        );
+        return { subscription: subscriptionToProto(view) };
+      },
+      async getSubscription(req) {
+        return {
+          subscription: subscriptionToProto(await subscriptions.get(req.topicName, req.name)),
+        };
+      },
+      async listSubscriptions(req) {
+        const page = await subscriptions.list(req.topicName, req.pageSize, req.pageToken);
+        return {
+          subscriptions: page.subscriptions.map(subscriptionToProto),
+          nextPageToken: page.nextPageToken,
+        };
+      },
+      async updateSubscription(req) {
+        const view = await subscriptions.update(
+          req.topicName,
+          req.name,
+          subscriptionSettingsFromProto(req.properties),
+        );
+        return { subscription: subscriptionToProto(view) };
+      },
+      async deleteSubscription(req) {
+        await subscriptions.delete(req.topicName, req.name);
+        return {};
+      },
+
+      async createRule(req) {
+        return {
+          rule: ruleToProto(await rules.create(req.topicName, req.subscriptionName, req.rule)),
+        };
+      },
+      async listRules(req) {
+        const found = await rules.list(req.topicName, req.subscriptionName);
+        return { rules: found.map(ruleToProto) };
+      },
+      async deleteRule(req) {
+        await rules.delete(req.topicName, req.subscriptionName, req.ruleName);
         return {};
       },
     }),

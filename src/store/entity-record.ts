@@ -1,3 +1,5 @@
+import type { RuleRecord } from "../rules/rule-record.js";
+
 /** What the store keeps about an entity, in the registry bucket. */
 export interface EntitySettings {
   requiresSession: boolean;
@@ -13,8 +15,20 @@ export interface EntitySettings {
   maxSizeBytes: number;
 }
 
+/** A subscription's place in its topic. */
+export interface SubscriptionLink {
+  /** Registry key of the topic. */
+  topicKey: string;
+  /** The topic's stream id, which names the subjects the subscription's copies keep. */
+  topicStreamId: string;
+  /** Position of the subscription's token in the topic's subjects (see subjects.ts). */
+  slot: number;
+}
+
+export type EntityKind = "queue" | "topic" | "subscription";
+
 export interface EntityRecord {
-  kind: "queue";
+  kind: EntityKind;
   /** Name as first written. */
   name: string;
   /** Random id naming the entity's streams, so a re-created entity starts empty. */
@@ -22,6 +36,12 @@ export interface EntityRecord {
   settings: EntitySettings;
   createdAt: number;
   updatedAt: number;
+  /** Subscriptions only. */
+  link?: SubscriptionLink;
+  /** Subscriptions only: a copy is taken when any rule matches. */
+  rules?: RuleRecord[];
+  /** Topics only: the slot of each subscription, by subscription registry key. */
+  slots?: Record<string, number>;
 }
 
 export function deadLetterStreamId(streamId: string): string {

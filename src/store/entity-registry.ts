@@ -1,5 +1,5 @@
 import type { KV } from "@nats-io/kv";
-import type { EntityRecord } from "./entity-record.js";
+import type { EntityKind, EntityRecord } from "./entity-record.js";
 
 /** A record with the KV revision it was read at, for compare-and-set updates. */
 export interface VersionedEntity {
@@ -14,6 +14,8 @@ export interface VersionedEntity {
  */
 export class EntityRegistry {
   private readonly cache = new Map<string, VersionedEntity>();
+  /** Keys of the subscriptions of each topic, by topic key (from the same local copy). */
+  private readonly subscriptionKeys = new Map<string, Set<string>>();
   private stopWatch: (() => void) | undefined;
 
   constructor(private readonly kv: KV) {}
@@ -32,9 +34,9 @@ export class EntityRegistry {
       for await (const entry of watch) {
         const name = decodeKey(entry.key);
         if (entry.operation === "PUT") {
-          this.cache.set(name, { record: entry.json<EntityRecord>(), revision: entry.revision });
+          this.remember(name, { record: entry.json<EntityRecord>(), revision: entry.revision });
         } else {
-          this.cache.delete(name);
+          this.forget(name);
         }
         // delta: how many entries of the initial snapshot are still to come.
         if (entry.delta === 0) synced();
@@ -51,7 +53,7 @@ export class EntityRegistry {
   async create(key: string, record: EntityRecord): Promise<boolean> {
     try {
       const revision = await this.kv.create(encodeKey(key), JSON.stringify(record));
-      this.cache.set(key, { record, revision });
+      this.remember(key, { record, revision });
       return true;
     } catch (error) {
       if (await this.exists(key)) return false;
@@ -70,24 +72,59 @@ export class EntityRegistry {
     const entry = await this.kv.get(encodeKey(key));
     if (entry?.operation !== "PUT") return undefined;
     const found = { record: entry.json<EntityRecord>(), revision: entry.revision };
-    this.cache.set(key, found);
+    this.remember(key, found);
     return found;
   }
 
   /** Compare-and-set: fails when the entity changed since `revision`. */
   async update(key: string, record: EntityRecord, revision: number): Promise<void> {
     const next = await this.kv.update(encodeKey(key), JSON.stringify(record), revision);
-    this.cache.set(key, { record, revision: next });
+    this.remember(key, { record, revision: next });
   }
 
   async remove(key: string): Promise<void> {
     await this.kv.purge(encodeKey(key));
-    this.cache.delete(key);
+    this.forget(key);
   }
 
-  /** Every entity key, sorted, from the watched local copy. */
-  keys(): string[] {
-    return [...this.cache.keys()].sort();
+  /** The subscriptions of a topic as this process knows them, from the local copy. */
+  subscriptionsOf(topicKey: string): EntityRecord[] {
+    const keys = this.subscriptionKeys.get(topicKey);
+    if (!keys) return [];
+    return [...keys].flatMap((key) => {
+      const found = this.cache.get(key);
+      return found ? [found.record] : [];
+    });
+  }
+
+  private remember(key: string, found: VersionedEntity): void {
+    const known = this.cache.get(key);
+    // The watch may replay an older revision after a local write: keep the newer one.
+    if (known && known.revision > found.revision) return;
+    this.cache.set(key, found);
+    const topicKey = found.record.link?.topicKey;
+    if (topicKey !== undefined) {
+      let keys = this.subscriptionKeys.get(topicKey);
+      if (!keys) {
+        keys = new Set();
+        this.subscriptionKeys.set(topicKey, keys);
+      }
+      keys.add(key);
+    }
+  }
+
+  private forget(key: string): void {
+    const topicKey = this.cache.get(key)?.record.link?.topicKey;
+    this.cache.delete(key);
+    if (topicKey !== undefined) this.subscriptionKeys.get(topicKey)?.delete(key);
+  }
+
+  /** The keys of every entity of one kind, sorted, from the watched local copy. */
+  keys(kind: EntityKind): string[] {
+    return [...this.cache]
+      .filter(([, found]) => found.record.kind === kind)
+      .map(([key]) => key)
+      .sort();
   }
 
   private async exists(key: string): Promise<boolean> {

@@ -15,13 +15,19 @@ import {
 import { nanos } from "@nats-io/transport-node";
 import type { EntitySettings } from "./entity-record.js";
 import {
-  activeSubject,
   allActiveSubjects,
   allDeferredSubjects,
   deferredSubject,
+  type MessageLayout,
   PLAIN_CONSUMER,
+  plainFilter,
+  sessionFilter,
+  slotFilter,
   streamName,
   streamSubjects,
+  tokenOfSubject,
+  topicStreamName,
+  topicSubjects,
 } from "./subjects.js";
 
 /** A message handed out by a stream's consumer, with the ways to settle it. */
@@ -55,6 +61,15 @@ export interface StoredMessage {
   data: Uint8Array;
 }
 
+/** How long a topic stream keeps a message its subscriptions have (almost at once) copied. */
+export const TOPIC_RETENTION_MS = 3600_000;
+
+/** The topic slot a subscription's stream copies messages from. */
+export interface TopicSource {
+  topicStreamId: string;
+  slot: number;
+}
+
 export interface StreamFigures {
   messages: number;
   bytes: number;
@@ -75,8 +90,18 @@ export class MessageStreams {
     private readonly flush: () => Promise<void>,
   ) {}
 
-  /** Creates (or updates) a queue's stream and its receivers' consumer. Idempotent. */
-  async ensure(streamId: string, settings: EntitySettings): Promise<void> {
+  /**
+   * Creates (or updates) the stream of a queue, subscription or dead-letter queue and its
+   * receivers' consumer. Idempotent. A subscription's stream sources its topic's slot from
+   * the topic's next message on; an update keeps the source as it is, so no copy is lost or
+   * made twice.
+   */
+  async ensure(
+    layout: MessageLayout,
+    settings: EntitySettings,
+    source?: TopicSource,
+  ): Promise<void> {
+    const { streamId } = layout;
     const config = {
       name: streamName(streamId),
       subjects: [streamSubjects(streamId)],
@@ -91,13 +116,18 @@ export class MessageStreams {
       ),
       allow_direct: true,
       num_replicas: 1,
+      ...(source ? { sources: [await this.sourceFrom(source)] } : {}),
     };
     let info: StreamInfo;
     try {
       info = await this.jsm.streams.add(config);
     } catch (error) {
       if (!isAlreadyInUse(error)) throw error;
-      info = await this.jsm.streams.update(config.name, config);
+      const current = await this.jsm.streams.info(config.name);
+      info = await this.jsm.streams.update(config.name, {
+        ...config,
+        sources: current.config.sources,
+      });
     }
     // nats-server 2.9 ignores settings it does not know instead of refusing them: check that
     // the ones the broker relies on took effect.
@@ -105,7 +135,7 @@ export class MessageStreams {
     expectSetting(config.name, "allow_direct", info.config.allow_direct, true);
     const consumer = await this.jsm.consumers.add(streamName(streamId), {
       durable_name: PLAIN_CONSUMER,
-      filter_subject: activeSubject(streamId, undefined),
+      filter_subject: plainFilter(layout, settings.requiresSession),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(settings.lockDurationMs),
@@ -120,6 +150,75 @@ export class MessageStreams {
       nanos(settings.lockDurationMs),
     );
     this.consumers.delete(streamId);
+  }
+
+  /** Where a new subscription starts copying: after the topic's last message. */
+  private async sourceFrom(source: TopicSource) {
+    const topic = await this.jsm.streams.info(topicStreamName(source.topicStreamId));
+    return {
+      name: topicStreamName(source.topicStreamId),
+      filter_subject: slotFilter(source.topicStreamId, source.slot),
+      opt_start_seq: topic.state.last_seq + 1,
+    };
+  }
+
+  /**
+   * Creates (or updates) a topic's stream. Limits retention with an age limit: a message
+   * stays for TOPIC_RETENTION_MS (or the duplicate window, when longer), long enough for
+   * every subscription stream to copy it even across a nats-server restart. Interest
+   * retention would drop messages published while a subscription's source consumer is
+   * being (re)created, which JetStream does asynchronously. Duplicate detection runs here,
+   * before the fan-out.
+   */
+  async ensureTopic(topicStreamId: string, settings: EntitySettings): Promise<void> {
+    const window = settings.requiresDuplicateDetection
+      ? settings.duplicateDetectionWindowMs
+      : 120_000;
+    const config = {
+      name: topicStreamName(topicStreamId),
+      subjects: [topicSubjects(topicStreamId)],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_bytes: -1,
+      max_msg_size: -1,
+      max_age: nanos(Math.max(TOPIC_RETENTION_MS, window)),
+      duplicate_window: nanos(window),
+      num_replicas: 1,
+    };
+    let info: StreamInfo;
+    try {
+      info = await this.jsm.streams.add(config);
+    } catch (error) {
+      if (!isAlreadyInUse(error)) throw error;
+      info = await this.jsm.streams.update(config.name, config);
+    }
+    expectSetting(config.name, "retention", info.config.retention, config.retention);
+  }
+
+  async removeTopic(topicStreamId: string): Promise<void> {
+    try {
+      await this.jsm.streams.delete(topicStreamName(topicStreamId));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** Stores one topic message once; its subject says which subscriptions copy it. */
+  async publishToTopic(
+    topicStreamId: string,
+    subject: string,
+    data: Uint8Array,
+    messageId?: string,
+  ): Promise<{ sequence: number; duplicate: boolean }> {
+    // No expected-stream header: sourced copies keep their headers, and the subscription
+    // streams would refuse a copy that names the topic's stream.
+    const ack = await this.js.publish(subject, data, {
+      ...(messageId === undefined ? {} : { msgID: messageId }),
+    });
+    if (ack.stream !== topicStreamName(topicStreamId)) {
+      throw new Error(`a topic message was stored by stream ${ack.stream}, not the topic's`);
+    }
+    return { sequence: ack.seq, duplicate: ack.duplicate };
   }
 
   async remove(streamId: string): Promise<void> {
@@ -157,13 +256,14 @@ export class MessageStreams {
    * Returns the consumer and how many messages the session has.
    */
   async openSessionConsumer(
-    streamId: string,
+    layout: MessageLayout,
     sessionId: string,
   ): Promise<{ reader: MessageReader; pending: number }> {
+    const { streamId } = layout;
     await this.closeSessionConsumer(streamId, sessionId);
     const info = await this.jsm.consumers.add(streamName(streamId), {
       durable_name: sessionConsumerName(sessionId),
-      filter_subject: activeSubject(streamId, sessionId),
+      filter_subject: sessionFilter(layout, sessionId),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       // The session lock, not ack_wait, decides when a holder's messages come back: a
@@ -219,25 +319,26 @@ export class MessageStreams {
 
   /** The first active message (of one session, if given) at or after `fromSequence`. */
   async nextActive(
-    streamId: string,
+    layout: MessageLayout,
     fromSequence: number,
     session?: { id: string },
   ): Promise<StoredMessage | undefined> {
-    return this.directGet(streamId, {
+    return this.directGet(layout.streamId, {
       seq: Math.max(1, fromSequence),
-      next_by_subj: session ? activeSubject(streamId, session.id) : allActiveSubjects(streamId),
+      next_by_subj: session ? sessionFilter(layout, session.id) : allActiveSubjects(layout),
     });
   }
 
   /** Message count of every session subject that holds messages, by session token. */
-  async sessionMessageCounts(streamId: string): Promise<Map<string, number>> {
-    const info = await this.jsm.streams.info(streamName(streamId), {
-      subjects_filter: allActiveSubjects(streamId),
+  async sessionMessageCounts(layout: MessageLayout): Promise<Map<string, number>> {
+    const info = await this.jsm.streams.info(streamName(layout.streamId), {
+      subjects_filter: allActiveSubjects(layout),
     });
     const counts = new Map<string, number>();
+    // A subscription holds one subject per session and slot vector: add them up.
     for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
-      const token = subject.slice(subject.lastIndexOf(".") + 1);
-      if (token.startsWith("s")) counts.set(token, count);
+      const token = tokenOfSubject(subject);
+      if (token.startsWith("s")) counts.set(token, (counts.get(token) ?? 0) + count);
     }
     return counts;
   }

@@ -19,6 +19,8 @@ import {
 /** A session offered to accept-next, and what to do with the offer. */
 export interface SessionOffer {
   token: string;
+  /** How many times this entry has been handed out (1 the first time). */
+  attempt: number;
   /** Taken: the offer is used up. */
   ack(): void;
   /** Not taken now: offer it again after `delayMs` (0: at once). */
@@ -93,6 +95,7 @@ export class SessionIndex {
       for await (const m of batch) {
         return {
           token: m.subject.slice(m.subject.lastIndexOf(".") + 1),
+          attempt: m.info.deliveryCount,
           ack: () => m.ack(),
           retry: (delayMs) => m.nak(delayMs > 0 ? delayMs : undefined),
           keep: () => m.working(),

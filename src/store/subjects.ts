@@ -1,9 +1,14 @@
 /**
- * Names of everything sessionbus keeps in JetStream. Each queue (and each dead-letter
- * queue) has a stream `SB_<streamId>` holding the subjects `sb.<streamId>.>`:
+ * Names of everything sessionbus keeps in JetStream. Each queue, subscription and
+ * dead-letter queue has a stream `SB_<streamId>` holding the subjects `sb.<streamId>.>`:
  *   sb.<streamId>.m.n            active messages without a session
  *   sb.<streamId>.m.s<base64url> active messages of one session (base64url of the id)
  *   sb.<streamId>.d.<sequence>   deferred messages, by their original sequence number
+ * A topic has a stream `SBT_<topicId>`; a message sent to it is stored once, as
+ *   sbt.<topicId>.m.<session token>.<v0>.<v1>…<vN-1>.e
+ * where v<k> is 1 when the subscription in slot k takes the message and 0 when not. Each
+ * subscription's stream sources the topic stream filtered on its slot, so JetStream does
+ * the fan-out, and the copies keep the topic's subject (2.9 has no subject transforms).
  */
 
 export function streamName(streamId: string): string {
@@ -23,8 +28,73 @@ export function activeSubject(streamId: string, sessionId: string | undefined): 
   return `sb.${streamId}.m.${sessionToken(sessionId)}`;
 }
 
-export function allActiveSubjects(streamId: string): string {
-  return `sb.${streamId}.m.>`;
+/**
+ * Where a stream's active messages are: under its own `sb.<streamId>.m` (queues, dead-letter
+ * queues) or, for a subscription, under its topic's `sbt.<topicId>.m` with the slot vector
+ * after the session token.
+ */
+export interface MessageLayout {
+  streamId: string;
+  /** Subject prefix before the session token. */
+  prefix: string;
+  /** True for copies sourced from a topic: tokens follow the session token. */
+  sourced: boolean;
+}
+
+export function queueLayout(streamId: string): MessageLayout {
+  return { streamId, prefix: `sb.${streamId}.m`, sourced: false };
+}
+
+export function subscriptionLayout(streamId: string, topicStreamId: string): MessageLayout {
+  return { streamId, prefix: `sbt.${topicStreamId}.m`, sourced: true };
+}
+
+/** Filter of one session's active messages. */
+export function sessionFilter(layout: MessageLayout, sessionId: string | undefined): string {
+  const subject = `${layout.prefix}.${sessionToken(sessionId)}`;
+  return layout.sourced ? `${subject}.>` : subject;
+}
+
+/** Filter of every active message. */
+export function allActiveSubjects(layout: MessageLayout): string {
+  return `${layout.prefix}.>`;
+}
+
+/**
+ * Filter of the shared consumer of session-less receivers: a queue stores their messages
+ * under `n`; a session-less subscription delivers every copy, session id or not.
+ */
+export function plainFilter(layout: MessageLayout, requiresSession: boolean): string {
+  if (!layout.sourced) return sessionFilter(layout, undefined);
+  return requiresSession ? sessionFilter(layout, undefined) : allActiveSubjects(layout);
+}
+
+/** The session token of an active subject (the fourth token in both layouts). */
+export function tokenOfSubject(subject: string): string {
+  return subject.split(".", 4)[3] ?? "";
+}
+
+export function topicStreamName(topicStreamId: string): string {
+  return `SBT_${topicStreamId}`;
+}
+
+export function topicSubjects(topicStreamId: string): string {
+  return `sbt.${topicStreamId}.>`;
+}
+
+/** The subject a topic message is stored under, given which slots take it. */
+export function topicSubject(
+  topicStreamId: string,
+  sessionId: string | undefined,
+  slots: boolean[],
+): string {
+  const vector = slots.map((taken) => (taken ? "1" : "0")).join(".");
+  return `sbt.${topicStreamId}.m.${sessionToken(sessionId)}.${vector ? `${vector}.` : ""}e`;
+}
+
+/** What a subscription in `slot` sources from its topic: copies whose slot token is 1. */
+export function slotFilter(topicStreamId: string, slot: number): string {
+  return `sbt.${topicStreamId}.m.*.${"*.".repeat(slot)}1.>`;
 }
 
 export function deferredSubject(streamId: string, sequence: number): string {

@@ -285,6 +285,8 @@ export interface ErrorReason {
   field: string | undefined;
   entityPath: string | undefined;
   sessionId: string | undefined;
+  /** ErrorDetail.position: where in `field`'s value a parse error is (0: not a parse error). */
+  position: number | undefined;
   message: string;
 }
 
@@ -299,6 +301,7 @@ interface DecodedErrorDetail {
   field?: string;
   entity_path?: string;
   session_id?: string;
+  position?: number;
 }
 
 /** Decodes the status code and the sessionbus.v1.ErrorDetail of a failed call. */
@@ -314,6 +317,7 @@ export function errorReason(error: unknown): ErrorReason {
     field: undefined,
     entityPath: undefined,
     sessionId: undefined,
+    position: undefined,
     message: failure.details ?? "",
   };
   const [raw] = failure.metadata.get("grpc-status-details-bin");
@@ -326,6 +330,7 @@ export function errorReason(error: unknown): ErrorReason {
   result.field = detail.field ?? "";
   result.entityPath = detail.entity_path ?? "";
   result.sessionId = detail.session_id;
+  result.position = detail.position ?? 0;
   return result;
 }
 

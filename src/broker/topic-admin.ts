@@ -1,0 +1,153 @@
+import { randomBytes } from "node:crypto";
+import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
+import type { Store } from "../store/store.js";
+import { entityKey, validateEntityName, validateTopLevelName } from "./entity-path.js";
+import { applySettings, DEFAULT_SETTINGS } from "./entity-settings.js";
+import { type EntityRuntime, entityRuntime, removeEntityStreams } from "./entity-streams.js";
+import {
+  EntityAlreadyExistsError,
+  EntityNotFoundError,
+  InvalidArgumentError,
+  QuotaExceededError,
+  StoreUnavailableError,
+} from "./errors.js";
+
+/** The settings a topic has (the rest of EntitySettings is its subscriptions'). */
+export type TopicSettingChanges = Partial<
+  Pick<
+    EntitySettings,
+    | "defaultMessageTtlMs"
+    | "maxMessageSizeBytes"
+    | "requiresDuplicateDetection"
+    | "duplicateDetectionWindowMs"
+    | "maxSizeBytes"
+  >
+>;
+
+export interface TopicView {
+  record: EntityRecord;
+  /** Sums over the topic's subscriptions. */
+  runtime: EntityRuntime;
+  subscriptionCount: number;
+}
+
+export interface TopicPage {
+  topics: TopicView[];
+  nextPageToken: string;
+}
+
+const MAX_PAGE = 1000;
+
+/**
+ * Create, read, update, delete of topics: the registry entry and the topic's stream, which
+ * holds each message only until its subscriptions' streams have copied it.
+ */
+export class TopicAdmin {
+  constructor(private readonly store: Store) {}
+
+  async create(name: string, changes: TopicSettingChanges): Promise<TopicView> {
+    validateTopLevelName(name, "name");
+    const settings = applySettings(DEFAULT_SETTINGS, changes, name);
+    const now = Date.now();
+    const record: EntityRecord = {
+      kind: "topic",
+      name,
+      streamId: randomBytes(6).toString("hex"),
+      settings,
+      createdAt: now,
+      updatedAt: now,
+      slots: {},
+    };
+    const key = entityKey(name);
+    if (!(await this.store.entities.create(key, record))) throw new EntityAlreadyExistsError(name);
+    try {
+      await this.store.messages.ensureTopic(record.streamId, settings);
+    } catch (error) {
+      await this.store.entities.remove(key).catch(() => undefined);
+      await this.store.messages.removeTopic(record.streamId).catch(() => undefined);
+      if (/insufficient|resources/i.test(String(error))) {
+        throw new QuotaExceededError(name, { cause: error });
+      }
+      throw new StoreUnavailableError(`creating the stream of topic "${name}"`, { cause: error });
+    }
+    return this.view(record);
+  }
+
+  async get(name: string): Promise<TopicView> {
+    validateEntityName(name, "name");
+    return this.view(await this.find(name));
+  }
+
+  async list(pageSize: number, pageToken: string): Promise<TopicPage> {
+    if (pageSize < 0 || pageSize > MAX_PAGE) {
+      throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`);
+    }
+    const size = pageSize || 100;
+    const keys = this.store.entities.keys("topic").filter((k) => k > pageToken);
+    const page = keys.slice(0, size);
+    const views = await Promise.all(
+      page.map(async (key) => {
+        const found = await this.store.entities.get(key);
+        if (found?.record.kind !== "topic") return undefined;
+        return this.view(found.record).catch(() => undefined);
+      }),
+    );
+    const topics = views.filter((v): v is TopicView => v !== undefined);
+    return { topics, nextPageToken: keys.length > size ? (page.at(-1) ?? "") : "" };
+  }
+
+  async update(name: string, changes: TopicSettingChanges): Promise<TopicView> {
+    validateEntityName(name, "name");
+    const key = entityKey(name);
+    const found = await this.store.entities.read(key);
+    if (found?.record.kind !== "topic") throw new EntityNotFoundError(name);
+    const { record, revision } = found;
+    const settings = applySettings(record.settings, changes, record.name);
+    const updated: EntityRecord = { ...record, settings, updatedAt: Date.now() };
+    await this.store.messages.ensureTopic(updated.streamId, settings);
+    await this.store.entities.update(key, updated, revision);
+    return this.view(updated);
+  }
+
+  /** Removes the topic, then each subscription with its streams. */
+  async delete(name: string): Promise<void> {
+    validateEntityName(name, "name");
+    const key = entityKey(name);
+    // Read, not the local copy: the slots must include a subscription created a moment ago.
+    const found = await this.store.entities.read(key);
+    if (found?.record.kind !== "topic") throw new EntityNotFoundError(name);
+    const { record } = found;
+    await this.store.entities.remove(key);
+    await this.store.messages.removeTopic(record.streamId);
+    for (const subscriptionKey of Object.keys(record.slots ?? {})) {
+      const found = await this.store.entities.read(subscriptionKey);
+      if (found?.record.link?.topicKey !== key) continue;
+      await this.store.entities.remove(subscriptionKey);
+      await removeEntityStreams(this.store, found.record);
+    }
+  }
+
+  private async find(name: string): Promise<EntityRecord> {
+    const found = await this.store.entities.get(entityKey(name));
+    if (found?.record.kind !== "topic") throw new EntityNotFoundError(name);
+    return found.record;
+  }
+
+  private async view(record: EntityRecord): Promise<TopicView> {
+    const subscriptions = this.store.entities.subscriptionsOf(entityKey(record.name));
+    const figures = await Promise.all(subscriptions.map((s) => entityRuntime(this.store, s)));
+    const runtime: EntityRuntime = {
+      activeMessageCount: 0,
+      deferredMessageCount: 0,
+      scheduledMessageCount: 0,
+      deadLetterMessageCount: 0,
+      sizeBytes: 0,
+    };
+    for (const f of figures) {
+      for (const field of Object.keys(runtime) as (keyof EntityRuntime)[]) {
+        runtime[field] += f[field];
+      }
+    }
+    return { record, runtime, subscriptionCount: subscriptions.length };
+  }
+}

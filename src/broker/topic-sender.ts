@@ -1,0 +1,116 @@
+import { create } from "@bufbuild/protobuf";
+import type { Message } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import {
+  type SendResult,
+  SendResultSchema,
+} from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { compileRules, type MessageFilter } from "../rules/message-filter.js";
+import type { EntityRecord } from "../store/entity-record.js";
+import type { Store } from "../store/store.js";
+import { sessionToken, topicSubject } from "../store/subjects.js";
+import { type ResolvedEntity, resolvedFromRecord } from "./entity-resolver.js";
+import { encodeStored } from "./message-codec.js";
+import { toSendError } from "./send-error.js";
+import { deadLetter } from "./settlement-actions.js";
+import { storedForm } from "./stored-form.js";
+
+/** The reason Service Bus gives a session-less message matching a session subscription. */
+export const SESSION_ID_NULL_REASON = "Session id is null.";
+
+/** Compiled rules per record object; a changed record is a new object, so this stays true. */
+const filters = new WeakMap<EntityRecord, MessageFilter>();
+
+function filterOf(subscription: EntityRecord): MessageFilter {
+  let filter = filters.get(subscription);
+  if (!filter) {
+    filter = compileRules(subscription.rules ?? []);
+    filters.set(subscription, filter);
+  }
+  return filter;
+}
+
+/** What one topic message does: its subject, and work for session subscriptions. */
+interface Routing {
+  subject: string;
+  /** Session subscriptions the message matched without a session id. */
+  sessionIdNull: EntityRecord[];
+  /** Session subscriptions whose accept-next should hear of the message's session. */
+  offers: EntityRecord[];
+}
+
+/**
+ * Sends a batch to a topic. The broker evaluates each subscription's rules (in memory) and
+ * stores every message ONCE in the topic stream, under a subject whose slot tokens say
+ * which subscriptions take it; JetStream copies it into those subscriptions' streams. Per
+ * message: one publish, plus an accept-next offer per session subscription that takes it.
+ */
+export async function sendToTopic(
+  store: Store,
+  topic: ResolvedEntity,
+  messages: Message[],
+  now: number,
+): Promise<SendResult[]> {
+  const subscriptions = store.entities
+    .subscriptionsOf(topic.address.parentKey)
+    .filter((s) => s.link?.topicStreamId === topic.record.streamId);
+  const topicStreamId = topic.record.streamId;
+  const routed = messages.map((message) => {
+    const { messageId, stored } = storedForm(topic, message, now);
+    return { message, messageId, stored, routing: route(topicStreamId, subscriptions, message) };
+  });
+  const outcomes = await Promise.allSettled(
+    routed.map(async ({ messageId, stored, routing }) => {
+      const { sequence, duplicate } = await store.messages.publishToTopic(
+        topicStreamId,
+        routing.subject,
+        encodeStored(stored),
+        topic.settings.requiresDuplicateDetection ? messageId : undefined,
+      );
+      return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
+    }),
+  );
+  const failed = outcomes.find((o) => o.status === "rejected");
+  if (failed) throw toSendError(topic, (failed as PromiseRejectedResult).reason);
+  const results = outcomes.map((o) => (o as PromiseFulfilledResult<SendResult>).value);
+  try {
+    await Promise.all(
+      routed.flatMap(({ stored, routing }, i) => {
+        if (results[i]?.duplicate) return [];
+        const sessionId = stored.message?.sessionId;
+        return [
+          ...routing.sessionIdNull.map((subscription) =>
+            deadLetter(store, resolvedFromRecord(subscription), stored, {
+              reason: SESSION_ID_NULL_REASON,
+              description: `"${subscription.name}" requires sessions and the message matched its rules without a session id.`,
+            }),
+          ),
+          ...routing.offers.map((subscription) =>
+            store.sessionIndex.offer(subscription.streamId, sessionToken(sessionId)),
+          ),
+        ];
+      }),
+    );
+  } catch (error) {
+    throw toSendError(topic, error);
+  }
+  return results;
+}
+
+function route(topicStreamId: string, subscriptions: EntityRecord[], message: Message): Routing {
+  const width = subscriptions.reduce((w, s) => Math.max(w, (s.link?.slot ?? -1) + 1), 0);
+  const slots = new Array<boolean>(width).fill(false);
+  const sessionIdNull: EntityRecord[] = [];
+  const offers: EntityRecord[] = [];
+  for (const subscription of subscriptions) {
+    if (!subscription.link || !filterOf(subscription)(message)) continue;
+    if (!subscription.settings.requiresSession) {
+      slots[subscription.link.slot] = true;
+    } else if (message.sessionId === undefined) {
+      sessionIdNull.push(subscription);
+    } else {
+      slots[subscription.link.slot] = true;
+      offers.push(subscription);
+    }
+  }
+  return { subject: topicSubject(topicStreamId, message.sessionId, slots), sessionIdNull, offers };
+}

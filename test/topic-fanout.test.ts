@@ -1,0 +1,211 @@
+/**
+ * Topics through the gRPC API: a message sent once reaches every subscription whose rules
+ * match it (JetStream copies it), session subscriptions keep each session in order, and a
+ * session-less message matching a session subscription is dead-lettered there only.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RunningSessionbus } from "../src/app.js";
+import { closeWithClients, startInProcessBroker } from "./support/grpc-broker.js";
+import {
+  bodyText,
+  failure,
+  type MessageInput,
+  type ReceivedMessage,
+  uniqueName,
+} from "./support/grpc-client.js";
+import type { SessionReceiveStream } from "./support/session-client.js";
+import { TopicClient } from "./support/topic-client.js";
+
+/** How long copies may take to reach a subscription's stream after the send returned. */
+const COPY_BOUND_MS = 15_000;
+
+let broker: RunningSessionbus;
+let client: TopicClient;
+const streams: SessionReceiveStream[] = [];
+
+beforeAll(async () => {
+  broker = await startInProcessBroker();
+  client = new TopicClient(broker.url);
+});
+
+afterEach(async () => {
+  for (const stream of streams.splice(0)) stream.cancel();
+  await client.deleteCreatedQueues();
+});
+
+afterAll(async () => {
+  await closeWithClients(broker, [client]);
+});
+
+/** The mixed traffic of the acceptance test: what each message carries. */
+interface Traffic {
+  body: string;
+  kind: "order" | "event";
+  priority: number;
+  label: string;
+  sessionId: string | undefined;
+}
+
+function traffic(count: number): Traffic[] {
+  return Array.from({ length: count }, (_, i) => ({
+    body: `m${i}`,
+    kind: i % 2 === 0 ? "order" : "event",
+    priority: i % 10,
+    label: i % 3 === 0 ? "audit" : "info",
+    // Every 25th message (from the 9th) has no session: half of them are orders.
+    sessionId: i % 25 === 8 ? undefined : `s${i % 20}`,
+  }));
+}
+
+function toMessage(t: Traffic): MessageInput {
+  return {
+    body: Buffer.from(t.body),
+    subject: t.label,
+    ...(t.sessionId === undefined ? {} : { sessionId: t.sessionId }),
+    applicationProperties: {
+      kind: { stringValue: t.kind },
+      priority: { intValue: t.priority },
+    },
+  };
+}
+
+/** Peeks the whole entity until it holds `count` messages (copies arrive asynchronously). */
+async function holding(path: string, count: number): Promise<ReceivedMessage[]> {
+  const deadline = Date.now() + COPY_BOUND_MS;
+  for (;;) {
+    const found = await client.peekAll(path);
+    if (found.length >= count || Date.now() > deadline) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("fan-out from a topic to its subscriptions", () => {
+  it("stores in each subscription exactly what its rule matches, sessions in order", async () => {
+    const topic = uniqueName("fanout");
+    await client.createTopic(topic);
+    await client.createSubscription(
+      topic,
+      "orders",
+      { requiresSession: true },
+      {
+        name: "orders-only",
+        correlationFilter: { applicationProperties: { kind: { stringValue: "order" } } },
+      },
+    );
+    await client.createSubscription(
+      topic,
+      "audit",
+      {},
+      { name: "audit-high", sqlFilter: { expression: "sys.Label = 'audit' AND priority >= 5" } },
+    );
+    await client.createSubscription(topic, "all");
+
+    const sent = traffic(1000);
+    for (let i = 0; i < sent.length; i += 100) {
+      const results = await client.send(topic, sent.slice(i, i + 100).map(toMessage));
+      expect(results).toHaveLength(100);
+    }
+
+    const allBodies = sent.map((t) => t.body);
+    const auditBodies = sent
+      .filter((t) => t.label === "audit" && t.priority >= 5)
+      .map((t) => t.body);
+    const orders = sent.filter((t) => t.kind === "order" && t.sessionId !== undefined);
+    const orphanOrders = sent.filter((t) => t.kind === "order" && t.sessionId === undefined);
+    expect(orphanOrders.length).toBeGreaterThan(0);
+
+    const all = await holding(`${topic}/subscriptions/all`, allBodies.length);
+    expect(all.map(bodyText)).toEqual(allBodies);
+    const audit = await holding(`${topic}/subscriptions/audit`, auditBodies.length);
+    expect(audit.map(bodyText)).toEqual(auditBodies);
+    const ordersPath = `${topic}/subscriptions/orders`;
+    const orderCopies = await holding(ordersPath, orders.length);
+    expect(orderCopies.map(bodyText)).toEqual(orders.map((t) => t.body));
+
+    // Each subscription numbers its own copies: 1, 2, 3, ...
+    expect(audit.map((m) => Number(m.sequenceNumber))).toEqual(auditBodies.map((_, i) => i + 1));
+
+    // The session subscription: every session, accepted next, in the order sent.
+    const expectedBySession = new Map<string, string[]>();
+    for (const t of orders) {
+      const list = expectedBySession.get(t.sessionId as string) ?? [];
+      list.push(t.body);
+      expectedBySession.set(t.sessionId as string, list);
+    }
+    const receivedBySession = new Map<string, string[]>();
+    for (;;) {
+      const lock = await client.acceptSession(ordersPath, undefined, 1_000);
+      if (!lock) break;
+      const expected = expectedBySession.get(lock.sessionId) ?? [];
+      const stream = client.receiveStream({
+        entityPath: ordersPath,
+        session: lock,
+        prefetch: 50,
+        receiveMode: "RECEIVE_MODE_RECEIVE_AND_DELETE",
+      });
+      streams.push(stream);
+      const messages = await stream.take(expected.length);
+      receivedBySession.set(lock.sessionId, messages.map(bodyText));
+      stream.cancel();
+      await client.closeSession(ordersPath, lock);
+    }
+    expect(Object.fromEntries(receivedBySession)).toEqual(Object.fromEntries(expectedBySession));
+
+    // Orders without a session: dead-lettered in "orders", delivered normally by "all".
+    const dead = await holding(`${ordersPath}/$deadletterqueue`, orphanOrders.length);
+    expect(dead.map(bodyText)).toEqual(orphanOrders.map((t) => t.body));
+    for (const message of dead) {
+      expect(message.deadLetterReason).toBe("Session id is null.");
+      expect(message.deadLetterSource).toBe(ordersPath);
+      expect(message.message?.sessionId).toBeUndefined();
+    }
+    expect(allBodies).toEqual(expect.arrayContaining(dead.map(bodyText)));
+    const auditDead = await client.peekAll(`${topic}/subscriptions/audit/$deadletterqueue`);
+    expect(auditDead).toEqual([]);
+  }, 120_000);
+
+  it("dead-letters a session-less message only where sessions are required", async () => {
+    const topic = uniqueName("nullsession");
+    await client.createTopic(topic);
+    await client.createSubscription(topic, "sessions", { requiresSession: true });
+    await client.createSubscription(topic, "plain");
+    const [result] = await client.send(topic, [{ body: Buffer.from("no session") }]);
+    expect(result?.duplicate).toBe(false);
+
+    const dead = await holding(`${topic}/subscriptions/sessions/$deadletterqueue`, 1);
+    expect(dead.map(bodyText)).toEqual(["no session"]);
+    expect(dead[0]?.deadLetterReason).toBe("Session id is null.");
+    const plain = await holding(`${topic}/subscriptions/plain`, 1);
+    expect(plain.map(bodyText)).toEqual(["no session"]);
+    expect(await client.peekAll(`${topic}/subscriptions/sessions`)).toEqual([]);
+    // The session subscription is not blocked: the next message with a session gets through.
+    await client.send(topic, [{ body: Buffer.from("with session"), sessionId: "a" }]);
+    const lock = await client.acceptSession(`${topic}/subscriptions/sessions`, undefined, 10_000);
+    expect(lock?.sessionId).toBe("a");
+  });
+
+  it("gives a subscription only the messages sent after it was created", async () => {
+    const topic = uniqueName("latecomer");
+    await client.createTopic(topic);
+    await client.createSubscription(topic, "early");
+    await client.send(topic, [{ body: Buffer.from("before") }]);
+    await client.createSubscription(topic, "late");
+    await client.send(topic, [{ body: Buffer.from("after") }]);
+    const early = await holding(`${topic}/subscriptions/early`, 2);
+    expect(early.map(bodyText)).toEqual(["before", "after"]);
+    const late = await holding(`${topic}/subscriptions/late`, 1);
+    expect(late.map(bodyText)).toEqual(["after"]);
+  });
+
+  it("refuses to receive, peek or accept sessions on the topic itself", async () => {
+    const topic = uniqueName("notreceivable");
+    await client.createTopic(topic);
+    const peeked = await failure(client.peek(topic));
+    expect(peeked).toMatchObject({ codeName: "INVALID_ARGUMENT", reason: "INVALID_ARGUMENT" });
+    expect(peeked.message).toMatch(/topic/);
+    const accepted = await failure(client.acceptSession(topic, "x"));
+    expect(accepted).toMatchObject({ codeName: "INVALID_ARGUMENT", reason: "INVALID_ARGUMENT" });
+    const dead = await failure(client.peek(`${topic}/$deadletterqueue`));
+    expect(dead).toMatchObject({ codeName: "NOT_FOUND", reason: "ENTITY_NOT_FOUND" });
+  });
+});
