@@ -450,6 +450,17 @@ describe("refused expressions: INVALID_ARGUMENT with the 1-based position", () =
 });
 
 describe("evaluation never throws", () => {
+  it("for the deepest nesting 1,024 characters allow", () => {
+    const parentheses = `${"(".repeat(510)}TRUE${")".repeat(510)}`;
+    expect(parentheses.length).toBe(1024);
+    expect(sqlMatches(parentheses, bare)).toBe(true);
+    const negations = `${"-".repeat(1018)}1 <> 0`;
+    expect(negations.length).toBe(1024);
+    expect(sqlMatches(negations, bare)).toBe(true);
+    const nots = `${"NOT ".repeat(254)}TRUE`;
+    expect(sqlMatches(nots, bare)).toBe(true);
+  });
+
   const expressions = [
     "a = 1",
     "a + b > 2",
