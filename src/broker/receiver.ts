@@ -4,6 +4,7 @@ import { type Delivery, PullInterruptedError } from "../store/message-streams.js
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError } from "./errors.js";
+import { expireIfDue } from "./expiry.js";
 import { decodeStored } from "./message-codec.js";
 import type { MessageLocks } from "./message-locks.js";
 import { ReceiveCredit } from "./receive-credit.js";
@@ -106,8 +107,8 @@ export async function* receiveMessages(
 }
 
 /**
- * Turns a delivery into the message to hand out, or dead-letters it when this delivery
- * would exceed the entity's max_delivery_count.
+ * Turns a delivery into the message to hand out; expires it instead when its time to live
+ * has passed, or dead-letters it when this delivery would exceed max_delivery_count.
  */
 async function admit(
   store: Store,
@@ -117,6 +118,7 @@ async function admit(
   const message = decodeStored(delivery.data);
   message.sequenceNumber = BigInt(delivery.streamSequence);
   message.deliveryCount = delivery.deliveryCount;
+  if (await expireIfDue(store, entity, message, () => delivery.ack())) return undefined;
   if (delivery.deliveryCount > entity.settings.maxDeliveryCount) {
     await deadLetter(store, entity, message, {
       reason: "MaxDeliveryCountExceeded",

@@ -7,6 +7,7 @@ import {
 import type { Store } from "../store/store.js";
 import { activeSubject, sessionToken } from "../store/subjects.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
+import { noteExpiringMessages } from "./expiry.js";
 import { encodeStored } from "./message-codec.js";
 import { validateBatch } from "./message-validation.js";
 import { toSendError } from "./send-error.js";
@@ -24,6 +25,7 @@ export async function sendBatch(
   messages: Message[],
 ): Promise<SendResult[]> {
   validateBatch(entity, messages);
+  await noteExpiringMessages(store, entity, messages);
   const now = Date.now();
   if (entity.record.kind === "topic") return sendToTopic(store, entity, messages, now);
   const outcomes = await Promise.allSettled(

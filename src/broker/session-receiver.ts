@@ -4,6 +4,7 @@ import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { type Delivery, PullInterruptedError } from "../store/message-streams.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
+import { expireInSession, selectExpiredInSession } from "./expiry.js";
 import { decodeStored } from "./message-codec.js";
 import type { MessageLocks } from "./message-locks.js";
 import { ReceiveCredit } from "./receive-credit.js";
@@ -191,8 +192,8 @@ async function* readyGroups(batch: AsyncIterable<Delivery>): AsyncGenerator<Deli
 
 /**
  * Counts the deliveries in the session record (one compare-and-set, which also proves the
- * lock is still held) before they are handed out, and dead-letters those whose delivery
- * would exceed max_delivery_count.
+ * lock is still held) before they are handed out, expires those the session's expiry rule
+ * picks, and dead-letters those whose delivery would exceed max_delivery_count.
  */
 async function admit(
   store: Store,
@@ -221,12 +222,29 @@ async function admit(
     handle.known,
   );
   handle.settled.splice(0, settled);
-  const admitted: Admitted[] = [];
-  for (const delivery of group) {
+  const messages = group.map((delivery) => {
     const message = decodeStored(delivery.data);
     message.sequenceNumber = BigInt(delivery.streamSequence);
     message.deliveryCount = counts.get(delivery.streamSequence) ?? 1;
-    if (message.deliveryCount > entity.settings.maxDeliveryCount) {
+    return message;
+  });
+  const expired = selectExpiredInSession(entity, handle, messages);
+  await expireInSession(
+    store,
+    entity,
+    handle,
+    group.flatMap((delivery, i) => {
+      const message = messages[i] as ReceivedMessage;
+      return expired.has(message) ? [{ message, remove: () => delivery.ack() }] : [];
+    }),
+  );
+  const admitted: Admitted[] = [];
+  for (const [i, delivery] of group.entries()) {
+    const message = messages[i] as ReceivedMessage;
+    if (expired.has(message)) {
+      handle.settled.push(delivery.streamSequence);
+      admitted.push({ delivery, message: undefined });
+    } else if (message.deliveryCount > entity.settings.maxDeliveryCount) {
       await deadLetter(store, entity, message, {
         reason: "MaxDeliveryCountExceeded",
         description: `The message was delivered ${entity.settings.maxDeliveryCount} times without being completed.`,

@@ -12,6 +12,7 @@ import {
   SessionRequiredError,
   SessionStateTooLargeError,
 } from "./errors.js";
+import { expireSessionOnAccept } from "./expiry.js";
 import type { MessageLocks } from "./message-locks.js";
 import { MAX_ID_LENGTH } from "./message-validation.js";
 import type { SessionHandle } from "./session-handle.js";
@@ -340,8 +341,9 @@ export class Sessions {
   }
 
   /**
-   * Opens the session's consumer under a new lock. For accept-next, an empty session is
-   * released again (undefined); a named accept keeps it, empty or not.
+   * Opens the session's consumer under a new lock and applies the expiry rule. For
+   * accept-next, an empty session (also one emptied by expiry) is released again
+   * (undefined); a named accept keeps it, empty or not.
    */
   private async open(
     entity: ResolvedEntity,
@@ -363,8 +365,11 @@ export class Sessions {
       reader,
       offer,
     );
-    if (offer && pending === 0) {
-      if (entity.layout.sourced && offer.attempt < SOURCING_RETRIES) {
+    // Expiry is evaluated now that the session has a listener; nothing is in flight yet.
+    const expired = pending > 0 ? await expireSessionOnAccept(this.store, entity, sessionId) : [];
+    handle.settled.push(...expired);
+    if (offer && pending - expired.length <= 0) {
+      if (pending === 0 && entity.layout.sourced && offer.attempt < SOURCING_RETRIES) {
         // A topic message is offered right after the topic stored it; JetStream may not
         // have copied it into this subscription yet. Look again shortly, keep the offer.
         handle.offer = undefined;
@@ -372,6 +377,7 @@ export class Sessions {
       }
       await updateSessionRecord(this.store, entity.streamId, token, (record) => {
         if (record.lock?.token === lock.lockToken) record.lock = null;
+        dropSettled(record, expired);
         return record;
       });
       await this.release(handle);

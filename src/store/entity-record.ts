@@ -40,6 +40,11 @@ export interface EntityRecord {
   link?: SubscriptionLink;
   /** Subscriptions only: a copy is taken when any rule matches. */
   rules?: RuleRecord[];
+  /**
+   * When a message with its own time to live was first sent to the entity (a queue or a
+   * topic); until then no session of it needs the expiry scan on accept.
+   */
+  expiringMessagesSince?: number;
   /** Topics only: the slot of each subscription, by subscription registry key. */
   slots?: Record<string, number>;
 }
