@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createSessionBusClient, RequestTimeoutError } from "../src/client/index.js";
 import {
   bodyText,
   type DurationInput,
@@ -453,5 +454,28 @@ describe("RequestReply refuses bad input", () => {
       field: "request.message_id",
     });
     expect((await first).reason).toBe("REQUEST_TIMED_OUT");
+  });
+});
+
+describe("the SDK's requestReply", () => {
+  it("goes through the RPC: a reply, and RequestTimeoutError with nothing left behind", async () => {
+    const { requests, replies } = await queues("rr-sdk");
+    const sdk = createSessionBusClient({ url: running.broker.url });
+    const responder = startResponder(requests);
+    try {
+      const reply = await sdk.requestReply(requests, { body: "ping" }, { replyQueue: replies });
+      expect(reply.text).toBe("reply to ping");
+      expect(reply.sessionId).toBe(sdk.instanceId);
+    } finally {
+      await responder.stop();
+    }
+    const error = await sdk
+      .requestReply(requests, { body: "unanswered" }, { replyQueue: replies, timeoutMs: 1_000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    expect(error).toMatchObject({ reason: "REQUEST_TIMED_OUT", entityPath: requests });
+    expect(await client.peekAll(requests)).toEqual([]);
+    await expectReplySessionFree(replies, sdk.instanceId);
+    await sdk.close();
   });
 });
