@@ -14,6 +14,7 @@ import {
   type ReceiveOptions,
   receiveMessages,
 } from "./receiver.js";
+import { RequestReply, type RequestReplyCall, type RequestReplyResult } from "./request-reply.js";
 import { RuleAdmin } from "./rule-admin.js";
 import { sendBatch } from "./sender.js";
 import { listSessions, type SessionPage } from "./session-listing.js";
@@ -78,6 +79,8 @@ export interface Broker {
     pageToken: string,
     stateChangedAfter: number | undefined,
   ): Promise<SessionPage>;
+  /** Sends a request and waits for its reply on the instance's reply session (semantics §5). */
+  requestReply(call: RequestReplyCall): Promise<RequestReplyResult>;
   /**
    * Shutdown: closes the sessions this process holds and forgets its message locks
    * (JetStream redelivers those messages when their locks expire).
@@ -92,7 +95,20 @@ export function createBroker(store: Store): Broker {
   const quota = new QuotaGuard(store);
   const resolve = (path: string) => resolveEntity(store.entities, path);
   const subscriptions = new SubscriptionAdmin(store);
-  return {
+  const replies = new RequestReply({
+    store,
+    locks,
+    sessions,
+    settlement,
+    send: (path, messages) => broker.send(path, messages),
+    // A queue's request is deleted; copies a topic fanned out expire by their time to live.
+    withdraw: async (path, sequence) => {
+      const entity = await resolveSendTarget(store.entities, path);
+      if (entity.record.kind === "topic") return;
+      await store.messages.deleteMessage(entity.streamId, Number(sequence));
+    },
+  });
+  const broker: Broker = {
     queues: new QueueAdmin(store),
     topics: new TopicAdmin(store),
     subscriptions,
@@ -129,9 +145,12 @@ export function createBroker(store: Store): Broker {
       sessions.setState(await resolve(path), session, state),
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
+    requestReply: (call) => replies.call(call),
     close: async () => {
+      await replies.close();
       await sessions.closeAll();
       locks.clear();
     },
   };
+  return broker;
 }

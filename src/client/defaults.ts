@@ -40,8 +40,6 @@ export const PROCESSOR_DEFAULTS = {
 /** client.requestReply. */
 export const REQUEST_REPLY_DEFAULTS = {
   timeoutMs: 60_000,
-  /** Replies the reply session may have unsettled at once. */
-  replyPrefetch: 100,
 };
 
 /** client.createResponder. */

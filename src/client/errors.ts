@@ -116,7 +116,7 @@ export class UnauthenticatedError extends SessionBusError {
 export class PermissionDeniedError extends SessionBusError {
   override readonly name = "PermissionDeniedError";
 }
-/** Client-side: requestReply got no reply within its timeout (reason "REQUEST_TIMEOUT"). */
+/** requestReply got no reply within its timeout (reason "REQUEST_TIMED_OUT"); the request was withdrawn. */
 export class RequestTimeoutError extends SessionBusError {
   override readonly name = "RequestTimeoutError";
 }
@@ -143,7 +143,8 @@ const CLASSES: Record<string, ErrorClass> = {
   STORE_UNAVAILABLE: StoreUnavailableError,
   UNAUTHENTICATED: UnauthenticatedError,
   PERMISSION_DENIED: PermissionDeniedError,
-  REQUEST_TIMEOUT: RequestTimeoutError,
+  REQUEST_TIMED_OUT: RequestTimeoutError,
+  REQUEST_TIMEOUT: RequestTimeoutError, // the reason before the broker had RequestReply
 };
 
 /**

@@ -1,19 +1,26 @@
 /**
- * Request–reply over sessions (semantics §5), done by the client while the broker has no
- * RequestReply RPC: a request carries reply_to = a session-enabled reply queue and
- * reply_to_session_id = this client's instance id; the client holds the lock on that one
- * session of the reply queue and hands each reply to the call whose request's message id
- * it names as correlation id. Concurrent calls share the session.
+ * Request–reply over sessions (semantics §5) through the broker's RequestReply RPC: one call
+ * sends the request with reply_to = a session-enabled reply queue and reply_to_session_id =
+ * this client's instance id, and returns the reply whose correlation id is the request's
+ * message id. The broker holds the instance's reply session while calls wait (concurrent
+ * calls share it), completes the reply, and withdraws a request that got none in time.
  */
-import { randomUUID } from "node:crypto";
-import { Code } from "@connectrpc/connect";
+import { setMaxListeners } from "node:events";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { REQUEST_REPLY_DEFAULTS, withDefaults } from "./defaults.js";
-import { RequestTimeoutError, SessionLockLostError } from "./errors.js";
-import { startLockRenewal } from "./lock-renewal.js";
-import type { MessageToSend, ReceivedMessage } from "./message.js";
-import type { Rpc } from "./rpc.js";
-import { createSender } from "./sender.js";
-import { acceptSession, type SessionReceiver } from "./session-receiver.js";
+import {
+  fromProtoMessage,
+  type MessageToSend,
+  type ReceivedMessage,
+  toProtoMessage,
+} from "./message.js";
+import { invoke, type Rpc } from "./rpc.js";
+
+/**
+ * Added to the call's deadline on top of the request's timeout: the broker ends the call at
+ * the timeout itself (REQUEST_TIMED_OUT), so its answer must not be cut off by the deadline.
+ */
+const DEADLINE_GRACE_MS = 5_000;
 
 export interface RequestReplyOptions {
   /** The session-enabled queue replies come back on (required). */
@@ -24,20 +31,17 @@ export interface RequestReplyOptions {
   signal?: AbortSignal | undefined;
 }
 
-interface Waiter {
-  resolve(reply: ReceivedMessage): void;
-  reject(error: unknown): void;
-}
-
-/** The requests of one client instance, with one reply session per reply queue. */
+/** The requests of one client instance. */
 export class Requester {
-  private readonly listeners = new Map<string, Promise<ReplyListener>>();
-  private closed = false;
+  /** Aborts the calls still waiting when the client closes. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly rpc: Rpc,
     private readonly instanceId: string,
-  ) {}
+  ) {
+    setMaxListeners(0, this.closing.signal); // every waiting call listens to it
+  }
 
   async request(
     requestQueue: string,
@@ -45,196 +49,33 @@ export class Requester {
     options: RequestReplyOptions,
   ): Promise<ReceivedMessage> {
     const { timeoutMs } = withDefaults(REQUEST_REPLY_DEFAULTS, options);
-    const { signal, replyQueue } = options;
-    signal?.throwIfAborted();
-    if (this.closed) throw new Error("The sessionbus client is closed");
-    const messageId = request.messageId ?? randomUUID();
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const cancel = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const cancelled = () =>
-      signal?.aborted
-        ? signal.reason
-        : new RequestTimeoutError(
-            `No reply to message "${messageId}" on session "${this.instanceId}" of "${replyQueue}" within ${timeoutMs} ms.`,
-            {
-              reason: "REQUEST_TIMEOUT",
-              code: Code.DeadlineExceeded,
-              entityPath: replyQueue,
-              sessionId: this.instanceId,
-            },
-          );
-    const listener = await untilAborted(this.listener(replyQueue), cancel, cancelled);
-    const reply = listener.expect(messageId);
-    const stop = () => reply.cancel(cancelled());
-    cancel.addEventListener("abort", stop);
-    if (cancel.aborted) stop();
-    try {
-      await createSender(this.rpc, requestQueue).send(
-        { ...request, messageId, replyTo: replyQueue, replyToSessionId: this.instanceId },
-        { signal: cancel },
-      );
-      return await reply.promise;
-    } catch (error) {
-      reply.cancel(error);
-      // Cancelled while sending: the call fails with the reason of the cancellation.
-      if (cancel.aborted) return reply.promise;
-      throw error;
-    } finally {
-      cancel.removeEventListener("abort", stop);
-    }
+    options.signal?.throwIfAborted();
+    if (this.closing.signal.aborted) throw new Error("The sessionbus client is closed");
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.closing.signal])
+      : this.closing.signal;
+    const response = await invoke(
+      this.rpc,
+      { signal, timeoutMs },
+      (call) =>
+        this.rpc.messaging.requestReply(
+          {
+            entityPath: requestQueue,
+            request: toProtoMessage(request),
+            replyTo: options.replyQueue,
+            instanceId: this.instanceId,
+            timeout: durationFromMs(timeoutMs),
+          },
+          call,
+        ),
+      DEADLINE_GRACE_MS,
+    );
+    if (!response.reply) throw new Error(`RequestReply to "${requestQueue}" returned no reply`);
+    return fromProtoMessage(response.reply);
   }
 
+  /** Calls still waiting reject; the broker then withdraws their requests. */
   async close(): Promise<void> {
-    this.closed = true;
-    const listeners = [...this.listeners.values()];
-    this.listeners.clear();
-    await Promise.allSettled(listeners.map(async (l) => (await l).close()));
+    this.closing.abort(new Error("The sessionbus client was closed before the reply arrived"));
   }
-
-  private listener(replyQueue: string): Promise<ReplyListener> {
-    let listener = this.listeners.get(replyQueue);
-    if (!listener) {
-      const opening = ReplyListener.open(this.rpc, replyQueue, this.instanceId, () => {
-        if (this.listeners.get(replyQueue) === opening) this.listeners.delete(replyQueue);
-      });
-      opening.catch(() => {
-        if (this.listeners.get(replyQueue) === opening) this.listeners.delete(replyQueue);
-      });
-      listener = opening;
-      this.listeners.set(replyQueue, listener);
-    }
-    return listener;
-  }
-}
-
-/** Holds the reply session and routes replies to their waiting calls. */
-class ReplyListener {
-  private readonly waiters = new Map<string, Waiter>();
-  private readonly closing = new AbortController();
-  private readonly completions = new Set<Promise<void>>();
-  private failure: unknown;
-  private loop: Promise<void> = Promise.resolve();
-
-  private constructor(
-    private readonly receiver: SessionReceiver,
-    private readonly onEnd: () => void,
-  ) {}
-
-  static async open(
-    rpc: Rpc,
-    replyQueue: string,
-    instanceId: string,
-    onEnd: () => void,
-  ): Promise<ReplyListener> {
-    const receiver = await acceptSession(rpc, replyQueue, instanceId, {
-      prefetch: REQUEST_REPLY_DEFAULTS.replyPrefetch,
-    });
-    const listener = new ReplyListener(receiver, onEnd);
-    const renewal = startLockRenewal({
-      renew: () => receiver.renewLock(),
-      lockedUntil: receiver.lockedUntil,
-      maxDurationMs: undefined,
-      onError: () => undefined, // tried again while the lock may still be held
-      onLost: (error) => listener.fail(error),
-    });
-    listener.loop = listener.run().finally(() => renewal.stop());
-    return listener;
-  }
-
-  /** Registers a call waiting for the reply to `messageId`. */
-  expect(messageId: string): { promise: Promise<ReceivedMessage>; cancel(error: unknown): void } {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.waiters.has(messageId)) {
-      throw new Error(`A request with message id "${messageId}" is already waiting for its reply`);
-    }
-    let waiter: Waiter | undefined;
-    const promise = new Promise<ReceivedMessage>((resolve, reject) => {
-      waiter = { resolve, reject };
-    });
-    promise.catch(() => undefined); // the caller awaits it only after sending succeeded
-    const registered = waiter as Waiter;
-    this.waiters.set(messageId, registered);
-    return {
-      promise,
-      cancel: (error) => {
-        if (this.waiters.get(messageId) !== registered) return;
-        this.waiters.delete(messageId);
-        registered.reject(error);
-      },
-    };
-  }
-
-  /** Releases the session; calls still waiting fail. */
-  async close(): Promise<void> {
-    this.closing.abort();
-    for (const waiter of this.waiters.values()) {
-      waiter.reject(new Error("The sessionbus client was closed before the reply arrived"));
-    }
-    this.waiters.clear();
-    await this.loop;
-    await Promise.allSettled([...this.completions]);
-    await this.receiver.close().catch(() => undefined);
-  }
-
-  private async run(): Promise<void> {
-    try {
-      for (;;) {
-        const reply = await this.receiver.receiveMessage({ signal: this.closing.signal });
-        if (!reply) break;
-        this.deliver(reply);
-      }
-      if (!this.closing.signal.aborted) {
-        this.fail(
-          new SessionLockLostError(`The reply session of "${this.receiver.entityPath}" ended.`, {
-            reason: "SESSION_LOCK_LOST",
-            code: Code.FailedPrecondition,
-            entityPath: this.receiver.entityPath,
-            sessionId: this.receiver.sessionId,
-          }),
-        );
-      }
-    } catch (error) {
-      if (!this.closing.signal.aborted) this.fail(error);
-    }
-  }
-
-  /** Completes the reply, then resolves its call; replies nobody waits for are dropped. */
-  private deliver(reply: ReceivedMessage): void {
-    const completion = this.receiver
-      .complete(reply)
-      .catch(() => undefined) // it comes again, and is then dropped as unmatched
-      .then(() => {
-        const waiter = this.waiters.get(reply.correlationId);
-        if (!waiter) return;
-        this.waiters.delete(reply.correlationId);
-        waiter.resolve(reply);
-      });
-    this.completions.add(completion);
-    void completion.finally(() => this.completions.delete(completion));
-  }
-
-  /** The session is gone: every waiting call fails, and the next call accepts it again. */
-  private fail(error: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = error;
-    this.onEnd();
-    for (const waiter of this.waiters.values()) waiter.reject(error);
-    this.waiters.clear();
-    this.closing.abort();
-    void this.receiver.close().catch(() => undefined);
-  }
-}
-
-/** `promise`, or a rejection with `reason()` as soon as `signal` aborts. */
-function untilAborted<T>(
-  promise: Promise<T>,
-  signal: AbortSignal,
-  reason: () => unknown,
-): Promise<T> {
-  if (signal.aborted) return Promise.reject(reason());
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(reason());
-    signal.addEventListener("abort", abort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
-  });
 }

@@ -108,7 +108,7 @@ export interface SessionBusClient {
     options?: ResponderOptions,
   ): Responder;
 
-  /** Closes responders and the reply sessions, then the connection. */
+  /** Closes responders, ends waiting requestReply calls, then the connection. */
   close(): Promise<void>;
 }
 

@@ -122,6 +122,23 @@ export function registerMessagingService(
           })),
         };
       },
+      async requestReply(req, ctx) {
+        const result = await broker.requestReply({
+          entityPath: req.entityPath,
+          request: req.request,
+          replyTo: req.replyTo,
+          instanceId: req.instanceId,
+          timeoutMs: req.timeout ? durationMs(req.timeout) : 0,
+          // The broker ends the call before this deadline, so the client sees its reason.
+          deadlineMs: ctx.timeoutMs(),
+          signal: AbortSignal.any([ctx.signal, shutdown]),
+        });
+        return {
+          reply: result.reply,
+          requestSequenceNumber: result.requestSequenceNumber,
+          requestMessageId: result.requestMessageId,
+        };
+      },
     }),
   );
 }
