@@ -73,13 +73,27 @@ export async function noteExpiringMessages(
   const known = await store.entities.get(entity.address.parentKey);
   if (known?.record.expiringMessagesSince !== undefined) return;
   if (!messages.some((m) => m.timeToLive !== undefined && durationMs(m.timeToLive) > 0)) return;
-  const since = Date.now();
-  await updateWithRetry(store, entity.address.parentKey, (record) =>
-    record.expiringMessagesSince === undefined
-      ? { ...record, expiringMessagesSince: since }
-      : record,
-  );
+  // Concurrent sends of this process share one write.
+  let pending = notesInFlight.get(store);
+  if (!pending) {
+    pending = new Map();
+    notesInFlight.set(store, pending);
+  }
+  const key = entity.address.parentKey;
+  let note = pending.get(key);
+  if (!note) {
+    const since = Date.now();
+    note = updateWithRetry(store, key, (record) =>
+      record.expiringMessagesSince === undefined
+        ? { ...record, expiringMessagesSince: since }
+        : record,
+    ).finally(() => pending.delete(key));
+    pending.set(key, note);
+  }
+  await note;
 }
+
+const notesInFlight = new WeakMap<Store, Map<string, Promise<unknown>>>();
 
 export function hasExpired(entity: ResolvedEntity, message: ReceivedMessage, now: number): boolean {
   const at = expiryInstant(entity, message);

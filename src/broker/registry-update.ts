@@ -6,7 +6,8 @@ const ATTEMPTS = 20;
 
 /**
  * Read-modify-write of a registry record by compare-and-set, retried when another client
- * changed it in between. `change` may throw to refuse the change.
+ * changed it in between. `change` may throw to refuse the change, or return the record it
+ * was given to leave it as it is.
  */
 export async function updateWithRetry(
   store: Store,
@@ -17,6 +18,7 @@ export async function updateWithRetry(
     const found = await store.entities.read(key);
     if (!found) throw new EntityNotFoundError(key);
     const updated = change(found.record);
+    if (updated === found.record) return updated; // nothing to change
     try {
       await store.entities.update(key, updated, found.revision);
       return updated;
