@@ -14,7 +14,8 @@ import {
   type ReceiveOptions,
   receiveMessages,
 } from "./receiver.js";
-import { sendBatch } from "./sender.js";
+import { startScheduler } from "./schedule-activation.js";
+import { cancelScheduled, scheduleMessages, sendOrSchedule } from "./scheduled-messages.js";
 import { listSessions, type SessionPage } from "./session-listing.js";
 import { receiveSession } from "./session-receiver.js";
 import { type AcceptedSession, type SessionRef, Sessions } from "./sessions.js";
@@ -23,7 +24,15 @@ import { Settlement, type SettleOptions } from "./settlement.js";
 /** The broker's operations, addressed by entity path; what the RPC handlers call. */
 export interface Broker {
   queues: QueueAdmin;
+  /** Messages with a scheduled_enqueue_time in the future are scheduled. */
   send(entityPath: string, messages: Message[]): Promise<SendResult[]>;
+  /** Returns the scheduled messages' sequence numbers, in order. */
+  scheduleMessages(
+    entityPath: string,
+    messages: Message[],
+    scheduledEnqueueTime: Timestamp | undefined,
+  ): Promise<bigint[]>;
+  cancelScheduledMessages(entityPath: string, sequenceNumbers: bigint[]): Promise<void>;
   peek(
     entityPath: string,
     fromSequence: bigint,
@@ -72,8 +81,9 @@ export interface Broker {
     stateChangedAfter: number | undefined,
   ): Promise<SessionPage>;
   /**
-   * Shutdown: closes the sessions this process holds and forgets its message locks
-   * (JetStream redelivers those messages when their locks expire).
+   * Shutdown: stops activating scheduled messages, closes the sessions this process holds
+   * and forgets its message locks (JetStream redelivers those messages when their locks
+   * expire).
    */
   close(): Promise<void>;
 }
@@ -84,13 +94,21 @@ export function createBroker(store: Store): Broker {
   const settlement = new Settlement(store, locks, sessions);
   const quota = new QuotaGuard(store);
   const resolve = (path: string) => resolveEntity(store.entities, path);
+  const scheduler = startScheduler(store);
   return {
     queues: new QueueAdmin(store),
     send: async (path, messages) => {
       const entity = await resolve(path);
       await quota.check(entity);
-      return sendBatch(store, entity, messages);
+      return sendOrSchedule(store, entity, messages);
     },
+    scheduleMessages: async (path, messages, at) => {
+      const entity = await resolve(path);
+      await quota.check(entity);
+      return scheduleMessages(store, entity, messages, at);
+    },
+    cancelScheduledMessages: async (path, sequences) =>
+      cancelScheduled(store, await resolve(path), sequences),
     peek: async (path, from, max, sessionId) =>
       peekMessages(store, await resolve(path), from, max, sessionId),
     async *receive(path, options, session) {
@@ -119,6 +137,7 @@ export function createBroker(store: Store): Broker {
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
     close: async () => {
+      await scheduler.stop();
       await sessions.closeAll();
       locks.clear();
     },

@@ -149,9 +149,9 @@ export class QueueAdmin {
     return {
       record,
       runtime: {
-        activeMessageCount: main.messages - main.deferred,
+        activeMessageCount: main.messages - main.deferred - main.scheduled,
         deferredMessageCount: main.deferred,
-        scheduledMessageCount: 0,
+        scheduledMessageCount: main.scheduled,
         deadLetterMessageCount: dead.messages,
         sizeBytes: main.bytes + dead.bytes,
       },

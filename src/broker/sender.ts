@@ -17,6 +17,16 @@ import { QuotaExceededError, StoreUnavailableError } from "./errors.js";
 import { encodeStored } from "./message-codec.js";
 import { validateBatch } from "./message-validation.js";
 
+export interface SendOptions {
+  /**
+   * The Nats-Msg-Id of each message, in place of its message_id: the activation of a
+   * scheduled message passes one derived from the scheduled copy, so that an activation
+   * repeated after a crash stores the message once. @default the message_id, when the
+   * entity has duplicate detection on; otherwise none
+   */
+  publishIds?: readonly string[];
+}
+
 /**
  * Stores a batch: every message is published at once (one pipelined round trip for the
  * batch, not one per message). If any publish fails, the ones that succeeded are deleted
@@ -26,11 +36,12 @@ export async function sendBatch(
   store: Store,
   entity: ResolvedEntity,
   messages: Message[],
+  options: SendOptions = {},
 ): Promise<SendResult[]> {
   validateBatch(entity, messages);
   const now = Date.now();
   const outcomes = await Promise.allSettled(
-    messages.map((message) => publishOne(store, entity, message, now)),
+    messages.map((message, i) => publishOne(store, entity, message, now, options.publishIds?.[i])),
   );
   const failed = outcomes.find((o) => o.status === "rejected");
   if (failed) {
@@ -65,6 +76,7 @@ async function publishOne(
   entity: ResolvedEntity,
   message: Message,
   now: number,
+  publishId: string | undefined,
 ): Promise<SendResult> {
   const messageId = message.messageId || randomUUID().replaceAll("-", "");
   const ttl = effectiveTtlMs(entity, message);
@@ -80,7 +92,7 @@ async function publishOne(
     entity.streamId,
     activeSubject(entity.streamId, sessionId),
     encodeStored(stored),
-    entity.settings.requiresDuplicateDetection ? messageId : undefined,
+    publishId ?? (entity.settings.requiresDuplicateDetection ? messageId : undefined),
   );
   return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
 }

@@ -4,6 +4,7 @@
  *   sb.<streamId>.m.n            active messages without a session
  *   sb.<streamId>.m.s<base64url> active messages of one session (base64url of the id)
  *   sb.<streamId>.d.<sequence>   deferred messages, by their original sequence number
+ *   sb.<streamId>.sch.<token>    scheduled messages (session token as for active ones)
  */
 
 export function streamName(streamId: string): string {
@@ -34,6 +35,28 @@ export function deferredSubject(streamId: string, sequence: number): string {
 export function allDeferredSubjects(streamId: string): string {
   return `sb.${streamId}.d.>`;
 }
+
+/** Scheduled messages wait here: no consumer matches, so nothing delivers them early. */
+export function scheduledSubject(streamId: string, sessionId: string | undefined): string {
+  return `sb.${streamId}.sch.${sessionToken(sessionId)}`;
+}
+
+export function allScheduledSubjects(streamId: string): string {
+  return `sb.${streamId}.sch.>`;
+}
+
+/**
+ * One broker-wide stream of durable timers, one per scheduled message, on the subject
+ * `sbt.<streamId>`; the broker processes share its one consumer.
+ */
+export const TIMER_STREAM = "SB_TIMERS";
+export const TIMER_CONSUMER = "schedulers";
+
+export function timerSubject(streamId: string): string {
+  return `sbt.${streamId}`;
+}
+
+export const ALL_TIMER_SUBJECTS = "sbt.>";
 
 /** The durable pull consumer that competing receivers of a session-less queue share. */
 export const PLAIN_CONSUMER = "receivers";
