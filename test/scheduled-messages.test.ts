@@ -173,6 +173,18 @@ describe("on a plain queue", () => {
     expect(await client.peek(queue)).toEqual([]);
   });
 
+  it("drops the schedule of a deleted queue: one re-created under its name gets nothing", async () => {
+    const queue = uniqueName("sched-deleted");
+    await client.createQueue(queue);
+    const dueAt = Date.now() + AHEAD_MS;
+    await schedule(client, queue, [{ messageId: "orphan" }], dueAt);
+    await client.deleteQueue(queue);
+    await client.createQueue(queue);
+    const stream = receiver(queue);
+    await nothingWithin(stream, dueAt - Date.now() + CANCELLED_WATCH_MS);
+    expect(await client.peek(queue)).toEqual([]);
+  });
+
   it("counts scheduled messages apart from active ones in the runtime figures", async () => {
     const queue = uniqueName("sched-count");
     await client.createQueue(queue);
