@@ -16,7 +16,8 @@ import {
 } from "./receiver.js";
 import { RequestReply, type RequestReplyCall, type RequestReplyResult } from "./request-reply.js";
 import { RuleAdmin } from "./rule-admin.js";
-import { sendBatch } from "./sender.js";
+import { startScheduler } from "./schedule-activation.js";
+import { cancelScheduled, scheduleMessages, sendOrSchedule } from "./scheduled-messages.js";
 import { listSessions, type SessionPage } from "./session-listing.js";
 import { receiveSession } from "./session-receiver.js";
 import { type AcceptedSession, type SessionRef, Sessions } from "./sessions.js";
@@ -30,8 +31,15 @@ export interface Broker {
   topics: TopicAdmin;
   subscriptions: SubscriptionAdmin;
   rules: RuleAdmin;
-  /** To a queue or a topic. */
+  /** To a queue or a topic; messages with a scheduled_enqueue_time in the future are scheduled. */
   send(entityPath: string, messages: Message[]): Promise<SendResult[]>;
+  /** Returns the scheduled messages' sequence numbers, in order. */
+  scheduleMessages(
+    entityPath: string,
+    messages: Message[],
+    scheduledEnqueueTime: Timestamp | undefined,
+  ): Promise<bigint[]>;
+  cancelScheduledMessages(entityPath: string, sequenceNumbers: bigint[]): Promise<void>;
   peek(
     entityPath: string,
     fromSequence: bigint,
@@ -82,8 +90,9 @@ export interface Broker {
   /** Sends a request and waits for its reply on the instance's reply session (semantics §5). */
   requestReply(call: RequestReplyCall): Promise<RequestReplyResult>;
   /**
-   * Shutdown: closes the sessions this process holds and forgets its message locks
-   * (JetStream redelivers those messages when their locks expire).
+   * Shutdown: stops activating scheduled messages, closes the sessions this process holds
+   * and forgets its message locks (JetStream redelivers those messages when their locks
+   * expire).
    */
   close(): Promise<void>;
 }
@@ -94,6 +103,7 @@ export function createBroker(store: Store): Broker {
   const settlement = new Settlement(store, locks, sessions);
   const quota = new QuotaGuard(store);
   const resolve = (path: string) => resolveEntity(store.entities, path);
+  const scheduler = startScheduler(store);
   const subscriptions = new SubscriptionAdmin(store);
   const replies = new RequestReply({
     store,
@@ -116,8 +126,15 @@ export function createBroker(store: Store): Broker {
     send: async (path, messages) => {
       const entity = await resolveSendTarget(store.entities, path);
       await quota.check(entity);
-      return sendBatch(store, entity, messages);
+      return sendOrSchedule(store, entity, messages);
     },
+    scheduleMessages: async (path, messages, at) => {
+      const entity = await resolveSendTarget(store.entities, path);
+      await quota.check(entity);
+      return scheduleMessages(store, entity, messages, at);
+    },
+    cancelScheduledMessages: async (path, sequences) =>
+      cancelScheduled(store, await resolveSendTarget(store.entities, path), sequences),
     peek: async (path, from, max, sessionId) =>
       peekMessages(store, await resolve(path), from, max, sessionId),
     async *receive(path, options, session) {
@@ -148,6 +165,7 @@ export function createBroker(store: Store): Broker {
     requestReply: (call) => replies.call(call),
     close: async () => {
       await replies.close();
+      await scheduler.stop();
       await sessions.closeAll();
       locks.clear();
     },

@@ -43,9 +43,9 @@ export async function entityRuntime(store: Store, record: EntityRecord): Promise
     store.messages.figures(deadLetterStreamId(record.streamId)),
   ]);
   return {
-    activeMessageCount: main.messages - main.deferred,
+    activeMessageCount: main.messages - main.deferred - main.scheduled,
     deferredMessageCount: main.deferred,
-    scheduledMessageCount: 0,
+    scheduledMessageCount: main.scheduled,
     deadLetterMessageCount: dead.messages,
     sizeBytes: main.bytes + dead.bytes,
   };

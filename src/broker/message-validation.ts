@@ -1,4 +1,5 @@
 import { toBinary } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Message, MessageSchema } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError, MessageTooLargeError, SessionIdRequiredError } from "./errors.js";
@@ -63,17 +64,33 @@ function validateMessage(entity: ResolvedEntity, message: Message, field: string
     );
   }
   if (message.scheduledEnqueueTime !== undefined) {
-    throw new InvalidArgumentError(
-      `${field}.scheduled_enqueue_time`,
-      "Scheduled messages are not supported by this version of sessionbus yet; send without scheduled_enqueue_time.",
-      { entityPath: path },
-    );
+    checkTimestamp(message.scheduledEnqueueTime, `${field}.scheduled_enqueue_time`, path);
   }
   const size = toBinary(MessageSchema, message).length;
   if (size > entity.settings.maxMessageSizeBytes) {
     throw new MessageTooLargeError(path, field, size, entity.settings.maxMessageSizeBytes);
   }
   return size;
+}
+
+/** Protobuf's Timestamp range: years 1 to 9999, nanos within one second. */
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+
+/** A valid google.protobuf.Timestamp (scheduled_enqueue_time of a message or a request). */
+export function checkTimestamp(value: Timestamp, field: string, entityPath: string): void {
+  if (
+    value.seconds < MIN_TIMESTAMP_SECONDS ||
+    value.seconds > MAX_TIMESTAMP_SECONDS ||
+    value.nanos < 0 ||
+    value.nanos > 999_999_999
+  ) {
+    throw new InvalidArgumentError(
+      field,
+      `${field} is not a valid timestamp (years 1 to 9999, nanos 0 to 999,999,999).`,
+      { entityPath },
+    );
+  }
 }
 
 function checkLength(value: string | undefined, field: string, entityPath: string): void {

@@ -1,4 +1,5 @@
 import { MessageState, type ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import type { StoredMessage } from "../store/message-streams.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -7,8 +8,9 @@ import { decodeStored } from "./message-codec.js";
 export const MAX_PEEK = 250;
 
 /**
- * Reads up to `max` messages from `fromSequence` on without locking them: the active ones in
- * stream order, merged with deferred ones (stored apart, under their original sequence).
+ * Reads up to `max` messages from `fromSequence` on without locking them: the active and the
+ * scheduled ones in stream order, merged with deferred ones (stored apart, under their
+ * original sequence).
  */
 export async function peekMessages(
   store: Store,
@@ -36,36 +38,48 @@ export async function peekMessages(
     );
   }
   const limit = max || 1;
-  const [active, deferred] = await Promise.all([
-    peekActive(store, entity, Number(fromSequence), limit, sessionId),
+  const session = sessionId === undefined ? undefined : { id: sessionId };
+  const from = Number(fromSequence);
+  const [active, scheduled, deferred] = await Promise.all([
+    peekInOrder(
+      (next) => store.messages.nextActive(entity.layout, next, session),
+      from,
+      limit,
+      MessageState.ACTIVE,
+    ),
+    peekInOrder(
+      (next) => store.messages.nextScheduled(entity.streamId, next, session),
+      from,
+      limit,
+      MessageState.SCHEDULED,
+    ),
     peekDeferred(store, entity, fromSequence, sessionId),
   ]);
-  return [...active, ...deferred]
+  return [...active, ...scheduled, ...deferred]
     .sort((a, b) => (a.sequenceNumber < b.sequenceNumber ? -1 : 1))
     .slice(0, limit);
 }
 
-async function peekActive(
-  store: Store,
-  entity: ResolvedEntity,
+/**
+ * Up to `limit` messages stored under their own sequence number (active ones, or scheduled
+ * ones), in stream order from `from` on; `next` finds the first at or after a sequence.
+ */
+async function peekInOrder(
+  next: (sequence: number) => Promise<StoredMessage | undefined>,
   from: number,
   limit: number,
-  sessionId: string | undefined,
+  state: MessageState,
 ): Promise<ReceivedMessage[]> {
   const found: ReceivedMessage[] = [];
-  let next = from;
+  let sequence = from;
   while (found.length < limit) {
-    const stored = await store.messages.nextActive(
-      entity.layout,
-      next,
-      sessionId === undefined ? undefined : { id: sessionId },
-    );
+    const stored = await next(sequence);
     if (!stored) break;
     const message = decodeStored(stored.data);
     message.sequenceNumber = BigInt(stored.sequence);
-    message.state = MessageState.ACTIVE;
+    message.state = state;
     found.push(message);
-    next = stored.sequence + 1;
+    sequence = stored.sequence + 1;
   }
   return found;
 }

@@ -14,6 +14,16 @@ import { toSendError } from "./send-error.js";
 import { storedForm } from "./stored-form.js";
 import { sendToTopic } from "./topic-sender.js";
 
+export interface SendOptions {
+  /**
+   * The Nats-Msg-Id of each message, in place of its message_id: the activation of a
+   * scheduled message passes one derived from the scheduled copy, so that an activation
+   * repeated after a crash stores the message once. @default the message_id, when the
+   * entity has duplicate detection on; otherwise none
+   */
+  publishIds?: readonly string[];
+}
+
 /**
  * Stores a batch: every message is published at once (one pipelined round trip for the
  * batch, not one per message). If any publish fails, the ones that succeeded are deleted
@@ -23,13 +33,16 @@ export async function sendBatch(
   store: Store,
   entity: ResolvedEntity,
   messages: Message[],
+  options: SendOptions = {},
 ): Promise<SendResult[]> {
   validateBatch(entity, messages);
   await noteExpiringMessages(store, entity, messages);
   const now = Date.now();
-  if (entity.record.kind === "topic") return sendToTopic(store, entity, messages, now);
+  if (entity.record.kind === "topic") {
+    return sendToTopic(store, entity, messages, now, options.publishIds);
+  }
   const outcomes = await Promise.allSettled(
-    messages.map((message) => publishOne(store, entity, message, now)),
+    messages.map((message, i) => publishOne(store, entity, message, now, options.publishIds?.[i])),
   );
   const failed = outcomes.find((o) => o.status === "rejected");
   if (failed) {
@@ -64,6 +77,7 @@ async function publishOne(
   entity: ResolvedEntity,
   message: Message,
   now: number,
+  publishId: string | undefined,
 ): Promise<SendResult> {
   const { messageId, stored } = storedForm(entity, message, now);
   // Session-less entities ignore a session id for routing; it stays on the message.
@@ -72,7 +86,7 @@ async function publishOne(
     entity.streamId,
     activeSubject(entity.streamId, sessionId),
     encodeStored(stored),
-    entity.settings.requiresDuplicateDetection ? messageId : undefined,
+    publishId ?? (entity.settings.requiresDuplicateDetection ? messageId : undefined),
   );
   return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
 }

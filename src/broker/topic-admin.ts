@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
+import { queueLayout } from "../store/subjects.js";
 import { entityKey, validateEntityName, validateTopLevelName } from "./entity-path.js";
 import { applySettings, DEFAULT_SETTINGS } from "./entity-settings.js";
 import { type EntityRuntime, entityRuntime, removeEntityStreams } from "./entity-streams.js";
@@ -61,10 +62,10 @@ export class TopicAdmin {
     const key = entityKey(name);
     if (!(await this.store.entities.create(key, record))) throw new EntityAlreadyExistsError(name);
     try {
-      await this.store.messages.ensureTopic(record.streamId, settings);
+      await this.ensureStreams(record);
     } catch (error) {
       await this.store.entities.remove(key).catch(() => undefined);
-      await this.store.messages.removeTopic(record.streamId).catch(() => undefined);
+      await this.removeStreams(record).catch(() => undefined);
       if (/insufficient|resources/i.test(String(error))) {
         throw new QuotaExceededError(name, { cause: error });
       }
@@ -104,7 +105,7 @@ export class TopicAdmin {
     const { record, revision } = found;
     const settings = applySettings(record.settings, changes, record.name);
     const updated: EntityRecord = { ...record, settings, updatedAt: Date.now() };
-    await this.store.messages.ensureTopic(updated.streamId, settings);
+    await this.ensureStreams(updated);
     await this.store.entities.update(key, updated, revision);
     return this.view(updated);
   }
@@ -118,13 +119,27 @@ export class TopicAdmin {
     if (found?.record.kind !== "topic") throw new EntityNotFoundError(name);
     const { record } = found;
     await this.store.entities.remove(key);
-    await this.store.messages.removeTopic(record.streamId);
+    await this.removeStreams(record);
     for (const subscriptionKey of Object.keys(record.slots ?? {})) {
       const found = await this.store.entities.read(subscriptionKey);
       if (found?.record.link?.topicKey !== key) continue;
       await this.store.entities.remove(subscriptionKey);
       await removeEntityStreams(this.store, found.record);
     }
+  }
+
+  /**
+   * The topic stream, and an `SB_<topicId>` stream like a queue's that holds only the
+   * topic's scheduled messages until they are due (then they are sent to the topic).
+   */
+  private async ensureStreams(record: EntityRecord): Promise<void> {
+    await this.store.messages.ensureTopic(record.streamId, record.settings);
+    await this.store.messages.ensure(queueLayout(record.streamId), record.settings);
+  }
+
+  private async removeStreams(record: EntityRecord): Promise<void> {
+    await this.store.messages.removeTopic(record.streamId);
+    await this.store.messages.remove(record.streamId);
   }
 
   private async find(name: string): Promise<EntityRecord> {
@@ -148,6 +163,10 @@ export class TopicAdmin {
         runtime[field] += f[field];
       }
     }
+    // The topic's own figures: the messages scheduled to it and not due yet.
+    const own = await this.store.messages.figures(record.streamId);
+    runtime.scheduledMessageCount += own.scheduled;
+    runtime.sizeBytes += own.bytes;
     return { record, runtime, subscriptionCount: subscriptions.length };
   }
 }

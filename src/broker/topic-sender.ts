@@ -49,6 +49,7 @@ export async function sendToTopic(
   topic: ResolvedEntity,
   messages: Message[],
   now: number,
+  publishIds?: readonly string[],
 ): Promise<SendResult[]> {
   const subscriptions = store.entities
     .subscriptionsOf(topic.address.parentKey)
@@ -59,12 +60,12 @@ export async function sendToTopic(
     return { message, messageId, stored, routing: route(topicStreamId, subscriptions, message) };
   });
   const outcomes = await Promise.allSettled(
-    routed.map(async ({ messageId, stored, routing }) => {
+    routed.map(async ({ messageId, stored, routing }, i) => {
       const { sequence, duplicate } = await store.messages.publishToTopic(
         topicStreamId,
         routing.subject,
         encodeStored(stored),
-        topic.settings.requiresDuplicateDetection ? messageId : undefined,
+        publishIds?.[i] ?? (topic.settings.requiresDuplicateDetection ? messageId : undefined),
       );
       return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
     }),

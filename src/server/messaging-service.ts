@@ -20,6 +20,19 @@ export function registerMessagingService(
       async send(req) {
         return { results: await broker.send(req.entityPath, req.messages) };
       },
+      async scheduleMessages(req) {
+        return {
+          sequenceNumbers: await broker.scheduleMessages(
+            req.entityPath,
+            req.messages,
+            req.scheduledEnqueueTime,
+          ),
+        };
+      },
+      async cancelScheduledMessages(req) {
+        await broker.cancelScheduledMessages(req.entityPath, req.sequenceNumbers);
+        return {};
+      },
       async peek(req) {
         return {
           messages: await broker.peek(

@@ -17,10 +17,12 @@ import type { EntitySettings } from "./entity-record.js";
 import {
   allActiveSubjects,
   allDeferredSubjects,
+  allScheduledSubjects,
   deferredSubject,
   type MessageLayout,
   PLAIN_CONSUMER,
   plainFilter,
+  scheduledSubject,
   sessionFilter,
   slotFilter,
   streamName,
@@ -74,6 +76,7 @@ export interface StreamFigures {
   messages: number;
   bytes: number;
   deferred: number;
+  scheduled: number;
 }
 
 /**
@@ -329,6 +332,26 @@ export class MessageStreams {
     });
   }
 
+  /** The first scheduled message (of one session, if given) at or after `fromSequence`. */
+  async nextScheduled(
+    streamId: string,
+    fromSequence: number,
+    session?: { id: string },
+  ): Promise<StoredMessage | undefined> {
+    return this.directGet(streamId, {
+      seq: Math.max(1, fromSequence),
+      next_by_subj: session
+        ? scheduledSubject(streamId, session.id)
+        : allScheduledSubjects(streamId),
+    });
+  }
+
+  /** The scheduled message stored as `sequence`, if it is still scheduled. */
+  async getScheduled(streamId: string, sequence: number): Promise<StoredMessage | undefined> {
+    const found = await this.nextScheduled(streamId, sequence);
+    return found?.sequence === sequence ? found : undefined;
+  }
+
   /** Message count of every session subject that holds messages, by session token. */
   async sessionMessageCounts(layout: MessageLayout): Promise<Map<string, number>> {
     const info = await this.jsm.streams.info(streamName(layout.streamId), {
@@ -376,11 +399,23 @@ export class MessageStreams {
   }
 
   async figures(streamId: string): Promise<StreamFigures> {
-    const info = await this.jsm.streams.info(streamName(streamId), {
-      subjects_filter: allDeferredSubjects(streamId),
-    });
-    const deferred = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-    return { messages: info.state.messages, bytes: info.state.bytes, deferred };
+    // One subjects filter per request: deferred and scheduled subjects are read in parallel.
+    const [info, scheduled] = await Promise.all([
+      this.jsm.streams.info(streamName(streamId), {
+        subjects_filter: allDeferredSubjects(streamId),
+      }),
+      this.jsm.streams.info(streamName(streamId), {
+        subjects_filter: allScheduledSubjects(streamId),
+      }),
+    ]);
+    const count = (subjects: Record<string, number> | undefined) =>
+      Object.values(subjects ?? {}).reduce((a, b) => a + b, 0);
+    return {
+      messages: info.state.messages,
+      bytes: info.state.bytes,
+      deferred: count(info.state.subjects),
+      scheduled: count(scheduled.state.subjects),
+    };
   }
 
   private async directGet(

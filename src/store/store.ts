@@ -4,6 +4,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
+import { ScheduleTimers } from "./schedule-timers.js";
 import { SessionIndex } from "./session-index.js";
 import { SessionRecords } from "./session-records.js";
 import { SessionStateChunks } from "./session-state-chunks.js";
@@ -22,6 +23,7 @@ export interface Store {
   sessions: SessionRecords;
   sessionState: SessionStateChunks;
   sessionIndex: SessionIndex;
+  scheduleTimers: ScheduleTimers;
   /** Waits for outstanding publishes and acks, then closes the connection. */
   drain(): Promise<void>;
   /** Calls `listener` with false when the NATS connection drops and true when it is back. */
@@ -61,6 +63,8 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   const lockKv = await kvm.create(DEFERRED_LOCK_BUCKET, { history: 1 });
   const sessionKv = await kvm.create(SESSION_BUCKET, { history: 1 });
   const stateKv = await kvm.create(SESSION_STATE_BUCKET, { history: 1 });
+  const scheduleTimers = new ScheduleTimers(js, jsm);
+  await scheduleTimers.ensure();
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
   const listeners: ((connected: boolean) => void)[] = [];
@@ -77,6 +81,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
     sessions: new SessionRecords(sessionKv),
     sessionState: new SessionStateChunks(stateKv),
     sessionIndex: new SessionIndex(js, jsm),
+    scheduleTimers,
     drain: async () => {
       entities.stop();
       if (!nc.isClosed()) await nc.drain();

@@ -4,11 +4,13 @@
  *   sb.<streamId>.m.n            active messages without a session
  *   sb.<streamId>.m.s<base64url> active messages of one session (base64url of the id)
  *   sb.<streamId>.d.<sequence>   deferred messages, by their original sequence number
+ *   sb.<streamId>.sch.<token>    scheduled messages (session token as for active ones)
  * A topic has a stream `SBT_<topicId>`; a message sent to it is stored once, as
  *   sbt.<topicId>.m.<session token>.<v0>.<v1>…<vN-1>.e
  * where v<k> is 1 when the subscription in slot k takes the message and 0 when not. Each
  * subscription's stream sources the topic stream filtered on its slot, so JetStream does
- * the fan-out, and the copies keep the topic's subject (2.9 has no subject transforms).
+ * the fan-out, and the copies keep the topic's subject (2.9 has no subject transforms). A topic also has
+ * an `SB_<topicId>` stream, holding only its scheduled messages until they are due.
  */
 
 export function streamName(streamId: string): string {
@@ -104,6 +106,28 @@ export function deferredSubject(streamId: string, sequence: number): string {
 export function allDeferredSubjects(streamId: string): string {
   return `sb.${streamId}.d.>`;
 }
+
+/** Scheduled messages wait here: no consumer matches, so nothing delivers them early. */
+export function scheduledSubject(streamId: string, sessionId: string | undefined): string {
+  return `sb.${streamId}.sch.${sessionToken(sessionId)}`;
+}
+
+export function allScheduledSubjects(streamId: string): string {
+  return `sb.${streamId}.sch.>`;
+}
+
+/**
+ * One broker-wide stream of durable timers, one per scheduled message, on the subject
+ * `sbtimer.<streamId>`; the broker processes share its one consumer.
+ */
+export const TIMER_STREAM = "SB_TIMERS";
+export const TIMER_CONSUMER = "schedulers";
+
+export function timerSubject(streamId: string): string {
+  return `sbtimer.${streamId}`;
+}
+
+export const ALL_TIMER_SUBJECTS = "sbtimer.>";
 
 /** The durable pull consumer that competing receivers of a session-less queue share. */
 export const PLAIN_CONSUMER = "receivers";
