@@ -142,13 +142,190 @@ describe("sessionbus CLI", () => {
     expect(result.stderr).toContain("ENTITY_NOT_FOUND");
   });
 
-  it("exits 2 on a bad flag and on topics", async () => {
+  it("exits 2 on a bad flag, a missing argument and mixed rule filters", async () => {
     const bad = await cli(["--url", broker.url, "send", queue, "--bogus"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--help");
-    const topic = await cli(["topic", "create", "t"]);
-    expect(topic.code).toBe(2);
-    expect(topic.stderr).toContain("not supported yet");
+    const missing = await cli(["--url", broker.url, "subscription", "create", "t"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("missing NAME");
+    const mixed = await cli([
+      "--url",
+      broker.url,
+      "rule",
+      "add",
+      "t",
+      "s",
+      "r",
+      "--sql",
+      "a = 1",
+      "--true",
+    ]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain("one kind of filter");
+    const noFilter = await cli(["--url", broker.url, "rule", "add", "t", "s", "r"]);
+    expect(noFilter.code).toBe(2);
+    expect(noFilter.stderr).toContain('Run "sessionbus rule --help"');
+  });
+
+  it("creates a topic and a subscription with a SQL rule; sends to the topic and receives from the subscription", async () => {
+    const topic = `cli-topic-${randomUUID().slice(0, 8)}`;
+    const created = await json(["topic", "create", topic, "--max-size", "10MiB"]);
+    expect(created).toMatchObject({ name: topic, subscriptionCount: 0 });
+    expect((created.properties as { maxSizeBytes: number }).maxSizeBytes).toBe(10 * 1024 * 1024);
+    const sub = await json([
+      "subscription",
+      "create",
+      topic,
+      "reds",
+      "--sql",
+      "sys.Label = 'red' AND priority > 3",
+      "--rule-name",
+      "big-reds",
+    ]);
+    expect(sub).toMatchObject({
+      topicName: topic,
+      name: "reds",
+      path: `${topic}/subscriptions/reds`,
+    });
+    const listed = await json(["subscription", "list", topic]);
+    expect((listed as unknown as { name: string }[]).map((s) => s.name)).toEqual(["reds"]);
+    const topics = await json(["topic", "list"]);
+    expect((topics as unknown as { name: string }[]).map((t) => t.name)).toContain(topic);
+
+    for (const [body, label, priority] of [
+      ["small red", "red", "1"],
+      ["big blue", "blue", "5"],
+      ["big red", "red", "5"],
+    ] as const) {
+      const sent = await json([
+        "send",
+        topic,
+        "--body",
+        body,
+        "--label",
+        label,
+        "--property",
+        `priority=${priority}`,
+      ]);
+      expect(sent.sent).toBe(1);
+    }
+    const path = `${topic}/subscriptions/reds`;
+    const received = await json(["receive", path, "--max", "1", "--wait", "10s"]);
+    expect(received.messages).toMatchObject([
+      { body: "big red", subject: "red", applicationProperties: { priority: "5" } },
+    ]);
+
+    // rule add / list / delete: replace the SQL rule by a correlation rule.
+    const added = await json(["rule", "add", topic, "reds", "vip", "--property", "tier=gold"]);
+    expect(added).toMatchObject({
+      name: "vip",
+      filter: { kind: "correlation", applicationProperties: { tier: "gold" } },
+    });
+    await json(["rule", "delete", topic, "reds", "big-reds"]);
+    const rules = await json(["rule", "list", topic, "reds"]);
+    expect((rules.rules as { name: string }[]).map((r) => r.name)).toEqual(["vip"]);
+    const text = await cli(["--url", broker.url, "rule", "list", topic, "reds"]);
+    expect(text.stdout.trim()).toBe('vip\tcorrelation: tier="gold"');
+    await json([
+      "send",
+      topic,
+      "--body",
+      "red again",
+      "--label",
+      "red",
+      "--property",
+      "priority=9",
+    ]);
+    await json(["send", topic, "--body", "gold", "--property", "tier=gold"]);
+    const second = await json(["receive", path, "--max", "1", "--wait", "10s"]);
+    expect((second.messages as { body: string }[]).map((m) => m.body)).toEqual(["gold"]);
+
+    const shown = await json(["subscription", "get", topic, "reds"]);
+    expect((shown.rules as { name: string }[]).map((r) => r.name)).toEqual(["vip"]);
+    await json(["subscription", "delete", topic, "reds"]);
+    await json(["topic", "delete", topic]);
+    const gone = await cli(["--url", broker.url, "topic", "get", topic]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain("ENTITY_NOT_FOUND");
+  });
+
+  it("receives a session subscription's messages with --next-session", async () => {
+    const topic = `cli-stopic-${randomUUID().slice(0, 8)}`;
+    await json(["topic", "create", topic]);
+    await json([
+      "subscription",
+      "create",
+      topic,
+      "orders",
+      "--requires-session",
+      "--lock-duration",
+      "30s",
+      "--max-delivery-count",
+      "3",
+    ]);
+    await json(["send", topic, "--session", "alice", "--body", "one", "--count", "2"]);
+    const path = `${topic}/subscriptions/orders`;
+    // Copies arrive asynchronously: a look without settling waits for the first one.
+    const looked = await json([
+      "receive",
+      path,
+      "--next-session",
+      "--max",
+      "1",
+      "--wait",
+      "10s",
+      "--no-complete",
+    ]);
+    expect(looked).toMatchObject({ sessionId: "alice", received: 1, completed: false });
+    const sessions = await json(["sessions", "list", path]);
+    expect((sessions.sessions as { sessionId: string }[]).map((s) => s.sessionId)).toEqual([
+      "alice",
+    ]);
+    const received = await json(["receive", path, "--next-session", "--max", "2", "--wait", "10s"]);
+    expect(received).toMatchObject({ sessionId: "alice", received: 2 });
+    await json(["topic", "delete", topic]);
+  });
+
+  it("exits 1 on a bad SQL rule and shows the field and the position under the expression", async () => {
+    const topic = `cli-badrule-${randomUUID().slice(0, 8)}`;
+    await json(["topic", "create", topic]);
+    await json(["subscription", "create", topic, "s"]);
+    const expression = "color = 'red' AND AND x = 1";
+    const bad = await cli([
+      "--url",
+      broker.url,
+      "rule",
+      "add",
+      topic,
+      "s",
+      "bad",
+      "--sql",
+      expression,
+    ]);
+    expect(bad.code).toBe(1);
+    const lines = bad.stderr.split("\n");
+    expect(lines[0]).toMatch(/^INVALID_ARGUMENT: .*position 19/);
+    expect(lines[1]).toBe("  field: rule.sql_filter.expression, position 19");
+    expect(lines[2]).toBe(`    ${expression}`);
+    // The caret stands under the second AND, the 19th character.
+    expect(lines[3]).toBe(`    ${" ".repeat(18)}^`);
+    // Also when the bad rule comes with the subscription; nothing is created then.
+    const withSub = await cli([
+      "--url",
+      broker.url,
+      "subscription",
+      "create",
+      topic,
+      "t",
+      "--sql",
+      "(",
+    ]);
+    expect(withSub.code).toBe(1);
+    expect(withSub.stderr).toContain("position 2");
+    const rules = await json(["rule", "list", topic, "s"]);
+    expect((rules.rules as { name: string }[]).map((r) => r.name)).toEqual(["$Default"]);
+    await json(["topic", "delete", topic]);
   });
 
   it("shows help with examples and exit codes", async () => {
@@ -178,6 +355,7 @@ describe("README CLI sample", () => {
     const block = /^<!-- sample: cli -->\n```sh\n([\s\S]*?)^```$/m.exec(readme)?.[1];
     expect(block, "README.md has a <!-- sample: cli --> block").toBeDefined();
     const queue = `readme-cli-${randomUUID().slice(0, 8)}`;
+    const topic = `readme-cli-topic-${randomUUID().slice(0, 8)}`;
     const lines = (block ?? "")
       .split("\n")
       .map((line) => line.replace(/\s+#.*$/, "").trim())
@@ -187,7 +365,8 @@ describe("README CLI sample", () => {
     for (const line of lines) {
       const command = line
         .replace(/^npx sessionbus/, `"${process.execPath}" "${launcher}"`)
-        .replaceAll(" orders", ` ${queue}`);
+        .replaceAll(" orders", ` ${queue}`)
+        .replaceAll(" events", ` ${topic}`);
       const result = await shell(command, broker.url);
       // The README's accept-next receive may find nothing left: exit code 3 says so.
       const allowed = line.includes("--next-session") ? [0, 3] : [0];

@@ -1,7 +1,7 @@
 /**
  * The client SDK (src/client) against an in-process broker on the test run's nats-server:
  * sending and receiving, sessions in order, the recall after an abandon, session state,
- * typed errors, request–reply and cancellation.
+ * typed errors, request–reply, cancellation, and topics with subscriptions and rules.
  */
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
@@ -12,6 +12,7 @@ import {
   deadLetterQueuePath,
   EntityAlreadyExistsError,
   EntityNotFoundError,
+  InvalidArgumentError,
   MessageLockLostError,
   NotSessionEntityError,
   type ReceivedMessage,
@@ -21,6 +22,7 @@ import {
   SessionIdRequiredError,
   SessionLockLostError,
   type SessionReceiver,
+  subscriptionPath,
 } from "../src/client/index.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 
@@ -29,6 +31,7 @@ let client: SessionBusClient;
 /** Another connection: "another receiver". */
 let other: SessionBusClient;
 const created: string[] = [];
+const createdTopics: string[] = [];
 
 beforeAll(async () => {
   broker = await startInProcessBroker();
@@ -43,10 +46,18 @@ afterAll(async () => {
   if (broker) {
     const admin = createSessionBusClient({ url: broker.url });
     for (const name of created) await admin.deleteQueue(name).catch(() => undefined);
+    for (const name of createdTopics) await admin.deleteTopic(name).catch(() => undefined);
     await admin.close();
     await broker.close();
   }
 });
+
+async function topic(prefix: string): Promise<string> {
+  const name = `client-${prefix}-${randomUUID().slice(0, 8)}`;
+  await client.createTopic(name);
+  createdTopics.push(name);
+  return name;
+}
 
 async function queue(prefix: string, requiresSession = false): Promise<string> {
   const name = `client-${prefix}-${randomUUID().slice(0, 8)}`;
@@ -410,5 +421,161 @@ describe("cancellation", () => {
     );
     expect(session?.sessionId).toBe("later");
     await session?.close();
+  });
+});
+
+describe("topics, subscriptions and rules", () => {
+  it("administers a topic and its subscriptions, with the figures summed over them", async () => {
+    const name = `client-topic-${randomUUID().slice(0, 8)}`;
+    const t = await client.createTopic(name, {
+      requiresDuplicateDetection: true,
+      duplicateDetectionWindowMs: 30_000,
+    });
+    createdTopics.push(name);
+    expect(t).toMatchObject({
+      name,
+      subscriptionCount: 0,
+      properties: {
+        requiresDuplicateDetection: true,
+        duplicateDetectionWindowMs: 30_000,
+        defaultMessageTtlMs: undefined,
+        maxMessageSizeBytes: 256 * 1024,
+      },
+    });
+    const updated = await client.updateTopic(name, { defaultMessageTtlMs: 90_000 });
+    expect(updated.properties.defaultMessageTtlMs).toBe(90_000);
+    const topics: string[] = [];
+    for await (const each of client.listTopics({ pageSize: 1 })) topics.push(each.name);
+    expect(topics).toContain(name);
+    expect(await rejection(client.createTopic(name))).toBeInstanceOf(EntityAlreadyExistsError);
+
+    const audit = await client.createSubscription(name, "audit", {
+      requiresSession: true,
+      lockDurationMs: 30_000,
+      maxDeliveryCount: 3,
+    });
+    expect(audit).toMatchObject({
+      topicName: name,
+      name: "audit",
+      path: subscriptionPath(name, "audit"),
+      properties: { requiresSession: true, lockDurationMs: 30_000, maxDeliveryCount: 3 },
+    });
+    await client.createSubscription(name, "billing");
+    const changed = await client.updateSubscription(name, "billing", { maxDeliveryCount: 7 });
+    expect(changed.properties.maxDeliveryCount).toBe(7);
+    const names: string[] = [];
+    for await (const each of client.listSubscriptions(name, { pageSize: 1 })) names.push(each.name);
+    expect(names).toEqual(["audit", "billing"]);
+    expect((await client.getTopic(name)).subscriptionCount).toBe(2);
+
+    await client.deleteSubscription(name, "billing");
+    expect(await rejection(client.getSubscription(name, "billing"))).toBeInstanceOf(
+      EntityNotFoundError,
+    );
+    await client.deleteTopic(name);
+    expect(await rejection(client.getTopic(name))).toBeInstanceOf(EntityNotFoundError);
+  });
+
+  it("a sender to the topic feeds a receiver of a subscription, through its rules", async () => {
+    const t = await topic("fanout");
+    await client.createSubscription(t, "all");
+    const reds = await client.createSubscription(t, "reds", {
+      rule: { name: "red", filter: { kind: "sql", expression: "sys.Label = 'red' AND size > 2" } },
+    });
+    expect(await client.listRules(t, "reds")).toMatchObject([
+      { name: "red", filter: { kind: "sql", expression: "sys.Label = 'red' AND size > 2" } },
+    ]);
+
+    const sender = client.sender(t);
+    await sender.sendBatch([
+      { body: "small red", subject: "red", applicationProperties: { size: 1n } },
+      { body: "big blue", subject: "blue", applicationProperties: { size: 5n } },
+      { body: "big red", subject: "red", applicationProperties: { size: 5n } },
+    ]);
+
+    // Copies keep the send order, so the first copy in "reds" shows the others were filtered.
+    const receiver = client.receiver(reds.path);
+    const first = await next(receiver);
+    expect(first).toMatchObject({ text: "big red", subject: "red", deliveryCount: 1 });
+    await receiver.complete(first);
+    const everything = client.receiver(subscriptionPath(t, "all"), { prefetch: 3 });
+    const all: string[] = [];
+    while (all.length < 3) {
+      const m = await next(everything);
+      all.push(m.text);
+      await everything.complete(m);
+    }
+    expect(all).toEqual(["small red", "big blue", "big red"]);
+
+    // Rules change what the next sends bring: a correlation rule on an application property.
+    await client.deleteRule(t, "reds", "red");
+    const added = await client.createRule(t, "reds", {
+      name: "vip",
+      filter: { kind: "correlation", applicationProperties: { tier: "gold" } },
+    });
+    expect(added).toMatchObject({
+      name: "vip",
+      filter: { kind: "correlation", applicationProperties: { tier: "gold" } },
+    });
+    expect((await client.listRules(t, "reds")).map((r) => r.name)).toEqual(["vip"]);
+    await sender.sendBatch([
+      { body: "red again", subject: "red", applicationProperties: { size: 9n } },
+      { body: "gold", applicationProperties: { tier: "gold" } },
+    ]);
+    const second = await next(receiver);
+    expect(second.text).toBe("gold");
+    await receiver.complete(second);
+    await receiver.close();
+    await everything.close();
+  });
+
+  it("accept-next on a session subscription yields each session's messages in order", async () => {
+    const t = await topic("sessions");
+    const path = (await client.createSubscription(t, "orders", { requiresSession: true })).path;
+    await client.sender(t).sendBatch([
+      { sessionId: "alice", body: "alice 1" },
+      { sessionId: "bob", body: "bob 1" },
+      { sessionId: "alice", body: "alice 2" },
+      { sessionId: "bob", body: "bob 2" },
+    ]);
+    const byCustomer = new Map<string, string[]>();
+    for (let i = 0; i < 2; i++) {
+      const session = await client.acceptNextSession(path, { maxWaitMs: 10_000 });
+      if (!session) throw new Error("no session within 10 s");
+      const texts: string[] = [];
+      while (texts.length < 2) {
+        const m = await next(session);
+        texts.push(m.text);
+        await session.complete(m);
+      }
+      byCustomer.set(session.sessionId, texts);
+      await session.close();
+    }
+    expect(Object.fromEntries(byCustomer)).toEqual({
+      alice: ["alice 1", "alice 2"],
+      bob: ["bob 1", "bob 2"],
+    });
+    const sessions: string[] = [];
+    for await (const info of client.listSessions(path)) sessions.push(info.sessionId);
+    expect(sessions).toEqual([]);
+  });
+
+  it("a bad SQL rule fails with InvalidArgumentError naming the field and the position", async () => {
+    const t = await topic("badrule");
+    await client.createSubscription(t, "s");
+    const refused = await rejection(
+      client.createRule(t, "s", { name: "bad", filter: { kind: "sql", expression: "color = " } }),
+    );
+    expect(refused).toBeInstanceOf(InvalidArgumentError);
+    expect(refused).toMatchObject({
+      reason: "INVALID_ARGUMENT",
+      code: Code.InvalidArgument,
+      field: "rule.sql_filter.expression",
+      position: 9,
+    });
+    // Errors that are not about a position carry none.
+    const badName = await rejection(client.createSubscription(t, "a/b"));
+    expect(badName).toMatchObject({ reason: "INVALID_ARGUMENT", position: undefined });
+    expect((await client.listRules(t, "s")).map((r) => r.name)).toEqual(["$Default"]);
   });
 });

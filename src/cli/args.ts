@@ -24,7 +24,7 @@ export const GLOBAL_OPTIONS = {
 } as const satisfies Options;
 
 export interface Parsed {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
 }
 
@@ -81,6 +81,20 @@ export function parseCount(raw: string, flag: string, command: string, min = 1):
   return n;
 }
 
+const SIZE_UNITS: Record<string, number> = { "": 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A byte count: "262144", "256KiB", "1MiB", "1GiB". */
+export function parseBytes(raw: string, flag: string, command: string): number {
+  const found = /^(\d+)(KiB|MiB|GiB)?$/.exec(raw.trim());
+  if (!found) {
+    throw new UsageError(
+      `${flag} takes a size like 262144, 256KiB, 1MiB or 1GiB, not "${raw}"`,
+      command,
+    );
+  }
+  return Number(found[1]) * (SIZE_UNITS[found[2] ?? ""] ?? 1);
+}
+
 /** A sequence number (uint64). */
 export function parseSequence(raw: string, flag: string, command: string): bigint {
   if (!/^\d+$/.test(raw.trim())) {
@@ -92,6 +106,12 @@ export function parseSequence(raw: string, flag: string, command: string): bigin
 export function str(parsed: Parsed, name: string): string | undefined {
   const v = parsed.values[name];
   return typeof v === "string" ? v : undefined;
+}
+
+/** Every value of a `multiple` string option, in order. */
+export function strs(parsed: Parsed, name: string): string[] {
+  const v = parsed.values[name];
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
 }
 
 export function flag(parsed: Parsed, name: string): boolean {

@@ -14,7 +14,6 @@ import { readConfig } from "../config.js";
 import {
   findCommand,
   flag,
-  type Parsed,
   parseCommand,
   parseCount,
   parseDuration,
@@ -23,16 +22,11 @@ import {
   str,
   UsageError,
 } from "./args.js";
+import { type Command, type Context, EXIT, type Io, print, toJson } from "./command.js";
+import { brokerErrorLines } from "./error-output.js";
 import { COMMAND_HELP, commandHelp, MAIN_HELP } from "./help.js";
-
-/** Exit codes scripts can rely on. */
-export const EXIT = { ok: 0, brokerError: 1, usage: 2, nothingReceived: 3 } as const;
-
-export interface Io {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-}
+import { label, MESSAGE_FIELD_OPTIONS, properties } from "./message-flags.js";
+import { TOPIC_COMMANDS } from "./topic-commands.js";
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(`${text}\n`),
@@ -40,24 +34,11 @@ const processIo: Io = {
   env: process.env,
 };
 
-interface Context {
-  parsed: Parsed;
-  io: Io;
-  json: boolean;
-  client(): SessionBusClient;
-}
-
-type Handler = (ctx: Context) => Promise<number>;
-
-interface Command {
-  options: Parameters<typeof parseCommand>[2];
-  run: Handler;
-}
-
 /** Runs one command line; resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
   const { command, rest } = findCommand(argv);
   let client: SessionBusClient | undefined;
+  let ctx: Context | undefined;
   try {
     if (command === undefined) {
       const parsed = parseCommand("sessionbus", rest, {});
@@ -83,7 +64,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
       return EXIT.ok;
     }
     const url = str(parsed, "url") || io.env.SESSIONBUS_URL || "http://127.0.0.1:50051";
-    const ctx: Context = {
+    ctx = {
       parsed,
       io,
       json: flag(parsed, "json"),
@@ -101,7 +82,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
       return EXIT.usage;
     }
     if (error instanceof SessionBusError) {
-      io.stderr(`${error.reason}: ${error.message}`);
+      for (const line of brokerErrorLines(error, ctx?.sqlExpression)) io.stderr(line);
       return EXIT.brokerError;
     }
     io.stderr(`sessionbus: ${error instanceof Error ? error.message : String(error)}`);
@@ -118,15 +99,6 @@ function version(): string {
   return pkg.version;
 }
 
-/** JSON with bigints as strings (and Dates as ISO strings). */
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-}
-
-function print(ctx: Context, json: unknown, text: () => string): void {
-  ctx.io.stdout(ctx.json ? toJson(json) : text());
-}
-
 function messageJson(m: ReceivedMessage) {
   return {
     sequenceNumber: m.sequenceNumber,
@@ -139,6 +111,7 @@ function messageJson(m: ReceivedMessage) {
     subject: m.subject,
     contentType: m.contentType,
     correlationId: m.correlationId,
+    applicationProperties: m.applicationProperties,
   };
 }
 
@@ -209,8 +182,9 @@ const COMMANDS: Record<string, Command> = {
           print(ctx, queues, () => queues.map(queueLine).join("\n") || "(no queues)");
           return EXIT.ok;
         }
+        case "get":
         case "show": {
-          const [, name] = positionals(p, "queue", ["show", "NAME"]) as [string, string];
+          const [, name] = positionals(p, "queue", [action, "NAME"]) as [string, string];
           const queue = await ctx.client().getQueue(name);
           print(ctx, queue, () => JSON.stringify(queue, null, 2));
           return EXIT.ok;
@@ -224,7 +198,7 @@ const COMMANDS: Record<string, Command> = {
         default:
           throw new UsageError(
             action === undefined
-              ? "queue needs an action: create, list, show or delete"
+              ? "queue needs an action: create, get, list or delete"
               : `unknown queue action "${action}"`,
             "queue",
           );
@@ -232,14 +206,14 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 
-  topic: { options: {}, run: notSupported },
-  subscription: { options: {}, run: notSupported },
+  ...TOPIC_COMMANDS,
 
   send: {
     options: {
       body: { type: "string" },
       session: { type: "string" },
       count: { type: "string" },
+      ...MESSAGE_FIELD_OPTIONS,
     },
     async run(ctx) {
       const p = ctx.parsed;
@@ -248,14 +222,19 @@ const COMMANDS: Record<string, Command> = {
       if (body === undefined) throw new UsageError("send needs --body TEXT", "send");
       const rawCount = str(p, "count");
       const count = rawCount === undefined ? 1 : parseCount(rawCount, "--count", "send");
-      const sessionId = str(p, "session");
+      const message = {
+        body,
+        sessionId: str(p, "session"),
+        messageId: str(p, "message-id"),
+        correlationId: str(p, "correlation-id"),
+        subject: label(p, "send"),
+        applicationProperties: properties(p, "send"),
+      };
       const sender = ctx.client().sender(queue);
       const sequenceNumbers: bigint[] = [];
       for (let sent = 0; sent < count; sent += BATCH) {
         const n = Math.min(BATCH, count - sent);
-        const results = await sender.sendBatch(
-          Array.from({ length: n }, () => ({ body, sessionId })),
-        );
+        const results = await sender.sendBatch(Array.from({ length: n }, () => message));
         for (const r of results) sequenceNumbers.push(r.sequenceNumber);
       }
       print(
@@ -429,8 +408,3 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
-
-async function notSupported(ctx: Context): Promise<number> {
-  ctx.io.stderr("sessionbus: not supported yet (topics arrive with a later version)");
-  return EXIT.usage;
-}

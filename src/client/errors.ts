@@ -15,6 +15,8 @@ export interface SessionBusErrorInit {
   sessionId?: string | undefined;
   /** The request field at fault (INVALID_ARGUMENT). */
   field?: string | undefined;
+  /** 1-based character position in the field's value where parsing failed. */
+  position?: number | undefined;
   cause?: unknown;
 }
 
@@ -33,6 +35,11 @@ export class SessionBusError extends Error {
   readonly sessionId: string | undefined;
   /** The request field at fault, for invalid arguments. */
   readonly field: string | undefined;
+  /**
+   * For a parse error (a rule's SQL expression): the 1-based character position in
+   * `field`'s value where the expression stops making sense; undefined otherwise.
+   */
+  readonly position: number | undefined;
 
   constructor(message: string, init: SessionBusErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -41,14 +48,18 @@ export class SessionBusError extends Error {
     this.entityPath = init.entityPath;
     this.sessionId = init.sessionId;
     this.field = init.field;
+    this.position = init.position;
   }
 }
 
-/** ENTITY_NOT_FOUND: the queue does not exist. */
+/** ENTITY_NOT_FOUND: the queue, topic, subscription or rule does not exist. */
 export class EntityNotFoundError extends SessionBusError {
   override readonly name = "EntityNotFoundError";
 }
-/** ENTITY_ALREADY_EXISTS: a queue with that path (compared case-insensitively) exists. */
+/**
+ * ENTITY_ALREADY_EXISTS: a queue, topic, subscription or rule of that name (compared
+ * case-insensitively) exists.
+ */
 export class EntityAlreadyExistsError extends SessionBusError {
   override readonly name = "EntityAlreadyExistsError";
 }
@@ -56,7 +67,10 @@ export class EntityAlreadyExistsError extends SessionBusError {
 export class MessageNotFoundError extends SessionBusError {
   override readonly name = "MessageNotFoundError";
 }
-/** INVALID_ARGUMENT: a request field is out of range or malformed (`field` says which). */
+/**
+ * INVALID_ARGUMENT: a request field is out of range or malformed (`field` says which; for
+ * a rule's SQL expression, `position` says where).
+ */
 export class InvalidArgumentError extends SessionBusError {
   override readonly name = "InvalidArgumentError";
 }
@@ -162,6 +176,8 @@ export function toSessionBusError(error: unknown): unknown {
     entityPath: detail?.entityPath || undefined,
     sessionId: detail?.sessionId,
     field: detail?.field || undefined,
+    // 0 on the wire means "not about a position".
+    position: detail?.position || undefined,
     cause: error,
   });
 }

@@ -1,4 +1,5 @@
 /** The sessionbus client SDK. */
+export type { EntityRuntimeInfo } from "./admin-conversions.js";
 export type { MessageReceiver, ReceiveModeName, ReceiveOptions } from "./base-receiver.js";
 export {
   EntityAlreadyExistsError,
@@ -43,6 +44,13 @@ export type { Receiver, ReceiverOptions } from "./receiver.js";
 export type { RequestReplyOptions } from "./request-reply.js";
 export type { Responder, ResponderHandler, ResponderOptions } from "./responder.js";
 export type { CallOptions } from "./rpc.js";
+export type {
+  CorrelationRuleFilter,
+  RuleDescription,
+  RuleFilter,
+  RuleOptions,
+  SqlRuleFilter,
+} from "./rule-admin.js";
 export type { Sender } from "./sender.js";
 export {
   createSessionBusClient,
@@ -65,3 +73,17 @@ export type {
   SessionReceiver,
   SessionReceiverOptions,
 } from "./session-receiver.js";
+export {
+  type CreateSubscriptionOptions,
+  type ListSubscriptionsOptions,
+  type SubscriptionDescription,
+  type SubscriptionOptions,
+  type SubscriptionProperties,
+  subscriptionPath,
+} from "./subscription-admin.js";
+export type {
+  ListTopicsOptions,
+  TopicDescription,
+  TopicOptions,
+  TopicProperties,
+} from "./topic-admin.js";

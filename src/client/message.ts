@@ -164,7 +164,7 @@ export function fromProtoMessage(received: ProtoReceivedMessage): ReceivedMessag
   };
 }
 
-function toProtoValue(value: PropertyValue): ProtoPropertyValue["value"] {
+export function toProtoValue(value: PropertyValue): ProtoPropertyValue["value"] {
   switch (typeof value) {
     case "string":
       return { case: "stringValue", value };
@@ -181,7 +181,7 @@ function toProtoValue(value: PropertyValue): ProtoPropertyValue["value"] {
   }
 }
 
-function fromProtoValue(value: ProtoPropertyValue): PropertyValue | undefined {
+export function fromProtoValue(value: ProtoPropertyValue): PropertyValue | undefined {
   const { value: v } = value;
   return v.case === "timestampValue" ? timestampDate(v.value) : v.value;
 }

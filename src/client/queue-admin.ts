@@ -4,8 +4,14 @@
  * value on update.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Duration, durationFromMs, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Queue, QueuePropertiesSchema } from "../../gen/ts/sessionbus/v1/queue_pb.js";
+import {
+  duration,
+  type EntityRuntimeInfo,
+  fromRuntimeInfo,
+  int64,
+  ms,
+} from "./admin-conversions.js";
 import { type CallOptions, invoke, type Rpc } from "./rpc.js";
 
 /** Settings of a queue; the defaults are the broker's. */
@@ -48,17 +54,7 @@ export interface QueueProperties {
 }
 
 /** Figures of a queue at the time of the request. */
-export interface QueueRuntimeInfo {
-  activeMessageCount: number;
-  scheduledMessageCount: number;
-  deferredMessageCount: number;
-  deadLetterMessageCount: number;
-  sessionCount: number;
-  sizeBytes: number;
-  createdAt: Date | undefined;
-  updatedAt: Date | undefined;
-  accessedAt: Date | undefined;
-}
+export type QueueRuntimeInfo = EntityRuntimeInfo;
 
 export interface QueueDescription {
   /** The name as first written (names match case-insensitively). */
@@ -146,7 +142,6 @@ function toProperties(
 function fromQueue(queue: Queue | undefined, name: string): QueueDescription {
   if (!queue) throw new Error(`The broker's answer about queue "${name}" carries no queue`);
   const p = queue.properties;
-  const r = queue.runtimeInfo;
   return {
     name: queue.name,
     properties: {
@@ -161,28 +156,6 @@ function fromQueue(queue: Queue | undefined, name: string): QueueDescription {
       duplicateDetectionWindowMs: ms(p?.duplicateDetectionWindow) ?? 0,
       maxSizeBytes: Number(p?.maxSizeBytes ?? 0),
     },
-    runtimeInfo: {
-      activeMessageCount: Number(r?.activeMessageCount ?? 0),
-      scheduledMessageCount: Number(r?.scheduledMessageCount ?? 0),
-      deferredMessageCount: Number(r?.deferredMessageCount ?? 0),
-      deadLetterMessageCount: Number(r?.deadLetterMessageCount ?? 0),
-      sessionCount: Number(r?.sessionCount ?? 0),
-      sizeBytes: Number(r?.sizeBytes ?? 0),
-      createdAt: r?.createdAt ? timestampDate(r.createdAt) : undefined,
-      updatedAt: r?.updatedAt ? timestampDate(r.updatedAt) : undefined,
-      accessedAt: r?.accessedAt ? timestampDate(r.accessedAt) : undefined,
-    },
+    runtimeInfo: fromRuntimeInfo(queue.runtimeInfo),
   };
-}
-
-function duration(milliseconds: number | undefined): Duration | undefined {
-  return milliseconds === undefined ? undefined : durationFromMs(milliseconds);
-}
-
-function ms(d: Duration | undefined): number | undefined {
-  return d === undefined ? undefined : durationMs(d);
-}
-
-function int64(n: number | undefined): bigint | undefined {
-  return n === undefined ? undefined : BigInt(n);
 }

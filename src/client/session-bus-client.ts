@@ -1,7 +1,7 @@
 /**
  * The sessionbus client: one HTTP/2 connection (gRPC protocol) to a broker, with senders,
- * receivers, session receivers, peek, session listing, queue administration and
- * request–reply.
+ * receivers, session receivers, peek, session listing, administration of queues, topics,
+ * subscriptions and rules, and request–reply.
  */
 import { randomUUID } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
@@ -34,6 +34,13 @@ import {
   type ResponderOptions,
 } from "./responder.js";
 import type { CallOptions, Rpc } from "./rpc.js";
+import {
+  createRule,
+  deleteRule,
+  listRules,
+  type RuleDescription,
+  type RuleOptions,
+} from "./rule-admin.js";
 import { createSender, type Sender } from "./sender.js";
 import { type ListSessionsOptions, listSessions, type SessionInfo } from "./session-listing.js";
 import {
@@ -43,6 +50,27 @@ import {
   type SessionReceiver,
   type SessionReceiverOptions,
 } from "./session-receiver.js";
+import {
+  type CreateSubscriptionOptions,
+  createSubscription,
+  deleteSubscription,
+  getSubscription,
+  type ListSubscriptionsOptions,
+  listSubscriptions,
+  type SubscriptionDescription,
+  type SubscriptionOptions,
+  updateSubscription,
+} from "./subscription-admin.js";
+import {
+  createTopic,
+  deleteTopic,
+  getTopic,
+  type ListTopicsOptions,
+  listTopics,
+  type TopicDescription,
+  type TopicOptions,
+  updateTopic,
+} from "./topic-admin.js";
 
 export interface SessionBusClientOptions
   extends Omit<GrpcTransportOptions, "baseUrl" | "defaultTimeoutMs" | "sessionManager"> {
@@ -62,9 +90,12 @@ export interface SessionBusClient {
   /** The session id replies to this client's requestReply calls carry. */
   readonly instanceId: string;
 
-  /** Sends to a queue. */
+  /** Sends to a queue or a topic. */
   sender(entityPath: string): Sender;
-  /** Receives from an entity without sessions (a queue, or any dead-letter queue). */
+  /**
+   * Receives from an entity without sessions: a queue, a subscription
+   * (`subscriptionPath(topic, name)`), or any dead-letter queue.
+   */
   receiver(entityPath: string, options?: ReceiverOptions): Receiver;
   /** Locks the named session (also an empty or unknown one). */
   acceptSession(
@@ -90,6 +121,63 @@ export interface SessionBusClient {
   updateQueue(name: string, options: QueueOptions, call?: CallOptions): Promise<QueueDescription>;
   /** Removes the queue, its messages, sessions and dead-letter queue. */
   deleteQueue(name: string, call?: CallOptions): Promise<void>;
+
+  createTopic(name: string, options?: TopicOptions, call?: CallOptions): Promise<TopicDescription>;
+  getTopic(name: string, call?: CallOptions): Promise<TopicDescription>;
+  /** Every topic, every page. */
+  listTopics(options?: ListTopicsOptions): AsyncIterable<TopicDescription>;
+  updateTopic(name: string, options: TopicOptions, call?: CallOptions): Promise<TopicDescription>;
+  /** Removes the topic and all its subscriptions with their messages and sessions. */
+  deleteTopic(name: string, call?: CallOptions): Promise<void>;
+
+  /**
+   * Creates a subscription that receives the topic's messages sent from then on, through
+   * `options.rule` (default: "$Default", matching every message).
+   */
+  createSubscription(
+    topicName: string,
+    name: string,
+    options?: CreateSubscriptionOptions,
+    call?: CallOptions,
+  ): Promise<SubscriptionDescription>;
+  getSubscription(
+    topicName: string,
+    name: string,
+    call?: CallOptions,
+  ): Promise<SubscriptionDescription>;
+  /** Every subscription of the topic, every page. */
+  listSubscriptions(
+    topicName: string,
+    options?: ListSubscriptionsOptions,
+  ): AsyncIterable<SubscriptionDescription>;
+  /** Changes the given properties (requiresSession cannot change). */
+  updateSubscription(
+    topicName: string,
+    name: string,
+    options: SubscriptionOptions,
+    call?: CallOptions,
+  ): Promise<SubscriptionDescription>;
+  deleteSubscription(topicName: string, name: string, call?: CallOptions): Promise<void>;
+
+  /** Adds a rule to a subscription; it applies to the messages sent from then on. */
+  createRule(
+    topicName: string,
+    subscriptionName: string,
+    rule: RuleOptions,
+    call?: CallOptions,
+  ): Promise<RuleDescription>;
+  /** The subscription's rules in order of creation. */
+  listRules(
+    topicName: string,
+    subscriptionName: string,
+    call?: CallOptions,
+  ): Promise<RuleDescription[]>;
+  deleteRule(
+    topicName: string,
+    subscriptionName: string,
+    ruleName: string,
+    call?: CallOptions,
+  ): Promise<void>;
 
   /**
    * Sends `request` to `requestQueue` and resolves with its reply: the message on
@@ -151,6 +239,24 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
     listQueues: (listOptions) => listQueues(rpc, listOptions),
     updateQueue: (name, queueOptions, call) => updateQueue(rpc, name, queueOptions, call),
     deleteQueue: (name, call) => deleteQueue(rpc, name, call),
+    createTopic: (name, topicOptions, call) => createTopic(rpc, name, topicOptions, call),
+    getTopic: (name, call) => getTopic(rpc, name, call),
+    listTopics: (listOptions) => listTopics(rpc, listOptions),
+    updateTopic: (name, topicOptions, call) => updateTopic(rpc, name, topicOptions, call),
+    deleteTopic: (name, call) => deleteTopic(rpc, name, call),
+    createSubscription: (topicName, name, subscriptionOptions, call) =>
+      createSubscription(rpc, topicName, name, subscriptionOptions, call),
+    getSubscription: (topicName, name, call) => getSubscription(rpc, topicName, name, call),
+    listSubscriptions: (topicName, listOptions) => listSubscriptions(rpc, topicName, listOptions),
+    updateSubscription: (topicName, name, subscriptionOptions, call) =>
+      updateSubscription(rpc, topicName, name, subscriptionOptions, call),
+    deleteSubscription: (topicName, name, call) => deleteSubscription(rpc, topicName, name, call),
+    createRule: (topicName, subscriptionName, rule, call) =>
+      createRule(rpc, topicName, subscriptionName, rule, call),
+    listRules: (topicName, subscriptionName, call) =>
+      listRules(rpc, topicName, subscriptionName, call),
+    deleteRule: (topicName, subscriptionName, ruleName, call) =>
+      deleteRule(rpc, topicName, subscriptionName, ruleName, call),
     requestReply: (requestQueue, request, replyOptions) =>
       requester.request(requestQueue, request, replyOptions),
     createResponder(requestQueue, handler, responderOptions) {

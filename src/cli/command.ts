@@ -1,0 +1,45 @@
+/** What every CLI command is given and shares: exit codes, output, the client. */
+import type { SessionBusClient } from "../client/index.js";
+import type { Parsed, parseCommand } from "./args.js";
+
+/** Exit codes scripts can rely on. */
+export const EXIT = { ok: 0, brokerError: 1, usage: 2, nothingReceived: 3 } as const;
+
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Context {
+  parsed: Parsed;
+  io: Io;
+  json: boolean;
+  client(): SessionBusClient;
+  /**
+   * The SQL expression the command sends, when it sends one: a parse error's position is
+   * shown under it.
+   */
+  sqlExpression?: string | undefined;
+}
+
+export type Handler = (ctx: Context) => Promise<number>;
+
+export interface Command {
+  options: Parameters<typeof parseCommand>[2];
+  run: Handler;
+}
+
+/** JSON with bigints as strings, Dates as ISO strings and bytes as base64. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === "bigint") return v.toString();
+    if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+    return v;
+  });
+}
+
+/** Prints `json` under --json, else the text. */
+export function print(ctx: Context, json: unknown, text: () => string): void {
+  ctx.io.stdout(ctx.json ? toJson(json) : text());
+}
