@@ -7,6 +7,7 @@ import { startTestBroker, type TestBroker } from "./support/grpc-broker.js";
 import {
   bodyText,
   type MessageInput,
+  millis,
   type ReceivedMessage,
   type ReceiveStream,
   type SessionbusClient,
@@ -149,6 +150,28 @@ describe("a queue end to end", () => {
   it("has nothing left: a receiver with max_wait 1 s gets no message and ends", async () => {
     const stream = client.receiveStream({ entityPath: queue, prefetch: 20, maxWait: seconds(1) });
     try {
+      expect(await stream.rest(10_000)).toEqual([]);
+      expect((await stream.finalStatus()).code).toBe(0);
+    } finally {
+      stream.cancel();
+    }
+    expect(await client.peek(queue, 0, 250)).toEqual([]);
+  });
+});
+
+describe("short max_wait", () => {
+  it("delivers what is there and ends with a max_wait below a second", async () => {
+    const queue = uniqueName("e2e-short");
+    await client.createQueue(queue);
+    await client.send(queue, messages(queue, 0, 3));
+    const stream = client.receiveStream({ entityPath: queue, prefetch: 1, maxWait: millis(300) });
+    try {
+      // Prefetch 1: each message needs the one before it settled, so each comes in its own
+      // short pull.
+      for (let i = 0; i < 3; i++) {
+        const [message] = await stream.take(1);
+        await client.complete(queue, message?.lockToken ?? "");
+      }
       expect(await stream.rest(10_000)).toEqual([]);
       expect((await stream.finalStatus()).code).toBe(0);
     } finally {

@@ -66,7 +66,7 @@ export async function* receiveMessages(
     const batch = await store.messages.fetch(
       entity.streamId,
       left,
-      Math.max(1000, Math.min(waitMs, PULL_EXPIRES_MS)),
+      Math.min(waitMs, PULL_EXPIRES_MS),
     );
     const stop = () => batch.stop();
     signal.addEventListener("abort", stop);

@@ -73,7 +73,7 @@ export async function* receiveSession(
       const generation = handle.generation;
       const batch = await handle.reader.fetch(
         want,
-        Math.max(1000, Math.min(idleLeft, PULL_EXPIRES_MS, lockLeft)),
+        Math.min(idleLeft, PULL_EXPIRES_MS, Math.max(1000, lockLeft)),
       );
       const stop = () => batch.stop();
       signal.addEventListener("abort", stop);

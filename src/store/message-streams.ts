@@ -12,8 +12,9 @@ import {
   type StoredMsg,
   type StreamInfo,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { EntitySettings } from "./entity-record.js";
+import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import {
   allActiveSubjects,
   allDeferredSubjects,
@@ -88,6 +89,7 @@ export class MessageStreams {
   private readonly consumers = new Map<string, Promise<Consumer>>();
 
   constructor(
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly flush: () => Promise<void>,
@@ -306,8 +308,12 @@ export class MessageStreams {
     max: number,
     expiresMs: number,
   ): Promise<DeliveryBatch> {
-    const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
     const flush = this.flush;
+    if (expiresMs < LIBRARY_MIN_PULL_MS) {
+      const info = await consumer.info(true); // cached: no round trip
+      return shortPull(this.nc, info.stream_name, info.name, max, expiresMs, flush);
+    }
+    const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
     return {
       stop: () => messages.stop(),
       async *[Symbol.asyncIterator]() {

@@ -76,7 +76,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   })();
   return {
     entities,
-    messages: new MessageStreams(js, jsm, () => nc.flush()),
+    messages: new MessageStreams(nc, js, jsm, () => nc.flush()),
     deferredLocks: new DeferredLocks(lockKv),
     sessions: new SessionRecords(sessionKv),
     sessionState: new SessionStateChunks(stateKv),
