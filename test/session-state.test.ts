@@ -97,6 +97,25 @@ describe("session state", () => {
     await other.closeSession(queue, d);
   });
 
+  it("switches between small and large states, each read back whole", async () => {
+    const queue = uniqueName("sstate-sizes");
+    await client.createSessionQueue(queue, { maxSessionStateSizeBytes: 1024 * 1024 });
+    const lock = await client.acceptNamed(queue, "mixed");
+    // Around the size where a state moves out of the session record into chunks.
+    const sizes = [10, 200 * 1024, 8 * 1024, 8 * 1024 + 1, 4 * 1024, 0, 600 * 1024, 1];
+    for (const [i, size] of sizes.entries()) {
+      const state = Buffer.alloc(size, i + 1);
+      await client.setSessionState(queue, lock, size === 0 ? undefined : state);
+      const read = await client.getSessionState(queue, lock);
+      if (size === 0) expect(read).toBeUndefined();
+      else expect(read?.equals(state), `state ${i} of ${size} bytes`).toBe(true);
+    }
+    await client.closeSession(queue, lock);
+    const next = await other.acceptNamed(queue, "mixed");
+    expect((await other.getSessionState(queue, next))?.equals(Buffer.alloc(1, 8))).toBe(true);
+    await other.closeSession(queue, next);
+  });
+
   it("refuses a state over the limit with SESSION_STATE_TOO_LARGE and keeps the old one", async () => {
     const queue = uniqueName("sstate-limit");
     await client.createSessionQueue(queue);

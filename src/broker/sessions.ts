@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { SessionOffer } from "../store/session-index.js";
-import type { SessionRecord } from "../store/session-records.js";
+import { INLINE_STATE_MAX_BYTES, type SessionRecord } from "../store/session-records.js";
 import type { Store } from "../store/store.js";
 import { sessionToken } from "../store/subjects.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
@@ -118,6 +118,7 @@ export class Sessions {
     this.checkHeld(handle, record);
     const pointer = record.state;
     if (!pointer) return undefined;
+    if (pointer.inline !== undefined) return Buffer.from(pointer.inline, "base64");
     return this.store.sessionState.get(
       entity.streamId,
       handle.token,
@@ -144,16 +145,23 @@ export class Sessions {
       );
     }
     const version = randomUUID().replaceAll("-", "");
-    const chunks = state
-      ? await this.store.sessionState.put(entity.streamId, handle.token, version, state)
-      : 0;
+    const inline =
+      state && state.length <= INLINE_STATE_MAX_BYTES
+        ? Buffer.from(state).toString("base64")
+        : undefined;
+    const chunks =
+      state && inline === undefined
+        ? await this.store.sessionState.put(entity.streamId, handle.token, version, state)
+        : 0;
     let previous: SessionRecord["state"] = null;
     try {
       await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
         this.checkHeld(handle, record);
         previous = record.state;
         const now = Date.now();
-        record.state = state ? { version, size: state.length, chunks, changedAt: now } : null;
+        record.state = state
+          ? { version, size: state.length, chunks, changedAt: now, ...(inline ? { inline } : {}) }
+          : null;
         record.lastActivity = now;
         return record;
       });
@@ -163,7 +171,7 @@ export class Sessions {
       throw error;
     }
     const old = previous as SessionRecord["state"];
-    if (old)
+    if (old && old.chunks > 0)
       await this.store.sessionState.remove(entity.streamId, handle.token, old.version, old.chunks);
   }
 

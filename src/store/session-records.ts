@@ -1,12 +1,23 @@
 import type { KV } from "@nats-io/kv";
 
-/** Where a session's state is kept: `chunks` KV entries under `version`. */
+/**
+ * Where a session's state is kept: `chunks` KV entries under `version`, or (a small state)
+ * `inline` in the record itself, as base64, with `chunks` 0.
+ */
 export interface StatePointer {
   version: string;
   size: number;
   chunks: number;
   changedAt: number;
+  inline?: string;
 }
+
+/**
+ * States up to this size live in the session record: a get is then the record read alone
+ * and a set one record write, instead of a chunk round trip more each. Larger ones would
+ * make every record write (one per delivered group of messages) carry them.
+ */
+export const INLINE_STATE_MAX_BYTES = 8 * 1024;
 
 /**
  * What sessionbus keeps per session, in one KV entry written by compare-and-set: the lock,

@@ -1,5 +1,4 @@
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { nanos } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Delivery, DeliveryBatch } from "./message-streams.js";
 
 const ACK_TIMEOUT_MS = 5000;
