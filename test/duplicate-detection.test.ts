@@ -8,8 +8,9 @@
  * counted from the first send's answer has passed, plus a second for the store's purge timer.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestBroker, type TestBroker } from "./support/grpc-broker.js";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
+import { startTestBroker } from "./support/grpc-broker.js";
 import {
   bodyText,
   type SendResult,
@@ -24,18 +25,15 @@ const MIN_WINDOW_MS = 20_000;
 /** After the window: nats-server drops a message id from a timer at the window's end. */
 const PURGE_SLACK_MS = 1_000;
 
-let running: TestBroker;
 let client: SessionbusClient;
-
-beforeAll(async () => {
-  running = await startTestBroker();
-  client = running.client;
-});
-
 // No afterEach clean-up: the window tests run concurrently. Closing deletes every queue.
-afterAll(async () => {
-  await running?.close();
-});
+brokerPerFile(
+  startTestBroker,
+  (started) => {
+    client = started.client;
+  },
+  { cleanUpAfterEachTest: false },
+);
 
 async function sendOne(queue: string, messageId: string, body: string): Promise<SendResult> {
   const [result] = await client.send(queue, [{ messageId, body: Buffer.from(body) }]);

@@ -6,7 +6,8 @@
  * messages in flight under a lock wait until they are released.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import {
   bodyText,
   type ReceivedMessage,
@@ -14,25 +15,12 @@ import {
   toMs,
   uniqueName,
 } from "./support/grpc-client.js";
-import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
-import type { SessionClient, SessionReceiveStream, SessionRef } from "./support/session-client.js";
+import { startSessionBroker } from "./support/session-broker.js";
+import type { SessionClient, SessionRef } from "./support/session-client.js";
 
-let running: SessionTestBroker;
 let client: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  client = started.client;
 });
 
 const dlq = (queue: string) => `${queue}/$deadletterqueue`;

@@ -3,10 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningSessionbus, startSessionbus } from "../src/app.js";
 import { type NatsServerProcess, startNatsServer } from "../src/store/nats-server-process.js";
-import { startTestBroker, type TestBroker } from "./support/grpc-broker.js";
+import { brokerPerFile } from "./support/broker-per-file.js";
+import { startTestBroker } from "./support/grpc-broker.js";
 import {
   errorReason,
   failure,
@@ -18,20 +19,9 @@ import {
   uniqueName,
 } from "./support/grpc-client.js";
 
-let running: TestBroker;
 let client: SessionbusClient;
-
-beforeAll(async () => {
-  running = await startTestBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+brokerPerFile(startTestBroker, (started) => {
+  client = started.client;
 });
 
 function durationMs(value: { seconds: string; nanos: number } | null | undefined): number {

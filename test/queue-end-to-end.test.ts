@@ -2,8 +2,9 @@
  * Plain queues end to end over HTTP/2 through an independent grpc-js client: send in
  * batches, peek, receive with prefetch, complete, receive-and-delete and competing receivers.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestBroker, type TestBroker } from "./support/grpc-broker.js";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
+import { startTestBroker } from "./support/grpc-broker.js";
 import {
   bodyText,
   type MessageInput,
@@ -15,17 +16,14 @@ import {
   uniqueName,
 } from "./support/grpc-client.js";
 
-let running: TestBroker;
 let client: SessionbusClient;
-
-beforeAll(async () => {
-  running = await startTestBroker();
-  client = running.client;
-});
-
-afterAll(async () => {
-  await running?.close();
-});
+brokerPerFile(
+  startTestBroker,
+  (started) => {
+    client = started.client;
+  },
+  { cleanUpAfterEachTest: false },
+);
 
 function messages(prefix: string, from: number, count: number): MessageInput[] {
   return Array.from({ length: count }, (_, i) => ({

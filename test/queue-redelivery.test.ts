@@ -4,8 +4,9 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startTestBroker, type TestBroker } from "./support/grpc-broker.js";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
+import { startTestBroker } from "./support/grpc-broker.js";
 import {
   bodyText,
   failure,
@@ -22,22 +23,9 @@ import {
 /** Lock expiry takes lock_duration (5 s) plus JetStream's redelivery; this bounds it. */
 const REDELIVERY_BOUND_MS = 20_000;
 
-let running: TestBroker;
 let client: SessionbusClient;
-const streams: ReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startTestBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startTestBroker, (started) => {
+  client = started.client;
 });
 
 /** A new queue holding one message; returns its name and the message's sequence number. */

@@ -7,8 +7,9 @@
  */
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createSessionBusClient, RequestTimeoutError } from "../src/client/index.js";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import {
   bodyText,
   type DurationInput,
@@ -28,20 +29,9 @@ const REPLIES_BOUND_MS = 30_000;
 
 let running: SessionTestBroker;
 let client: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  running = started;
+  client = started.client;
 });
 
 interface RequestReplyInput {

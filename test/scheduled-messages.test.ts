@@ -8,9 +8,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { type RunningSessionbus, startSessionbus } from "../src/app.js";
 import { type NatsServerProcess, startNatsServer } from "../src/store/nats-server-process.js";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import { type BrokerProcess, startBrokerProcess } from "./support/broker-process.js";
 import {
   bodyText,
@@ -23,7 +24,7 @@ import {
   uniqueName,
   within,
 } from "./support/grpc-client.js";
-import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
+import { startSessionBroker } from "./support/session-broker.js";
 import {
   SessionClient,
   type SessionReceiveStream,
@@ -37,22 +38,9 @@ const ACTIVATION_BOUND_MS = 10_000;
 /** How long past its time a cancelled message is watched for. */
 const CANCELLED_WATCH_MS = 3_000;
 
-let running: SessionTestBroker;
 let client: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  client = started.client;
 });
 
 /** A google.protobuf.Timestamp of `ms` since the epoch, for requests. */

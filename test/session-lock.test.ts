@@ -4,7 +4,8 @@
  * without renewal, closing with unsettled messages, and the misuse errors.
  */
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import {
   bodyText,
   failure,
@@ -14,7 +15,7 @@ import {
   uniqueName,
   within,
 } from "./support/grpc-client.js";
-import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
+import { startSessionBroker } from "./support/session-broker.js";
 import type {
   SessionClient,
   SessionReceiveRequest,
@@ -25,25 +26,12 @@ import type {
 /** Lock expiry: lock_duration (5 s) plus the broker noticing it; this bounds it. */
 const EXPIRY_BOUND_MS = 20_000;
 
-let running: SessionTestBroker;
 let client: SessionClient;
 /** A second connection to the same broker: "another receiver". */
 let other: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-  other = running.newClient();
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  client = started.client;
+  other = started.newClient();
 });
 
 function receiver(on: SessionClient, request: SessionReceiveRequest): SessionReceiveStream {

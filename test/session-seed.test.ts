@@ -5,7 +5,8 @@
  * session nobody accepts delivers nothing; and a slow holder keeps its session's order.
  */
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import {
   bodyText,
   failure,
@@ -16,12 +17,7 @@ import {
   within,
 } from "./support/grpc-client.js";
 import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
-import type {
-  SessionClient,
-  SessionLock,
-  SessionReceiveStream,
-  SessionRef,
-} from "./support/session-client.js";
+import type { SessionClient, SessionLock, SessionRef } from "./support/session-client.js";
 
 const COLOURS = ["Orange", "Green", "Blue", "Purple"];
 const PER_SESSION = 4;
@@ -32,20 +28,9 @@ const SESSION_IDLE_MS = 1_000;
 
 let running: SessionTestBroker;
 let client: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  running = started;
+  client = started.client;
 });
 
 const refOf = ({ sessionId, lockToken }: SessionRef): SessionRef => ({ sessionId, lockToken });

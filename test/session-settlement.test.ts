@@ -5,7 +5,8 @@
  * one session without a lock.
  */
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import {
   bodyText,
   failure,
@@ -13,7 +14,7 @@ import {
   seconds,
   uniqueName,
 } from "./support/grpc-client.js";
-import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
+import { startSessionBroker } from "./support/session-broker.js";
 import type {
   SessionClient,
   SessionLock,
@@ -24,22 +25,9 @@ import type {
 /** The recalled event follows the abandon at once; this bounds the wait for it. */
 const RECALL_BOUND_MS = 5_000;
 
-let running: SessionTestBroker;
 let client: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  client = started.client;
 });
 
 const refOf = ({ sessionId, lockToken }: SessionRef): SessionRef => ({ sessionId, lockToken });

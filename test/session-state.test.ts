@@ -6,13 +6,13 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import { bodyText, failure, uniqueName } from "./support/grpc-client.js";
 import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
 import {
   type SessionClient,
   type SessionInfo,
-  type SessionReceiveStream,
   type SessionRef,
   UNLIMITED_MESSAGE_SIZE,
 } from "./support/session-client.js";
@@ -25,21 +25,10 @@ let running: SessionTestBroker;
 let client: SessionClient;
 /** Another receiver, on its own connection. */
 let other: SessionClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  running = await startSessionBroker();
-  client = running.client;
-  other = running.newClient();
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await running?.close();
+const streams = brokerPerFile(startSessionBroker, (started) => {
+  running = started;
+  client = started.client;
+  other = started.newClient();
 });
 
 const refOf = ({ sessionId, lockToken }: SessionRef): SessionRef => ({ sessionId, lockToken });

@@ -3,37 +3,16 @@
  * list, update, delete, the runtime figures, and bad rules refused with the position of the
  * error and nothing stored.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RunningSessionbus } from "../src/app.js";
-import { closeWithClients, startInProcessBroker } from "./support/grpc-broker.js";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
 import { bodyText, failure, seconds, uniqueName } from "./support/grpc-client.js";
-import { TopicClient } from "./support/topic-client.js";
+import { startTopicBroker } from "./support/topic-broker.js";
+import type { TopicClient } from "./support/topic-client.js";
 
-let broker: RunningSessionbus;
 let client: TopicClient;
-
-beforeAll(async () => {
-  broker = await startInProcessBroker();
-  client = new TopicClient(broker.url);
+brokerPerFile(startTopicBroker, (started) => {
+  client = started.client;
 });
-
-afterEach(async () => {
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await closeWithClients(broker, [client]);
-});
-
-/** Peeks until the subscription holds `count` messages (copies arrive asynchronously). */
-async function holding(path: string, count: number) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const found = await client.peekAll(path);
-    if (found.length >= count || Date.now() > deadline) return found;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe("topics", () => {
   it("creates, reads, lists, updates and deletes a topic", async () => {
@@ -120,8 +99,8 @@ describe("subscriptions", () => {
       { body: Buffer.from("one"), sessionId: "a" },
       { body: Buffer.from("two"), sessionId: "a" },
     ]);
-    await holding(`${topic}/subscriptions/billing`, 2);
-    await holding(`${topic}/subscriptions/audit`, 2);
+    await client.peekUntilHolding(`${topic}/subscriptions/billing`, 2);
+    await client.peekUntilHolding(`${topic}/subscriptions/audit`, 2);
     const billing = await client.getSubscription(topic, "billing");
     expect(billing.runtimeInfo.activeMessageCount).toBe("2");
     const summed = await client.getTopic(topic);
@@ -154,7 +133,7 @@ describe("subscriptions", () => {
     });
     // The remaining subscription still gets new messages.
     await client.send(topic, [{ body: Buffer.from("three"), sessionId: "a" }]);
-    const audit = await holding(`${topic}/subscriptions/audit`, 3);
+    const audit = await client.peekUntilHolding(`${topic}/subscriptions/audit`, 3);
     expect(audit.map(bodyText)).toEqual(["one", "two", "three"]);
 
     await client.deleteTopic(topic);
@@ -216,7 +195,7 @@ describe("rules", () => {
       { body: Buffer.from("blue"), subject: "blue" },
       { body: Buffer.from("red"), subject: "red" },
     ]);
-    const held = await holding(path, 1);
+    const held = await client.peekUntilHolding(path, 1);
     expect(held.map(bodyText)).toEqual(["red"]);
   });
 

@@ -3,38 +3,15 @@
  * match it (JetStream copies it), session subscriptions keep each session in order, and a
  * session-less message matching a session subscription is dead-lettered there only.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RunningSessionbus } from "../src/app.js";
-import { closeWithClients, startInProcessBroker } from "./support/grpc-broker.js";
-import {
-  bodyText,
-  failure,
-  type MessageInput,
-  type ReceivedMessage,
-  uniqueName,
-} from "./support/grpc-client.js";
-import type { SessionReceiveStream } from "./support/session-client.js";
-import { TopicClient } from "./support/topic-client.js";
+import { describe, expect, it } from "vitest";
+import { brokerPerFile } from "./support/broker-per-file.js";
+import { bodyText, failure, type MessageInput, uniqueName } from "./support/grpc-client.js";
+import { startTopicBroker } from "./support/topic-broker.js";
+import type { TopicClient } from "./support/topic-client.js";
 
-/** How long copies may take to reach a subscription's stream after the send returned. */
-const COPY_BOUND_MS = 15_000;
-
-let broker: RunningSessionbus;
 let client: TopicClient;
-const streams: SessionReceiveStream[] = [];
-
-beforeAll(async () => {
-  broker = await startInProcessBroker();
-  client = new TopicClient(broker.url);
-});
-
-afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.cancel();
-  await client.deleteCreatedQueues();
-});
-
-afterAll(async () => {
-  await closeWithClients(broker, [client]);
+const streams = brokerPerFile(startTopicBroker, (started) => {
+  client = started.client;
 });
 
 /** The mixed traffic of the acceptance test: what each message carries. */
@@ -67,16 +44,6 @@ function toMessage(t: Traffic): MessageInput {
       priority: { intValue: t.priority },
     },
   };
-}
-
-/** Peeks the whole entity until it holds `count` messages (copies arrive asynchronously). */
-async function holding(path: string, count: number): Promise<ReceivedMessage[]> {
-  const deadline = Date.now() + COPY_BOUND_MS;
-  for (;;) {
-    const found = await client.peekAll(path);
-    if (found.length >= count || Date.now() > deadline) return found;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe("fan-out from a topic to its subscriptions", () => {
@@ -114,12 +81,12 @@ describe("fan-out from a topic to its subscriptions", () => {
     const orphanOrders = sent.filter((t) => t.kind === "order" && t.sessionId === undefined);
     expect(orphanOrders.length).toBeGreaterThan(0);
 
-    const all = await holding(`${topic}/subscriptions/all`, allBodies.length);
+    const all = await client.peekUntilHolding(`${topic}/subscriptions/all`, allBodies.length);
     expect(all.map(bodyText)).toEqual(allBodies);
-    const audit = await holding(`${topic}/subscriptions/audit`, auditBodies.length);
+    const audit = await client.peekUntilHolding(`${topic}/subscriptions/audit`, auditBodies.length);
     expect(audit.map(bodyText)).toEqual(auditBodies);
     const ordersPath = `${topic}/subscriptions/orders`;
-    const orderCopies = await holding(ordersPath, orders.length);
+    const orderCopies = await client.peekUntilHolding(ordersPath, orders.length);
     expect(orderCopies.map(bodyText)).toEqual(orders.map((t) => t.body));
 
     // Each subscription numbers its own copies: 1, 2, 3, ...
@@ -152,7 +119,10 @@ describe("fan-out from a topic to its subscriptions", () => {
     expect(Object.fromEntries(receivedBySession)).toEqual(Object.fromEntries(expectedBySession));
 
     // Orders without a session: dead-lettered in "orders", delivered normally by "all".
-    const dead = await holding(`${ordersPath}/$deadletterqueue`, orphanOrders.length);
+    const dead = await client.peekUntilHolding(
+      `${ordersPath}/$deadletterqueue`,
+      orphanOrders.length,
+    );
     expect(dead.map(bodyText)).toEqual(orphanOrders.map((t) => t.body));
     for (const message of dead) {
       expect(message.deadLetterReason).toBe("Session id is null.");
@@ -172,10 +142,13 @@ describe("fan-out from a topic to its subscriptions", () => {
     const [result] = await client.send(topic, [{ body: Buffer.from("no session") }]);
     expect(result?.duplicate).toBe(false);
 
-    const dead = await holding(`${topic}/subscriptions/sessions/$deadletterqueue`, 1);
+    const dead = await client.peekUntilHolding(
+      `${topic}/subscriptions/sessions/$deadletterqueue`,
+      1,
+    );
     expect(dead.map(bodyText)).toEqual(["no session"]);
     expect(dead[0]?.deadLetterReason).toBe("Session id is null.");
-    const plain = await holding(`${topic}/subscriptions/plain`, 1);
+    const plain = await client.peekUntilHolding(`${topic}/subscriptions/plain`, 1);
     expect(plain.map(bodyText)).toEqual(["no session"]);
     expect(await client.peekAll(`${topic}/subscriptions/sessions`)).toEqual([]);
     // The session subscription is not blocked: the next message with a session gets through.
@@ -191,9 +164,9 @@ describe("fan-out from a topic to its subscriptions", () => {
     await client.send(topic, [{ body: Buffer.from("before") }]);
     await client.createSubscription(topic, "late");
     await client.send(topic, [{ body: Buffer.from("after") }]);
-    const early = await holding(`${topic}/subscriptions/early`, 2);
+    const early = await client.peekUntilHolding(`${topic}/subscriptions/early`, 2);
     expect(early.map(bodyText)).toEqual(["before", "after"]);
-    const late = await holding(`${topic}/subscriptions/late`, 1);
+    const late = await client.peekUntilHolding(`${topic}/subscriptions/late`, 1);
     expect(late.map(bodyText)).toEqual(["after"]);
   });
 

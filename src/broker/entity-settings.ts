@@ -1,4 +1,4 @@
-import type { EntitySettings } from "../store/entity-record.js";
+import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
 import { InvalidArgumentError } from "./errors.js";
 
 const SECOND = 1000;
@@ -72,6 +72,23 @@ const RANGES: Partial<Record<keyof EntitySettings, Range & { field: string }>> =
     scale: 1,
   },
 };
+
+/** requires_session is fixed at creation: refuses an update that would change it. */
+export function refuseRequiresSessionChange(
+  record: EntityRecord,
+  changes: Partial<EntitySettings>,
+): void {
+  if (
+    changes.requiresSession !== undefined &&
+    changes.requiresSession !== record.settings.requiresSession
+  ) {
+    throw new InvalidArgumentError(
+      "properties.requires_session",
+      `requires_session of "${record.name}" is fixed at creation; create a new ${record.kind} instead.`,
+      { entityPath: record.name },
+    );
+  }
+}
 
 /** Merges `changes` over `base` and checks every value against its allowed range. */
 export function applySettings(

@@ -1,6 +1,7 @@
 import { deadLetterStreamId, type EntityRecord } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
 import { layoutOf } from "./entity-resolver.js";
+import { QuotaExceededError, StoreUnavailableError } from "./errors.js";
 
 /** Figures of a queue or subscription at the time of asking. */
 export interface EntityRuntime {
@@ -29,6 +30,35 @@ export async function ensureEntityStreams(store: Store, record: EntityRecord): P
     requiresSession: false,
     requiresDuplicateDetection: false,
   });
+}
+
+/**
+ * Makes the streams of an entity whose record was just stored. When that fails, the record,
+ * the streams made so far and whatever `undo` names are removed again, and the failure is
+ * thrown as the quota (JetStream out of resources) or as the store's while `creating`.
+ */
+export async function ensureStreamsOrUndo(
+  store: Store,
+  key: string,
+  record: EntityRecord,
+  streams: {
+    ensure(record: EntityRecord): Promise<void>;
+    remove(record: EntityRecord): Promise<void>;
+  },
+  creating: string,
+  undo: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  try {
+    await streams.ensure(record);
+  } catch (error) {
+    await store.entities.remove(key).catch(() => undefined);
+    await streams.remove(record).catch(() => undefined);
+    await undo().catch(() => undefined);
+    if (/insufficient|resources/i.test(String(error))) {
+      throw new QuotaExceededError(record.name, { cause: error });
+    }
+    throw new StoreUnavailableError(creating, { cause: error });
+  }
 }
 
 export async function removeEntityStreams(store: Store, record: EntityRecord): Promise<void> {

@@ -1,21 +1,17 @@
 import { randomBytes } from "node:crypto";
 import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
+import { pageOfKind } from "./entity-paging.js";
 import { entityKey, validateEntityName, validateTopLevelName } from "./entity-path.js";
-import { applySettings, DEFAULT_SETTINGS } from "./entity-settings.js";
+import { applySettings, DEFAULT_SETTINGS, refuseRequiresSessionChange } from "./entity-settings.js";
 import {
   type EntityRuntime,
   ensureEntityStreams,
+  ensureStreamsOrUndo,
   entityRuntime,
   removeEntityStreams,
 } from "./entity-streams.js";
-import {
-  EntityAlreadyExistsError,
-  EntityNotFoundError,
-  InvalidArgumentError,
-  QuotaExceededError,
-  StoreUnavailableError,
-} from "./errors.js";
+import { EntityAlreadyExistsError, EntityNotFoundError } from "./errors.js";
 
 /** Figures of a queue at the time of asking. */
 export type QueueRuntime = EntityRuntime;
@@ -29,8 +25,6 @@ export interface QueuePage {
   queues: QueueView[];
   nextPageToken: string;
 }
-
-const MAX_PAGE = 1000;
 
 /** Create, read, update, delete of queues: the registry entry plus its two streams. */
 export class QueueAdmin {
@@ -50,16 +44,13 @@ export class QueueAdmin {
     };
     const key = entityKey(name);
     if (!(await this.store.entities.create(key, record))) throw new EntityAlreadyExistsError(name);
-    try {
-      await this.ensureStreams(record);
-    } catch (error) {
-      await this.store.entities.remove(key).catch(() => undefined);
-      await this.removeStreams(record).catch(() => undefined);
-      if (/insufficient|resources/i.test(String(error))) {
-        throw new QuotaExceededError(name, { cause: error });
-      }
-      throw new StoreUnavailableError(`creating the streams of "${name}"`, { cause: error });
-    }
+    await ensureStreamsOrUndo(
+      this.store,
+      key,
+      record,
+      { ensure: (r) => this.ensureStreams(r), remove: (r) => this.removeStreams(r) },
+      `creating the streams of "${name}"`,
+    );
     return this.view(record);
   }
 
@@ -69,23 +60,14 @@ export class QueueAdmin {
   }
 
   async list(pageSize: number, pageToken: string): Promise<QueuePage> {
-    if (pageSize < 0 || pageSize > MAX_PAGE) {
-      throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`);
-    }
-    const size = pageSize || 100;
-    const keys = this.store.entities.keys("queue").filter((k) => k > pageToken);
-    const page = keys.slice(0, size);
-    const views = await Promise.all(
-      page.map(async (key) => {
-        const found = await this.store.entities.get(key);
-        if (found?.record.kind !== "queue") return undefined;
-        // A queue deleted (or still being created) meanwhile is left out of the page.
-        return found ? this.view(found.record).catch(() => undefined) : undefined;
-      }),
+    const { views, nextPageToken } = await pageOfKind(
+      this.store,
+      "queue",
+      pageSize,
+      pageToken,
+      (record) => this.view(record),
     );
-    const queues = views.filter((v): v is QueueView => v !== undefined);
-    const more = keys.length > size;
-    return { queues, nextPageToken: more ? (page.at(-1) ?? "") : "" };
+    return { queues: views, nextPageToken };
   }
 
   async update(name: string, changes: Partial<EntitySettings>): Promise<QueueView> {
@@ -94,16 +76,7 @@ export class QueueAdmin {
     const found = await this.store.entities.read(key);
     if (found?.record.kind !== "queue") throw new EntityNotFoundError(name);
     const { record, revision } = found;
-    if (
-      changes.requiresSession !== undefined &&
-      changes.requiresSession !== record.settings.requiresSession
-    ) {
-      throw new InvalidArgumentError(
-        "properties.requires_session",
-        `requires_session of "${record.name}" is fixed at creation; create a new queue instead.`,
-        { entityPath: record.name },
-      );
-    }
+    refuseRequiresSessionChange(record, changes);
     const settings = applySettings(record.settings, changes, record.name);
     const updated: EntityRecord = { ...record, settings, updatedAt: Date.now() };
     await this.ensureStreams(updated);

@@ -3,26 +3,22 @@ import type { Rule } from "../../gen/ts/sessionbus/v1/topic_pb.js";
 import { defaultRule, ruleFromProto } from "../rules/rule-record.js";
 import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
+import { checkedPageSize, pageAfter } from "./entity-paging.js";
 import {
   entityKey,
   subscriptionPath,
   validateEntityName,
   validateSubscriptionName,
 } from "./entity-path.js";
-import { applySettings } from "./entity-settings.js";
+import { applySettings, refuseRequiresSessionChange } from "./entity-settings.js";
 import {
   type EntityRuntime,
   ensureEntityStreams,
+  ensureStreamsOrUndo,
   entityRuntime,
   removeEntityStreams,
 } from "./entity-streams.js";
-import {
-  EntityAlreadyExistsError,
-  EntityNotFoundError,
-  InvalidArgumentError,
-  QuotaExceededError,
-  StoreUnavailableError,
-} from "./errors.js";
+import { EntityAlreadyExistsError, EntityNotFoundError, QuotaExceededError } from "./errors.js";
 import { updateWithRetry } from "./registry-update.js";
 
 /** The settings a subscription has of its own (the rest come from its topic). */
@@ -56,7 +52,6 @@ export interface SubscriptionPage {
  * in a NATS protocol line (4 KiB) next to a session id of up to 128 characters.
  */
 export const MAX_SUBSCRIPTIONS_PER_TOPIC = 1000;
-const MAX_PAGE = 1000;
 
 /**
  * Create, read, update, delete of subscriptions. A subscription is a queue of its own (same
@@ -104,17 +99,17 @@ export class SubscriptionAdmin {
       await this.releaseSlot(topicKey, key, slot);
       throw new EntityAlreadyExistsError(path);
     }
-    try {
-      await ensureEntityStreams(this.store, record);
-    } catch (error) {
-      await this.store.entities.remove(key).catch(() => undefined);
-      await removeEntityStreams(this.store, record).catch(() => undefined);
-      await this.releaseSlot(topicKey, key, slot).catch(() => undefined);
-      if (/insufficient|resources/i.test(String(error))) {
-        throw new QuotaExceededError(path, { cause: error });
-      }
-      throw new StoreUnavailableError(`creating the streams of "${path}"`, { cause: error });
-    }
+    await ensureStreamsOrUndo(
+      this.store,
+      key,
+      record,
+      {
+        ensure: (r) => ensureEntityStreams(this.store, r),
+        remove: (r) => removeEntityStreams(this.store, r),
+      },
+      `creating the streams of "${path}"`,
+      () => this.releaseSlot(topicKey, key, slot),
+    );
     return this.view(topic.name, name, record);
   }
 
@@ -124,27 +119,20 @@ export class SubscriptionAdmin {
   }
 
   async list(topicName: string, pageSize: number, pageToken: string): Promise<SubscriptionPage> {
-    if (pageSize < 0 || pageSize > MAX_PAGE) {
-      throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`);
-    }
+    const size = checkedPageSize(pageSize);
     validateEntityName(topicName, "topic_name");
     const topic = await this.findTopic(topicName);
-    const size = pageSize || 100;
-    const all = this.store.entities
+    const sorted = this.store.entities
       .subscriptionsOf(entityKey(topic.name))
-      .sort((a, b) => entityKey(a.name).localeCompare(entityKey(b.name)))
-      .filter((record) => entityKey(record.name) > pageToken);
-    const page = all.slice(0, size);
-    const views = await Promise.all(
-      page.map((record) =>
-        this.view(topic.name, subscriptionNameOf(record), record).catch(() => undefined),
-      ),
+      .sort((a, b) => entityKey(a.name).localeCompare(entityKey(b.name)));
+    const { views, nextPageToken } = await pageAfter(
+      sorted,
+      (record) => entityKey(record.name),
+      pageToken,
+      size,
+      (record) => this.view(topic.name, subscriptionNameOf(record), record).catch(() => undefined),
     );
-    const last = page.at(-1);
-    return {
-      subscriptions: views.filter((v): v is SubscriptionView => v !== undefined),
-      nextPageToken: all.length > size && last ? entityKey(last.name) : "",
-    };
+    return { subscriptions: views, nextPageToken };
   }
 
   async update(
@@ -154,16 +142,7 @@ export class SubscriptionAdmin {
   ): Promise<SubscriptionView> {
     const { key, topic } = await this.find(topicName, name);
     const updated = await updateWithRetry(this.store, key, (record) => {
-      if (
-        changes.requiresSession !== undefined &&
-        changes.requiresSession !== record.settings.requiresSession
-      ) {
-        throw new InvalidArgumentError(
-          "properties.requires_session",
-          `requires_session of "${record.name}" is fixed at creation; create a new subscription instead.`,
-          { entityPath: record.name },
-        );
-      }
+      refuseRequiresSessionChange(record, changes);
       const settings = applySettings(record.settings, changes, record.name);
       return { ...record, settings, updatedAt: Date.now() };
     });

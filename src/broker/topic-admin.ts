@@ -2,16 +2,16 @@ import { randomBytes } from "node:crypto";
 import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
 import { queueLayout } from "../store/subjects.js";
+import { pageOfKind } from "./entity-paging.js";
 import { entityKey, validateEntityName, validateTopLevelName } from "./entity-path.js";
 import { applySettings, DEFAULT_SETTINGS } from "./entity-settings.js";
-import { type EntityRuntime, entityRuntime, removeEntityStreams } from "./entity-streams.js";
 import {
-  EntityAlreadyExistsError,
-  EntityNotFoundError,
-  InvalidArgumentError,
-  QuotaExceededError,
-  StoreUnavailableError,
-} from "./errors.js";
+  type EntityRuntime,
+  ensureStreamsOrUndo,
+  entityRuntime,
+  removeEntityStreams,
+} from "./entity-streams.js";
+import { EntityAlreadyExistsError, EntityNotFoundError } from "./errors.js";
 
 /** The settings a topic has (the rest of EntitySettings is its subscriptions'). */
 export type TopicSettingChanges = Partial<
@@ -37,8 +37,6 @@ export interface TopicPage {
   nextPageToken: string;
 }
 
-const MAX_PAGE = 1000;
-
 /**
  * Create, read, update, delete of topics: the registry entry and the topic's stream, which
  * holds each message only until its subscriptions' streams have copied it.
@@ -61,16 +59,13 @@ export class TopicAdmin {
     };
     const key = entityKey(name);
     if (!(await this.store.entities.create(key, record))) throw new EntityAlreadyExistsError(name);
-    try {
-      await this.ensureStreams(record);
-    } catch (error) {
-      await this.store.entities.remove(key).catch(() => undefined);
-      await this.removeStreams(record).catch(() => undefined);
-      if (/insufficient|resources/i.test(String(error))) {
-        throw new QuotaExceededError(name, { cause: error });
-      }
-      throw new StoreUnavailableError(`creating the stream of topic "${name}"`, { cause: error });
-    }
+    await ensureStreamsOrUndo(
+      this.store,
+      key,
+      record,
+      { ensure: (r) => this.ensureStreams(r), remove: (r) => this.removeStreams(r) },
+      `creating the stream of topic "${name}"`,
+    );
     return this.view(record);
   }
 
@@ -80,21 +75,14 @@ export class TopicAdmin {
   }
 
   async list(pageSize: number, pageToken: string): Promise<TopicPage> {
-    if (pageSize < 0 || pageSize > MAX_PAGE) {
-      throw new InvalidArgumentError("page_size", `page_size must be between 0 and ${MAX_PAGE}.`);
-    }
-    const size = pageSize || 100;
-    const keys = this.store.entities.keys("topic").filter((k) => k > pageToken);
-    const page = keys.slice(0, size);
-    const views = await Promise.all(
-      page.map(async (key) => {
-        const found = await this.store.entities.get(key);
-        if (found?.record.kind !== "topic") return undefined;
-        return this.view(found.record).catch(() => undefined);
-      }),
+    const { views, nextPageToken } = await pageOfKind(
+      this.store,
+      "topic",
+      pageSize,
+      pageToken,
+      (record) => this.view(record),
     );
-    const topics = views.filter((v): v is TopicView => v !== undefined);
-    return { topics, nextPageToken: keys.length > size ? (page.at(-1) ?? "") : "" };
+    return { topics: views, nextPageToken };
   }
 
   async update(name: string, changes: TopicSettingChanges): Promise<TopicView> {

@@ -12,6 +12,7 @@ import {
   int64,
   ms,
 } from "./admin-conversions.js";
+import { pagedList } from "./paged-list.js";
 import { type CallOptions, invoke, type Rpc } from "./rpc.js";
 
 /** Settings of a queue; the defaults are the broker's. */
@@ -110,15 +111,14 @@ export async function* listQueues(
   rpc: Rpc,
   options?: ListQueuesOptions,
 ): AsyncGenerator<QueueDescription> {
-  let pageToken = "";
-  do {
-    const token = pageToken;
-    const page = await invoke(rpc, options, (c) =>
-      rpc.admin.listQueues({ pageSize: options?.pageSize ?? 0, pageToken: token }, c),
-    );
-    for (const queue of page.queues) yield fromQueue(queue, queue.name);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
+  const items = pagedList(
+    (pageToken) =>
+      invoke(rpc, options, (c) =>
+        rpc.admin.listQueues({ pageSize: options?.pageSize ?? 0, pageToken }, c),
+      ),
+    (page) => page.queues,
+  );
+  for await (const queue of items) yield fromQueue(queue, queue.name);
 }
 
 function toProperties(

@@ -15,6 +15,7 @@ import {
   int64,
   ms,
 } from "./admin-conversions.js";
+import { pagedList } from "./paged-list.js";
 import { type CallOptions, invoke, type Rpc } from "./rpc.js";
 import { type RuleFilter, toProtoRule } from "./rule-admin.js";
 
@@ -142,18 +143,14 @@ export async function* listSubscriptions(
   topicName: string,
   options?: ListSubscriptionsOptions,
 ): AsyncGenerator<SubscriptionDescription> {
-  let pageToken = "";
-  do {
-    const token = pageToken;
-    const page = await invoke(rpc, options, (c) =>
-      rpc.admin.listSubscriptions(
-        { topicName, pageSize: options?.pageSize ?? 0, pageToken: token },
-        c,
+  const items = pagedList(
+    (pageToken) =>
+      invoke(rpc, options, (c) =>
+        rpc.admin.listSubscriptions({ topicName, pageSize: options?.pageSize ?? 0, pageToken }, c),
       ),
-    );
-    for (const each of page.subscriptions) yield fromSubscription(each, topicName, each.name);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
+    (page) => page.subscriptions,
+  );
+  for await (const each of items) yield fromSubscription(each, topicName, each.name);
 }
 
 function toProperties(

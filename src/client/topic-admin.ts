@@ -13,6 +13,7 @@ import {
   int64,
   ms,
 } from "./admin-conversions.js";
+import { pagedList } from "./paged-list.js";
 import { type CallOptions, invoke, type Rpc } from "./rpc.js";
 
 /** Settings of a topic; the defaults are the broker's. */
@@ -96,15 +97,14 @@ export async function* listTopics(
   rpc: Rpc,
   options?: ListTopicsOptions,
 ): AsyncGenerator<TopicDescription> {
-  let pageToken = "";
-  do {
-    const token = pageToken;
-    const page = await invoke(rpc, options, (c) =>
-      rpc.admin.listTopics({ pageSize: options?.pageSize ?? 0, pageToken: token }, c),
-    );
-    for (const topic of page.topics) yield fromTopic(topic, topic.name);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
+  const items = pagedList(
+    (pageToken) =>
+      invoke(rpc, options, (c) =>
+        rpc.admin.listTopics({ pageSize: options?.pageSize ?? 0, pageToken }, c),
+      ),
+    (page) => page.topics,
+  );
+  for await (const topic of items) yield fromTopic(topic, topic.name);
 }
 
 function toProperties(

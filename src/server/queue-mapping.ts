@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { type Duration, durationFromMs, durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type Queue,
   type QueueProperties,
@@ -7,6 +7,7 @@ import {
 } from "../../gen/ts/sessionbus/v1/queue_pb.js";
 import type { QueueView } from "../broker/queue-admin.js";
 import type { EntitySettings } from "../store/entity-record.js";
+import { ms, num, runtimeToProto, ttl } from "./entity-mapping.js";
 
 /** The fields a request sets, as broker settings (unset fields stay undefined). */
 export function settingsFromProto(p: QueueProperties | undefined): Partial<EntitySettings> {
@@ -34,8 +35,7 @@ export function queueToProto(view: QueueView): Queue {
       requiresSession: s.requiresSession,
       lockDuration: durationFromMs(s.lockDurationMs),
       maxDeliveryCount: s.maxDeliveryCount,
-      defaultMessageTtl:
-        s.defaultMessageTtlMs > 0 ? durationFromMs(s.defaultMessageTtlMs) : undefined,
+      defaultMessageTtl: ttl(s.defaultMessageTtlMs),
       deadLetteringOnMessageExpiration: s.deadLetteringOnMessageExpiration,
       maxMessageSizeBytes: BigInt(s.maxMessageSizeBytes),
       maxSessionStateSizeBytes: BigInt(s.maxSessionStateSizeBytes),
@@ -43,22 +43,6 @@ export function queueToProto(view: QueueView): Queue {
       duplicateDetectionWindow: durationFromMs(s.duplicateDetectionWindowMs),
       maxSizeBytes: BigInt(s.maxSizeBytes),
     },
-    runtimeInfo: {
-      activeMessageCount: BigInt(runtime.activeMessageCount),
-      scheduledMessageCount: BigInt(runtime.scheduledMessageCount),
-      deferredMessageCount: BigInt(runtime.deferredMessageCount),
-      deadLetterMessageCount: BigInt(runtime.deadLetterMessageCount),
-      sizeBytes: BigInt(runtime.sizeBytes),
-      createdAt: timestampFromMs(record.createdAt),
-      updatedAt: timestampFromMs(record.updatedAt),
-    },
+    runtimeInfo: runtimeToProto(record, runtime),
   });
-}
-
-function ms(d: Duration | undefined): number | undefined {
-  return d === undefined ? undefined : durationMs(d);
-}
-
-function num(n: bigint | undefined): number | undefined {
-  return n === undefined ? undefined : Number(n);
 }

@@ -1,9 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { type Duration, durationFromMs, durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import {
-  type EntityRuntimeInfo,
-  EntityRuntimeInfoSchema,
-} from "../../gen/ts/sessionbus/v1/queue_pb.js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type Subscription,
   type SubscriptionProperties,
@@ -12,10 +8,9 @@ import {
   type TopicProperties,
   TopicSchema,
 } from "../../gen/ts/sessionbus/v1/topic_pb.js";
-import type { EntityRuntime } from "../broker/entity-streams.js";
 import type { SubscriptionSettingChanges, SubscriptionView } from "../broker/subscription-admin.js";
 import type { TopicSettingChanges, TopicView } from "../broker/topic-admin.js";
-import type { EntityRecord } from "../store/entity-record.js";
+import { ms, num, runtimeToProto, ttl } from "./entity-mapping.js";
 
 /** The fields a topic request sets (unset fields stay undefined). */
 export function topicSettingsFromProto(p: TopicProperties | undefined): TopicSettingChanges {
@@ -74,28 +69,4 @@ export function subscriptionToProto(view: SubscriptionView): Subscription {
     },
     runtimeInfo: runtimeToProto(view.record, view.runtime),
   });
-}
-
-export function runtimeToProto(record: EntityRecord, runtime: EntityRuntime): EntityRuntimeInfo {
-  return create(EntityRuntimeInfoSchema, {
-    activeMessageCount: BigInt(runtime.activeMessageCount),
-    scheduledMessageCount: BigInt(runtime.scheduledMessageCount),
-    deferredMessageCount: BigInt(runtime.deferredMessageCount),
-    deadLetterMessageCount: BigInt(runtime.deadLetterMessageCount),
-    sizeBytes: BigInt(runtime.sizeBytes),
-    createdAt: timestampFromMs(record.createdAt),
-    updatedAt: timestampFromMs(record.updatedAt),
-  });
-}
-
-function ttl(value: number): Duration | undefined {
-  return value > 0 ? durationFromMs(value) : undefined;
-}
-
-function ms(d: Duration | undefined): number | undefined {
-  return d === undefined ? undefined : durationMs(d);
-}
-
-function num(n: bigint | undefined): number | undefined {
-  return n === undefined ? undefined : Number(n);
 }

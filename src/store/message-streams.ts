@@ -123,20 +123,10 @@ export class MessageStreams {
       num_replicas: 1,
       ...(source ? { sources: [await this.sourceFrom(source)] } : {}),
     };
-    let info: StreamInfo;
-    try {
-      info = await this.jsm.streams.add(config);
-    } catch (error) {
-      if (!isAlreadyInUse(error)) throw error;
+    const info = await this.addOrUpdateStream(config, async () => {
       const current = await this.jsm.streams.info(config.name);
-      info = await this.jsm.streams.update(config.name, {
-        ...config,
-        sources: current.config.sources,
-      });
-    }
-    // nats-server 2.9 ignores settings it does not know instead of refusing them: check that
-    // the ones the broker relies on took effect.
-    expectSetting(config.name, "retention", info.config.retention, config.retention);
+      return { ...config, sources: current.config.sources };
+    });
     expectSetting(config.name, "allow_direct", info.config.allow_direct, true);
     const consumer = await this.jsm.consumers.add(streamName(streamId), {
       durable_name: PLAIN_CONSUMER,
@@ -190,14 +180,27 @@ export class MessageStreams {
       duplicate_window: nanos(window),
       num_replicas: 1,
     };
+    await this.addOrUpdateStream(config);
+  }
+
+  /**
+   * Adds the stream, or updates it (to `updated()`) when it exists. nats-server 2.9 ignores
+   * settings it does not know instead of refusing them: the retention the broker relies on
+   * is checked to have taken effect (the caller checks any other).
+   */
+  private async addOrUpdateStream(
+    config: Parameters<JetStreamManager["streams"]["add"]>[0],
+    updated: () => Promise<typeof config> = async () => config,
+  ): Promise<StreamInfo> {
     let info: StreamInfo;
     try {
       info = await this.jsm.streams.add(config);
     } catch (error) {
       if (!isAlreadyInUse(error)) throw error;
-      info = await this.jsm.streams.update(config.name, config);
+      info = await this.jsm.streams.update(config.name, await updated());
     }
     expectSetting(config.name, "retention", info.config.retention, config.retention);
+    return info;
   }
 
   async removeTopic(topicStreamId: string): Promise<void> {

@@ -1,6 +1,12 @@
 /** A grpc-js client for topics, subscriptions and rules, on top of the session client. */
 import * as grpc from "@grpc/grpc-js";
-import type { DurationInput, EntityRuntimeInfo, PropertyValue, Timestamp } from "./grpc-client.js";
+import type {
+  DurationInput,
+  EntityRuntimeInfo,
+  PropertyValue,
+  ReceivedMessage,
+  Timestamp,
+} from "./grpc-client.js";
 import { SessionClient } from "./session-client.js";
 
 export interface TopicPropertiesInput {
@@ -58,6 +64,9 @@ export interface Subscription {
   properties: Record<string, unknown> & { requiresSession: boolean };
   runtimeInfo: EntityRuntimeInfo;
 }
+
+/** How long copies may take to reach a subscription's stream after the send returned. */
+const COPY_BOUND_MS = 15_000;
 
 export class TopicClient extends SessionClient {
   /** Topics this client created, deleted with the queues at the end. */
@@ -142,6 +151,19 @@ export class TopicClient extends SessionClient {
 
   async deleteRule(topicName: string, subscriptionName: string, ruleName: string): Promise<void> {
     await this.unary("AdminService", "DeleteRule", { topicName, subscriptionName, ruleName });
+  }
+
+  /**
+   * Peeks the whole entity until it holds `count` messages (copies arrive asynchronously) or
+   * COPY_BOUND_MS has passed; returns what it holds then.
+   */
+  async peekUntilHolding(path: string, count: number): Promise<ReceivedMessage[]> {
+    const deadline = Date.now() + COPY_BOUND_MS;
+    for (;;) {
+      const found = await this.peekAll(path);
+      if (found.length >= count || Date.now() > deadline) return found;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Deletes the topics this client created (with their subscriptions), then its queues. */
