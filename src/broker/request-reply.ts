@@ -23,9 +23,9 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /**
  * Taken off the caller's own deadline, so that the call ends (request withdrawn, session
  * released) and answers REQUEST_TIMED_OUT before the client gives up on its own.
- * @default 500 (at most half of what is left)
+ * @default 1000 (at most half of what is left)
  */
-const DEADLINE_MARGIN_MS = 500;
+const DEADLINE_MARGIN_MS = 1000;
 
 export interface RequestReplyCall {
   /** Where the request goes (a queue or topic). */
