@@ -20,16 +20,22 @@ export class EntityRegistry {
 
   constructor(private readonly kv: KV) {}
 
-  /** Starts the watch and waits until the local copy holds every existing entity. */
+  /**
+   * Starts the watch and waits until the local copy holds every existing entity: until it
+   * has seen the bucket's last revision as of the start (that entry is always the latest of
+   * its key, so the watch delivers it or a newer one), or the end of its initial snapshot.
+   * Counting entries instead would wait forever when another broker deletes some of them
+   * between the count and the watch.
+   */
   async startWatching(): Promise<void> {
-    const existing = (await this.kv.status()).values;
+    const lastRevision = (await this.kv.status()).streamInfo.state.last_seq;
     const watch = await this.kv.watch();
     this.stopWatch = () => watch.stop();
     let synced: () => void = () => undefined;
     const initialSync = new Promise<void>((resolve) => {
       synced = resolve;
     });
-    if (existing === 0) synced();
+    if (lastRevision === 0) synced();
     void (async () => {
       for await (const entry of watch) {
         const name = decodeKey(entry.key);
@@ -39,7 +45,7 @@ export class EntityRegistry {
           this.forget(name);
         }
         // delta: how many entries of the initial snapshot are still to come.
-        if (entry.delta === 0) synced();
+        if (entry.revision >= lastRevision || entry.delta === 0) synced();
       }
     })();
     await initialSync;
