@@ -8,8 +8,8 @@ import { toConnectError } from "./error-mapping.js";
  */
 export function withErrorMapping<S extends DescService>(
   service: S,
-  impl: Partial<ServiceImpl<S>>,
-): Partial<ServiceImpl<S>> {
+  impl: ServiceImpl<S>,
+): ServiceImpl<S> {
   const wrapped: Record<string, unknown> = {};
   for (const method of service.methods) {
     const original = (impl as unknown as Record<string, (...args: unknown[]) => unknown>)[
@@ -33,5 +33,5 @@ export function withErrorMapping<S extends DescService>(
             }
           };
   }
-  return wrapped as unknown as Partial<ServiceImpl<S>>;
+  return wrapped as unknown as ServiceImpl<S>;
 }
