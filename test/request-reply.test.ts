@@ -197,6 +197,36 @@ describe("RequestReply with a responder", () => {
     await expectReplySessionFree(replies, instanceId);
   });
 
+  it("sends the request to a topic; a responder on a subscription answers", async () => {
+    const topic = uniqueName("rr-topic");
+    const replies = uniqueName("rr-topic-rep");
+    await client.unary("AdminService", "CreateTopic", { name: topic });
+    try {
+      await client.unary("AdminService", "CreateSubscription", {
+        topicName: topic,
+        name: "responders",
+      });
+      await client.createSessionQueue(replies);
+      const responder = startResponder(`${topic}/subscriptions/responders`);
+      try {
+        const answer = await requestReply({
+          entityPath: topic,
+          request: { body: Buffer.from("via a topic") },
+          replyTo: replies,
+          timeout: seconds(20),
+        });
+        expect(answer.reply && bodyText(answer.reply)).toBe("reply to via a topic");
+        expect(answer.reply?.message?.correlationId).toBe(answer.requestMessageId);
+      } finally {
+        await responder.stop();
+      }
+      expect(await client.peekAll(`${topic}/subscriptions/responders`)).toEqual([]);
+      expect(await client.peekAll(replies)).toEqual([]);
+    } finally {
+      await client.unary("AdminService", "DeleteTopic", { name: topic });
+    }
+  });
+
   it("keeps the request's own message id and generates an instance id when none is given", async () => {
     const { requests, replies } = await queues("rr-ids");
     const responder = startResponder(requests);
