@@ -203,6 +203,56 @@ describe("fan-out from a topic to its subscriptions", () => {
     expect((await client.getTopic(topic)).runtimeInfo.scheduledMessageCount).toBe("0");
   });
 
+  it("settles a subscription's copies like a queue's: defer, dead-letter, abandon, in a session", async () => {
+    const topic = uniqueName("settle");
+    await client.createTopic(topic);
+    await client.createSubscription(topic, "work", { requiresSession: true, maxDeliveryCount: 5 });
+    const path = `${topic}/subscriptions/work`;
+    await client.send(
+      topic,
+      ["one", "two", "three"].map((body) => ({ body: Buffer.from(body), sessionId: "job" })),
+    );
+    await client.peekUntilHolding(path, 3);
+    const lock = await client.acceptNamed(path, "job");
+    const stream = client.receiveStream({ entityPath: path, session: lock, prefetch: 1 });
+    streams.push(stream);
+
+    const one = await stream.next();
+    expect(bodyText(one)).toBe("one");
+    await client.defer(path, lock, one.lockToken);
+    const two = await stream.next();
+    await client.abandon(path, lock, two.lockToken);
+    await stream.untilRecalled();
+    const again = await stream.next();
+    expect([bodyText(again), again.deliveryCount]).toEqual(["two", 2]);
+    await client.settle({
+      entityPath: path,
+      session: lock,
+      lockTokens: [again.lockToken],
+      disposition: "DISPOSITION_DEAD_LETTER",
+      deadLetterReason: "NotNeeded",
+    });
+    const three = await stream.next();
+    expect(bodyText(three)).toBe("three");
+    await client.complete(path, lock, three.lockToken);
+
+    const [deferred] = await client.receiveDeferred(path, [one.sequenceNumber], lock);
+    expect(deferred && bodyText(deferred)).toBe("one");
+    await client.complete(path, lock, deferred?.lockToken ?? "");
+    await client.setSessionState(path, lock, Buffer.from("done"));
+    await client.closeSession(path, lock);
+
+    const dead = await client.peekAll(`${path}/$deadletterqueue`);
+    expect(dead.map((m) => [bodyText(m), m.deadLetterReason, m.message?.sessionId])).toEqual([
+      ["two", "NotNeeded", "job"],
+    ]);
+    expect(await client.peekAll(path)).toEqual([]);
+    const { sessions } = await client.listAllSessions(path);
+    expect(
+      sessions.map((info) => [info.sessionId, info.messageCount, info.stateSizeBytes]),
+    ).toEqual([["job", "0", "4"]]);
+  });
+
   it("refuses to receive, peek or accept sessions on the topic itself", async () => {
     const topic = uniqueName("notreceivable");
     await client.createTopic(topic);
