@@ -287,6 +287,90 @@ describe("sessionbus CLI", () => {
     await json(["topic", "delete", topic]);
   });
 
+  it("updates a topic's and a subscription's properties; requires-session stays as created", async () => {
+    const topic = `cli-update-${randomUUID().slice(0, 8)}`;
+    await json(["topic", "create", topic, "--requires-duplicate-detection"]);
+    const updatedTopic = await json([
+      "topic",
+      "update",
+      topic,
+      "--default-message-ttl",
+      "1h",
+      "--max-message-size",
+      "512KiB",
+      "--no-requires-duplicate-detection",
+      "--duplicate-detection-window",
+      "1m",
+      "--max-size",
+      "20MiB",
+    ]);
+    const topicProperties = {
+      defaultMessageTtlMs: 3_600_000,
+      maxMessageSizeBytes: 512 * 1024,
+      requiresDuplicateDetection: false,
+      duplicateDetectionWindowMs: 60_000,
+      maxSizeBytes: 20 * 1024 * 1024,
+    };
+    expect(updatedTopic).toMatchObject({ name: topic, properties: topicProperties });
+    expect(await json(["topic", "get", topic])).toMatchObject({ properties: topicProperties });
+
+    await json(["subscription", "create", topic, "plain"]);
+    const updatedSub = await json([
+      "subscription",
+      "update",
+      topic,
+      "plain",
+      "--lock-duration",
+      "2m",
+      "--max-delivery-count",
+      "4",
+      "--default-message-ttl",
+      "30m",
+      "--dead-lettering-on-expiration",
+      "--max-session-state-size",
+      "64KiB",
+    ]);
+    const subProperties = {
+      requiresSession: false,
+      lockDurationMs: 120_000,
+      maxDeliveryCount: 4,
+      defaultMessageTtlMs: 1_800_000,
+      deadLetteringOnMessageExpiration: true,
+      maxSessionStateSizeBytes: 64 * 1024,
+    };
+    expect(updatedSub).toMatchObject({
+      path: `${topic}/subscriptions/plain`,
+      properties: subProperties,
+    });
+    // An update changes only the properties given.
+    await json(["subscription", "update", topic, "plain", "--no-dead-lettering-on-expiration"]);
+    expect(await json(["subscription", "get", topic, "plain"])).toMatchObject({
+      properties: { ...subProperties, deadLetteringOnMessageExpiration: false },
+      rules: [{ name: "$Default" }],
+    });
+
+    const refused = await cli([
+      "--url",
+      broker.url,
+      "subscription",
+      "update",
+      topic,
+      "plain",
+      "--requires-session",
+    ]);
+    expect(refused.code).toBe(1);
+    const lines = refused.stderr.split("\n");
+    expect(lines[0]).toMatch(/^INVALID_ARGUMENT: .*requires_session.*fixed at creation/);
+    expect(lines[1]).toBe("  field: properties.requires_session");
+    const unchanged = await json(["subscription", "get", topic, "plain"]);
+    expect((unchanged.properties as { requiresSession: boolean }).requiresSession).toBe(false);
+
+    const nothing = await cli(["--url", broker.url, "topic", "update", topic]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain("at least one property flag");
+    await json(["topic", "delete", topic]);
+  });
+
   it("exits 1 on a bad SQL rule and shows the field and the position under the expression", async () => {
     const topic = `cli-badrule-${randomUUID().slice(0, 8)}`;
     await json(["topic", "create", topic]);

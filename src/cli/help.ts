@@ -20,8 +20,8 @@ Usage: sessionbus [--url URL] [--json] COMMAND [ARGS...]
 Commands:
   serve                                          run the broker (like npm start)
   queue create|get|list|delete [NAME]            manage queues
-  topic create|get|list|delete [NAME]            manage topics
-  subscription create|get|list|delete TOPIC [NAME]
+  topic create|get|list|update|delete [NAME]     manage topics
+  subscription create|get|list|update|delete TOPIC [NAME]
                                                  manage a topic's subscriptions
   rule add|list|delete TOPIC SUBSCRIPTION [NAME] manage a subscription's rules
   send ENTITY --body TEXT                        send messages to a queue or topic
@@ -153,6 +153,7 @@ Examples:
   sessionbus state get orders customer-1`,
 
   topic: `Usage: sessionbus topic create NAME [options]
+       sessionbus topic update NAME options   (changes only the properties given)
        sessionbus topic list
        sessionbus topic get NAME      (or: show)
        sessionbus topic delete NAME   (deletes its subscriptions too)
@@ -160,10 +161,11 @@ Examples:
 A topic is sent to ("sessionbus send TOPIC ...") and never received from; each of its
 subscriptions gets a copy of the messages one of its rules matches.
 
-Options of create:
+Options of create and update:
   --default-message-ttl DURATION         time to live of messages that set none
   --max-message-size SIZE                largest message, 1KiB to 1000000 (default 256KiB)
   --requires-duplicate-detection         drop messages whose message id was seen
+                                         (--no-requires-duplicate-detection: turn it off)
   --duplicate-detection-window DURATION  20s to 7 days (default 10m)
   --max-size SIZE                        storage quota of each subscription (default 1GiB)
 
@@ -171,11 +173,13 @@ Sizes are bytes, or take KiB, MiB or GiB.
 
 Examples:
   sessionbus topic create events --requires-duplicate-detection --duplicate-detection-window 1m
+  sessionbus topic update events --default-message-ttl 1h --max-size 2GiB
   sessionbus topic list
   sessionbus --json topic get events
   sessionbus topic delete events`,
 
   subscription: `Usage: sessionbus subscription create TOPIC NAME [options] [first rule]
+       sessionbus subscription update TOPIC NAME options   (changes only the properties given)
        sessionbus subscription list TOPIC
        sessionbus subscription get TOPIC NAME      (with its rules; or: show)
        sessionbus subscription delete TOPIC NAME
@@ -185,13 +189,16 @@ sessions and state take that path, and its dead-letter queue is
 "TOPIC/subscriptions/NAME/$deadletterqueue". It gets the messages sent after its creation
 that one of its rules matches.
 
-Options of create:
-  --requires-session              every message must carry a session id (fixed at creation);
-                                  a matching message without one is dead-lettered
+Options of create and update:
+  --requires-session              every message must carry a session id; a matching message
+                                  without one is dead-lettered. Fixed at creation: an update
+                                  that would change it exits 1 (INVALID_ARGUMENT)
   --lock-duration DURATION        message and session lock duration, 5s to 5m
   --max-delivery-count N          deliveries before a message is dead-lettered
   --default-message-ttl DURATION  caps the time to live of its messages
   --dead-lettering-on-expiration  expired messages go to the dead-letter queue
+                                  (--no-dead-lettering-on-expiration: drop them)
+  --max-session-state-size SIZE   largest session state, up to 100MiB (default 256KiB)
 
 The first rule (default: "$Default", matching every message), as with "rule add":
   --sql EXPR | correlation flags | --true | --false
@@ -201,6 +208,7 @@ Examples:
   sessionbus subscription create events audit
   sessionbus subscription create events reds --sql "sys.Label = 'red' AND priority > 3"
   sessionbus subscription create events vip --requires-session --property tier=gold
+  sessionbus subscription update events audit --lock-duration 2m --max-delivery-count 5
   sessionbus --json subscription get events reds
   sessionbus receive events/subscriptions/reds --max 10`,
 

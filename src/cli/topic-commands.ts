@@ -2,7 +2,9 @@
 import type {
   RuleDescription,
   SubscriptionDescription,
+  SubscriptionOptions,
   TopicDescription,
+  TopicOptions,
 } from "../client/index.js";
 import {
   flag,
@@ -30,6 +32,46 @@ function count(p: Parsed, name: string, command: string): number | undefined {
 function bytes(p: Parsed, name: string, command: string): number | undefined {
   const raw = str(p, name);
   return raw === undefined ? undefined : parseBytes(raw, `--${name}`, command);
+}
+
+/**
+ * A boolean property: true for --NAME, false for --no-NAME (so an update can turn it off),
+ * undefined for neither (the default on create, unchanged on update).
+ */
+function toggle(p: Parsed, name: string, command: string): boolean | undefined {
+  const on = flag(p, name);
+  const off = flag(p, `no-${name}`);
+  if (on && off) throw new UsageError(`--${name} and --no-${name} contradict`, command);
+  return on ? true : off ? false : undefined;
+}
+
+/** Refuses an update without any property to change (it would do nothing). */
+function someChange(options: object, command: string): void {
+  if (Object.values(options).every((v) => v === undefined)) {
+    throw new UsageError(`${command} update needs at least one property flag`, command);
+  }
+}
+
+function topicOptions(p: Parsed): TopicOptions {
+  return {
+    defaultMessageTtlMs: duration(p, "default-message-ttl", "topic"),
+    maxMessageSizeBytes: bytes(p, "max-message-size", "topic"),
+    requiresDuplicateDetection: toggle(p, "requires-duplicate-detection", "topic"),
+    duplicateDetectionWindowMs: duration(p, "duplicate-detection-window", "topic"),
+    maxSizeBytes: bytes(p, "max-size", "topic"),
+  };
+}
+
+function subscriptionOptions(p: Parsed): SubscriptionOptions {
+  return {
+    // Sent when given, so that an update trying to change it gets the broker's refusal.
+    requiresSession: flag(p, "requires-session") || undefined,
+    lockDurationMs: duration(p, "lock-duration", "subscription"),
+    maxDeliveryCount: count(p, "max-delivery-count", "subscription"),
+    defaultMessageTtlMs: duration(p, "default-message-ttl", "subscription"),
+    deadLetteringOnMessageExpiration: toggle(p, "dead-lettering-on-expiration", "subscription"),
+    maxSessionStateSizeBytes: bytes(p, "max-session-state-size", "subscription"),
+  };
 }
 
 function ttl(ms: number | undefined): string {
@@ -74,6 +116,7 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
       "default-message-ttl": { type: "string" },
       "max-message-size": { type: "string" },
       "requires-duplicate-detection": { type: "boolean" },
+      "no-requires-duplicate-detection": { type: "boolean" },
       "duplicate-detection-window": { type: "string" },
       "max-size": { type: "string" },
     },
@@ -83,14 +126,16 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
       switch (action) {
         case "create": {
           const [, name] = positionals(p, "topic", ["create", "NAME"]) as [string, string];
-          const topic = await ctx.client().createTopic(name, {
-            defaultMessageTtlMs: duration(p, "default-message-ttl", "topic"),
-            maxMessageSizeBytes: bytes(p, "max-message-size", "topic"),
-            requiresDuplicateDetection: flag(p, "requires-duplicate-detection") || undefined,
-            duplicateDetectionWindowMs: duration(p, "duplicate-detection-window", "topic"),
-            maxSizeBytes: bytes(p, "max-size", "topic"),
-          });
+          const topic = await ctx.client().createTopic(name, topicOptions(p));
           print(ctx, topic, () => `created ${topicLine(topic)}`);
+          return EXIT.ok;
+        }
+        case "update": {
+          const [, name] = positionals(p, "topic", ["update", "NAME"]) as [string, string];
+          const options = topicOptions(p);
+          someChange(options, "topic");
+          const topic = await ctx.client().updateTopic(name, options);
+          print(ctx, topic, () => `updated ${topicLine(topic)}`);
           return EXIT.ok;
         }
         case "list": {
@@ -114,7 +159,7 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
           return EXIT.ok;
         }
         default:
-          return unknownAction("topic", action, "create, get, list or delete");
+          return unknownAction("topic", action, "create, get, list, update or delete");
       }
     },
   },
@@ -126,6 +171,8 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
       "max-delivery-count": { type: "string" },
       "default-message-ttl": { type: "string" },
       "dead-lettering-on-expiration": { type: "boolean" },
+      "no-dead-lettering-on-expiration": { type: "boolean" },
+      "max-session-state-size": { type: "string" },
       "rule-name": { type: "string" },
       ...RULE_FILTER_OPTIONS,
     },
@@ -149,14 +196,24 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
           }
           if (filter?.kind === "sql") ctx.sqlExpression = filter.expression;
           const subscription = await ctx.client().createSubscription(topic, name, {
-            requiresSession: flag(p, "requires-session") || undefined,
-            lockDurationMs: duration(p, "lock-duration", "subscription"),
-            maxDeliveryCount: count(p, "max-delivery-count", "subscription"),
-            defaultMessageTtlMs: duration(p, "default-message-ttl", "subscription"),
-            deadLetteringOnMessageExpiration: flag(p, "dead-lettering-on-expiration") || undefined,
+            ...subscriptionOptions(p),
             rule: filter && { name: ruleName, filter },
           });
           print(ctx, subscription, () => `created ${subscriptionLine(subscription)}`);
+          return EXIT.ok;
+        }
+        case "update": {
+          const [, topic, name] = positionals(p, "subscription", ["update", "TOPIC", "NAME"]) as [
+            string,
+            string,
+            string,
+          ];
+          // Rules change with "rule add|delete", not here.
+          noFilterFlags(ctx, "subscription", action);
+          const options = subscriptionOptions(p);
+          someChange(options, "subscription");
+          const subscription = await ctx.client().updateSubscription(topic, name, options);
+          print(ctx, subscription, () => `updated ${subscriptionLine(subscription)}`);
           return EXIT.ok;
         }
         case "list": {
@@ -205,7 +262,7 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
           return EXIT.ok;
         }
         default:
-          return unknownAction("subscription", action, "create, get, list or delete");
+          return unknownAction("subscription", action, "create, get, list, update or delete");
       }
     },
   },
