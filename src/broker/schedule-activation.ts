@@ -95,11 +95,14 @@ async function activate(store: Store, delivery: TimerDelivery): Promise<void> {
         });
       } catch (error) {
         // The entity changed since (a smaller max_message_size, say): it can never be sent.
+        // A topic has no dead-letter queue: the message is dropped there.
         if (!isRefusal(error)) throw error;
-        await deadLetter(store, entity, scheduled, {
-          reason: "ScheduledActivationRefused",
-          description: error instanceof Error ? error.message : String(error),
-        });
+        if (entity.record.kind !== "topic") {
+          await deadLetter(store, entity, scheduled, {
+            reason: "ScheduledActivationRefused",
+            description: error instanceof Error ? error.message : String(error),
+          });
+        }
       }
     }
     await store.messages.deleteMessage(timer.streamId, timer.sequence);
