@@ -14,7 +14,9 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { EntitySettings } from "./entity-record.js";
+import type { PipelinedRequests } from "./pipelined-requests.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
+import { publishToStream } from "./stream-publish.js";
 import {
   allActiveSubjects,
   allDeferredSubjects,
@@ -92,6 +94,7 @@ export class MessageStreams {
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    private readonly requests: PipelinedRequests,
     private readonly flush: () => Promise<void>,
   ) {}
 
@@ -220,9 +223,7 @@ export class MessageStreams {
   ): Promise<{ sequence: number; duplicate: boolean }> {
     // No expected-stream header: sourced copies keep their headers, and the subscription
     // streams would refuse a copy that names the topic's stream.
-    const ack = await this.js.publish(subject, data, {
-      ...(messageId === undefined ? {} : { msgID: messageId }),
-    });
+    const ack = await publishToStream(this.requests, subject, data, { msgId: messageId });
     if (ack.stream !== topicStreamName(topicStreamId)) {
       throw new Error(`a topic message was stored by stream ${ack.stream}, not the topic's`);
     }
@@ -245,9 +246,9 @@ export class MessageStreams {
     data: Uint8Array,
     messageId?: string,
   ): Promise<{ sequence: number; duplicate: boolean }> {
-    const ack = await this.js.publish(subject, data, {
-      ...(messageId === undefined ? {} : { msgID: messageId }),
-      expect: { streamName: streamName(streamId) },
+    const ack = await publishToStream(this.requests, subject, data, {
+      msgId: messageId,
+      expectStream: streamName(streamId),
     });
     return { sequence: ack.seq, duplicate: ack.duplicate };
   }
@@ -311,17 +312,17 @@ export class MessageStreams {
     max: number,
     expiresMs: number,
   ): Promise<DeliveryBatch> {
-    const flush = this.flush;
+    const { flush, requests } = this;
     if (expiresMs < LIBRARY_MIN_PULL_MS) {
       const info = await consumer.info(true); // cached: no round trip
-      return shortPull(this.nc, info.stream_name, info.name, max, expiresMs, flush);
+      return shortPull(this.nc, requests, info.stream_name, info.name, max, expiresMs, flush);
     }
     const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
     return {
       stop: () => messages.stop(),
       async *[Symbol.asyncIterator]() {
         try {
-          for await (const m of messages) yield toDelivery(m, flush);
+          for await (const m of messages) yield toDelivery(m, requests, flush);
         } catch (error) {
           throw isMissedHeartbeats(error) ? new PullInterruptedError(error) : error;
         }
@@ -453,14 +454,18 @@ export class MessageStreams {
   }
 }
 
-function toDelivery(m: JsMsg, flush: () => Promise<void>): Delivery {
+function toDelivery(m: JsMsg, requests: PipelinedRequests, flush: () => Promise<void>): Delivery {
+  // nats.js's JsMsg has its reply subject at run time, though its interface does not say so.
+  const reply = (m as { reply?: unknown }).reply;
   return {
     streamSequence: m.seq,
     deliveryCount: m.info.deliveryCount,
     subject: m.subject,
     data: m.data,
+    // An ack with a reply subject: the server confirms it (what JsMsg.ackAck does, cheaper).
     ack: async () => {
-      await m.ackAck();
+      if (typeof reply === "string") await requests.request(reply, "+ACK");
+      else await m.ackAck();
     },
     // Naks and progress acks get no reply from the server; a flush at least makes sure the
     // server has read them before the caller reports success.

@@ -9,6 +9,8 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { isMissedHeartbeats } from "./message-streams.js";
+import type { PipelinedRequests } from "./pipelined-requests.js";
+import { publishToStream } from "./stream-publish.js";
 import {
   ACCEPT_CONSUMER,
   allSessionIndexSubjects,
@@ -43,6 +45,7 @@ export class SessionIndex {
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    private readonly requests: PipelinedRequests,
   ) {}
 
   async ensure(streamId: string, lockDurationMs: number): Promise<void> {
@@ -78,7 +81,7 @@ export class SessionIndex {
 
   /** Says that the session may have work. */
   async offer(streamId: string, token: string): Promise<void> {
-    await this.js.publish(sessionIndexSubject(streamId, token), new Uint8Array(0));
+    await publishToStream(this.requests, sessionIndexSubject(streamId, token), new Uint8Array(0));
   }
 
   /** The next offered session, or undefined when none comes within `expiresMs`. */

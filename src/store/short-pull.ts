@@ -1,7 +1,6 @@
 import { createInbox, type Msg, type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Delivery, DeliveryBatch } from "./message-streams.js";
-
-const ACK_TIMEOUT_MS = 5000;
+import type { PipelinedRequests } from "./pipelined-requests.js";
 
 /** nats.js's fetch refuses to wait less than this; shorter waits go through shortPull. */
 export const LIBRARY_MIN_PULL_MS = 1000;
@@ -15,6 +14,7 @@ export const LIBRARY_MIN_PULL_MS = 1000;
  */
 export function shortPull(
   nc: NatsConnection,
+  requests: PipelinedRequests,
   stream: string,
   consumer: string,
   max: number,
@@ -38,7 +38,7 @@ export function shortPull(
           const code = m.headers?.code ?? 0;
           if (code >= 400) return;
           if (code !== 0 || !m.reply) continue; // 100: a heartbeat
-          yield rawDelivery(nc, m, flush);
+          yield rawDelivery(nc, requests, m, flush);
           if (++received >= max) return;
         }
       } finally {
@@ -49,7 +49,12 @@ export function shortPull(
 }
 
 /** A delivery from a raw pull: sequence and count come from its `$JS.ACK…` reply subject. */
-function rawDelivery(nc: NatsConnection, m: Msg, flush: () => Promise<void>): Delivery {
+function rawDelivery(
+  nc: NatsConnection,
+  requests: PipelinedRequests,
+  m: Msg,
+  flush: () => Promise<void>,
+): Delivery {
   const reply = m.reply as string;
   const tokens = reply.split(".");
   // $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>,
@@ -61,7 +66,7 @@ function rawDelivery(nc: NatsConnection, m: Msg, flush: () => Promise<void>): De
     subject: m.subject,
     data: m.data,
     ack: async () => {
-      await nc.request(reply, "+ACK", { timeout: ACK_TIMEOUT_MS });
+      await requests.request(reply, "+ACK");
     },
     nak: async () => {
       nc.publish(reply, "-NAK");

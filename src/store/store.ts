@@ -4,6 +4,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
+import { PipelinedRequests } from "./pipelined-requests.js";
 import { ScheduleTimers } from "./schedule-timers.js";
 import { SessionIndex } from "./session-index.js";
 import { SessionRecords } from "./session-records.js";
@@ -39,6 +40,9 @@ export interface StoreOptions {
   name?: string;
 }
 
+/** nats.js's default for JetStream requests. */
+const REQUEST_TIMEOUT_MS = 5000;
+
 export async function openStore(options: StoreOptions): Promise<Store> {
   const nc = await connect({
     servers: options.url,
@@ -67,6 +71,8 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   await scheduleTimers.ensure();
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
+  // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
+  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS);
   const listeners: ((connected: boolean) => void)[] = [];
   void (async () => {
     for await (const status of nc.status()) {
@@ -76,11 +82,11 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   })();
   return {
     entities,
-    messages: new MessageStreams(nc, js, jsm, () => nc.flush()),
+    messages: new MessageStreams(nc, js, jsm, requests, () => nc.flush()),
     deferredLocks: new DeferredLocks(lockKv),
     sessions: new SessionRecords(sessionKv),
     sessionState: new SessionStateChunks(stateKv),
-    sessionIndex: new SessionIndex(js, jsm),
+    sessionIndex: new SessionIndex(js, jsm, requests),
     scheduleTimers,
     drain: async () => {
       entities.stop();
