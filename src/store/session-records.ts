@@ -1,4 +1,6 @@
 import type { KV } from "@nats-io/kv";
+import type { PipelinedRequests } from "./pipelined-requests.js";
+import { publishToStream } from "./stream-publish.js";
 
 /**
  * Where a session's state is kept: `chunks` KV entries under `version`, or (a small state)
@@ -42,7 +44,11 @@ export function emptySessionRecord(): SessionRecord {
 }
 
 export class SessionRecords {
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly bucket: string,
+    private readonly requests: PipelinedRequests,
+  ) {}
 
   async read(streamId: string, token: string): Promise<VersionedSession> {
     const entry = await this.kv.get(key(streamId, token));
@@ -62,9 +68,13 @@ export class SessionRecords {
     const k = key(streamId, token);
     const data = JSON.stringify(record);
     try {
-      return revision === 0
-        ? await this.kv.create(k, data)
-        : await this.kv.update(k, data, revision);
+      if (revision === 0) return await this.kv.create(k, data);
+      // What kv.update publishes, through the shared reply subscription: a record is
+      // written once per delivered group of messages.
+      const ack = await publishToStream(this.requests, `$KV.${this.bucket}.${k}`, data, {
+        expectLastSubjectSequence: revision,
+      });
+      return ack.seq;
     } catch (error) {
       if (isConflict(error)) return undefined;
       throw error;

@@ -84,7 +84,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
     entities,
     messages: new MessageStreams(nc, js, jsm, requests, () => nc.flush()),
     deferredLocks: new DeferredLocks(lockKv),
-    sessions: new SessionRecords(sessionKv),
+    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests),
     sessionState: new SessionStateChunks(stateKv),
     sessionIndex: new SessionIndex(js, jsm, requests),
     scheduleTimers,

@@ -7,6 +7,8 @@ export interface PublishOptions {
   msgId?: string;
   /** Nats-Expected-Stream: refused unless this stream stores the subject. */
   expectStream?: string;
+  /** Nats-Expected-Last-Subject-Sequence: a compare-and-set on the subject's last message. */
+  expectLastSubjectSequence?: number;
 }
 
 export interface PublishAck {
@@ -32,11 +34,19 @@ export async function publishToStream(
   data: Payload,
   options: PublishOptions = {},
 ): Promise<PublishAck> {
+  const { msgId, expectStream, expectLastSubjectSequence } = options;
   let h: ReturnType<typeof headers> | undefined;
-  if (options.msgId !== undefined || options.expectStream !== undefined) {
+  if (
+    msgId !== undefined ||
+    expectStream !== undefined ||
+    expectLastSubjectSequence !== undefined
+  ) {
     h = headers();
-    if (options.msgId !== undefined) h.set("Nats-Msg-Id", options.msgId);
-    if (options.expectStream !== undefined) h.set("Nats-Expected-Stream", options.expectStream);
+    if (msgId !== undefined) h.set("Nats-Msg-Id", msgId);
+    if (expectStream !== undefined) h.set("Nats-Expected-Stream", expectStream);
+    if (expectLastSubjectSequence !== undefined) {
+      h.set("Nats-Expected-Last-Subject-Sequence", String(expectLastSubjectSequence));
+    }
   }
   const reply = await requests.request(subject, data, h);
   const ack = reply.json<PubAckReply>();
