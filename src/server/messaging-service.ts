@@ -3,10 +3,13 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import {
   MessagingService,
   ReceiveMode,
+  type SendStreamRequest,
   type SessionLockRef,
+  type SettleStreamRequest,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import type { SessionRef } from "../broker/sessions.js";
+import { answerInOrder, frameError } from "./frames-in-order.js";
 import { withErrorMapping } from "./with-error-mapping.js";
 
 export function registerMessagingService(
@@ -75,6 +78,41 @@ export function registerMessagingService(
           sessionRef(req.session),
         );
         return {};
+      },
+      sendStream(requests) {
+        // Messages of one session (or without one) keep the order of their frames.
+        const keysOf = (req: SendStreamRequest) =>
+          req.messages.map((m) => `${req.entityPath}\n${m.sessionId ?? ""}`);
+        return answerInOrder(requests, keysOf, async (req) => {
+          try {
+            return { results: await broker.send(req.entityPath, req.messages) };
+          } catch (error) {
+            return { error: frameError(error) };
+          }
+        });
+      },
+      settleStream(requests) {
+        // Settles under one session lock in frame order (an abandon recalls deliveries);
+        // session-less ones need no order among themselves.
+        const keysOf = (req: SettleStreamRequest) =>
+          req.session ? [`${req.entityPath}\n${req.session.sessionId}`] : [];
+        return answerInOrder(requests, keysOf, async (req) => {
+          try {
+            await broker.settle(
+              req.entityPath,
+              req.lockTokens,
+              {
+                disposition: req.disposition,
+                deadLetterReason: req.deadLetterReason,
+                deadLetterDescription: req.deadLetterDescription,
+              },
+              sessionRef(req.session),
+            );
+            return {};
+          } catch (error) {
+            return { error: frameError(error) };
+          }
+        });
       },
       async renewMessageLock(req) {
         return { lockedUntil: await broker.renewMessageLocks(req.entityPath, req.lockTokens) };

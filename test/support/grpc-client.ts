@@ -422,6 +422,20 @@ export class GrpcClient {
     );
   }
 
+  /** Starts a bidirectional call (SendStream, SettleStream). */
+  openDuplex<Req extends object, Res>(
+    service: string,
+    name: string,
+  ): grpc.ClientDuplexStream<Req, Res> {
+    const { path, requestSerialize, responseDeserialize } = method(service, name);
+    return this.client.makeBidiStreamRequest(
+      path,
+      requestSerialize,
+      (bytes: Buffer) => responseDeserialize(bytes) as Res,
+      new grpc.Metadata(),
+    );
+  }
+
   // AdminService
 
   async createQueue(name: string, properties?: QueuePropertiesInput): Promise<Queue> {

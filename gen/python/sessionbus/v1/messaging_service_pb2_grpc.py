@@ -36,6 +36,16 @@ class MessagingServiceStub(object):
                 request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleRequest.SerializeToString,
                 response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleResponse.FromString,
                 )
+        self.SendStream = channel.stream_stream(
+                '/sessionbus.v1.MessagingService/SendStream',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.SendStreamRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.SendStreamResponse.FromString,
+                )
+        self.SettleStream = channel.stream_stream(
+                '/sessionbus.v1.MessagingService/SettleStream',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleStreamRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleStreamResponse.FromString,
+                )
         self.RenewMessageLock = channel.unary_unary(
                 '/sessionbus.v1.MessagingService/RenewMessageLock',
                 request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.RenewMessageLockRequest.SerializeToString,
@@ -123,6 +133,25 @@ class MessagingServiceServicer(object):
     def Settle(self, request, context):
         """Completes, abandons, dead-letters or defers locked messages.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendStream(self, request_iterator, context):
+        """Send and Settle over one long-lived stream each, for clients that send or settle
+        often: a frame costs the broker a small fraction of a call. Each request frame is one
+        Send (or Settle) with its rules and limits, and is answered by one response frame, in
+        the order received; frames are pipelined, so a client need not wait for an answer
+        before sending the next. A frame that fails is answered with its error and changes
+        nothing; the stream goes on. The stream ends when the client half-closes it (after the
+        last answer) or cancels it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SettleStream(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -233,6 +262,16 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.Settle,
                     request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleRequest.FromString,
                     response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleResponse.SerializeToString,
+            ),
+            'SendStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SendStream,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.SendStreamRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.SendStreamResponse.SerializeToString,
+            ),
+            'SettleStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SettleStream,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleStreamRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.SettleStreamResponse.SerializeToString,
             ),
             'RenewMessageLock': grpc.unary_unary_rpc_method_handler(
                     servicer.RenewMessageLock,
@@ -366,6 +405,40 @@ class MessagingService(object):
         return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/Settle',
             sessionbus_dot_v1_dot_messaging__service__pb2.SettleRequest.SerializeToString,
             sessionbus_dot_v1_dot_messaging__service__pb2.SettleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SendStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/sessionbus.v1.MessagingService/SendStream',
+            sessionbus_dot_v1_dot_messaging__service__pb2.SendStreamRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.SendStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SettleStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/sessionbus.v1.MessagingService/SettleStream',
+            sessionbus_dot_v1_dot_messaging__service__pb2.SettleStreamRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.SettleStreamResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ErrorDetail } from "./error_detail_pb.js";
+import { file_sessionbus_v1_error_detail } from "./error_detail_pb.js";
 import type { Message as Message$1, ReceivedMessage } from "./message_pb.js";
 import { file_sessionbus_v1_message } from "./message_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessionbus/v1/messaging_service.proto.
  */
 export const file_sessionbus_v1_messaging_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMCgtTZW5kUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSI6CgxTZW5kUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdCJMCgpTZW5kUmVzdWx0EhcKD3NlcXVlbmNlX251bWJlchgBIAEoAxISCgptZXNzYWdlX2lkGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCCJ+CgtQZWVrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIcChRmcm9tX3NlcXVlbmNlX251bWJlchgCIAEoAxIUCgxtYXhfbWVzc2FnZXMYAyABKAUSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkIkAKDFBlZWtSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIuIBChRSZWNlaXZlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIwCgxyZWNlaXZlX21vZGUYAiABKA4yGi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVNb2RlEhAKCHByZWZldGNoGAMgASgFEhQKDG1heF9tZXNzYWdlcxgEIAEoBRIrCghtYXhfd2FpdBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiKIAQoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAEjMKCHJlY2FsbGVkGAIgASgLMh8uc2Vzc2lvbmJ1cy52MS5NZXNzYWdlc1JlY2FsbGVkSABCBwoFZXZlbnQiJwoQTWVzc2FnZXNSZWNhbGxlZBITCgtsb2NrX3Rva2VucxgBIAMoCSLXAQoNU2V0dGxlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhAKDlNldHRsZVJlc3BvbnNlIkMKF1JlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJIkwKGFJlbmV3TWVzc2FnZUxvY2tSZXNwb25zZRIwCgxsb2NrZWRfdW50aWwYASADKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKFlJlY2VpdmVEZWZlcnJlZFJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSGAoQc2VxdWVuY2VfbnVtYmVycxgCIAMoAxIuCgdzZXNzaW9uGAMgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJLChdSZWNlaXZlRGVmZXJyZWRSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIpQBChdTY2hlZHVsZU1lc3NhZ2VzUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZRI6ChZzY2hlZHVsZWRfZW5xdWV1ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI0ChhTY2hlZHVsZU1lc3NhZ2VzUmVzcG9uc2USGAoQc2VxdWVuY2VfbnVtYmVycxgBIAMoAyJPCh5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSGAoQc2VxdWVuY2VfbnVtYmVycxgCIAMoAyIhCh9DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1Jlc3BvbnNlIqYBChNSZXF1ZXN0UmVwbHlSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEicKB3JlcXVlc3QYAiABKAsyFi5zZXNzaW9uYnVzLnYxLk1lc3NhZ2USEAoIcmVwbHlfdG8YAyABKAkSEwoLaW5zdGFuY2VfaWQYBCABKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKCAQoUUmVxdWVzdFJlcGx5UmVzcG9uc2USLQoFcmVwbHkYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZRIfChdyZXF1ZXN0X3NlcXVlbmNlX251bWJlchgCIAEoAxIaChJyZXF1ZXN0X21lc3NhZ2VfaWQYAyABKAkqbAoLUmVjZWl2ZU1vZGUSHAoYUkVDRUlWRV9NT0RFX1VOU1BFQ0lGSUVEEAASGgoWUkVDRUlWRV9NT0RFX1BFRUtfTE9DSxABEiMKH1JFQ0VJVkVfTU9ERV9SRUNFSVZFX0FORF9ERUxFVEUQAiqRAQoLRGlzcG9zaXRpb24SGwoXRElTUE9TSVRJT05fVU5TUEVDSUZJRUQQABIYChRESVNQT1NJVElPTl9DT01QTEVURRABEhcKE0RJU1BPU0lUSU9OX0FCQU5ET04QAhIbChdESVNQT1NJVElPTl9ERUFEX0xFVFRFUhADEhUKEURJU1BPU0lUSU9OX0RFRkVSEAQy7woKEE1lc3NhZ2luZ1NlcnZpY2USPwoEU2VuZBIaLnNlc3Npb25idXMudjEuU2VuZFJlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlNlbmRSZXNwb25zZRI/CgRQZWVrEhouc2Vzc2lvbmJ1cy52MS5QZWVrUmVxdWVzdBobLnNlc3Npb25idXMudjEuUGVla1Jlc3BvbnNlElwKDVJlY2VpdmVTdHJlYW0SIy5zZXNzaW9uYnVzLnYxLlJlY2VpdmVTdHJlYW1SZXF1ZXN0GiQuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVzcG9uc2UwARJFCgZTZXR0bGUSHC5zZXNzaW9uYnVzLnYxLlNldHRsZVJlcXVlc3QaHS5zZXNzaW9uYnVzLnYxLlNldHRsZVJlc3BvbnNlEmMKEFJlbmV3TWVzc2FnZUxvY2sSJi5zZXNzaW9uYnVzLnYxLlJlbmV3TWVzc2FnZUxvY2tSZXF1ZXN0Gicuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVzcG9uc2USYAoPUmVjZWl2ZURlZmVycmVkEiUuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlRGVmZXJyZWRSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlRGVmZXJyZWRSZXNwb25zZRJaCg1BY2NlcHRTZXNzaW9uEiMuc2Vzc2lvbmJ1cy52MS5BY2NlcHRTZXNzaW9uUmVxdWVzdBokLnNlc3Npb25idXMudjEuQWNjZXB0U2Vzc2lvblJlc3BvbnNlEmMKEFJlbmV3U2Vzc2lvbkxvY2sSJi5zZXNzaW9uYnVzLnYxLlJlbmV3U2Vzc2lvbkxvY2tSZXF1ZXN0Gicuc2Vzc2lvbmJ1cy52MS5SZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USVwoMQ2xvc2VTZXNzaW9uEiIuc2Vzc2lvbmJ1cy52MS5DbG9zZVNlc3Npb25SZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5DbG9zZVNlc3Npb25SZXNwb25zZRJgCg9HZXRTZXNzaW9uU3RhdGUSJS5zZXNzaW9uYnVzLnYxLkdldFNlc3Npb25TdGF0ZVJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLkdldFNlc3Npb25TdGF0ZVJlc3BvbnNlEmAKD1NldFNlc3Npb25TdGF0ZRIlLnNlc3Npb25idXMudjEuU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBomLnNlc3Npb25idXMudjEuU2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USVwoMTGlzdFNlc3Npb25zEiIuc2Vzc2lvbmJ1cy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJjChBTY2hlZHVsZU1lc3NhZ2VzEiYuc2Vzc2lvbmJ1cy52MS5TY2hlZHVsZU1lc3NhZ2VzUmVxdWVzdBonLnNlc3Npb25idXMudjEuU2NoZWR1bGVNZXNzYWdlc1Jlc3BvbnNlEngKF0NhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzEi0uc2Vzc2lvbmJ1cy52MS5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1JlcXVlc3QaLi5zZXNzaW9uYnVzLnYxLkNhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzUmVzcG9uc2USVwoMUmVxdWVzdFJlcGx5EiIuc2Vzc2lvbmJ1cy52MS5SZXF1ZXN0UmVwbHlSZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5SZXF1ZXN0UmVwbHlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_message]);
+  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMCgtTZW5kUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSI6CgxTZW5kUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdCJMCgpTZW5kUmVzdWx0EhcKD3NlcXVlbmNlX251bWJlchgBIAEoAxISCgptZXNzYWdlX2lkGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCCJ+CgtQZWVrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIcChRmcm9tX3NlcXVlbmNlX251bWJlchgCIAEoAxIUCgxtYXhfbWVzc2FnZXMYAyABKAUSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkIkAKDFBlZWtSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIuIBChRSZWNlaXZlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIwCgxyZWNlaXZlX21vZGUYAiABKA4yGi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVNb2RlEhAKCHByZWZldGNoGAMgASgFEhQKDG1heF9tZXNzYWdlcxgEIAEoBRIrCghtYXhfd2FpdBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiKIAQoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAEjMKCHJlY2FsbGVkGAIgASgLMh8uc2Vzc2lvbmJ1cy52MS5NZXNzYWdlc1JlY2FsbGVkSABCBwoFZXZlbnQiJwoQTWVzc2FnZXNSZWNhbGxlZBITCgtsb2NrX3Rva2VucxgBIAMoCSLXAQoNU2V0dGxlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhAKDlNldHRsZVJlc3BvbnNlIlIKEVNlbmRTdHJlYW1SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEigKCG1lc3NhZ2VzGAIgAygLMhYuc2Vzc2lvbmJ1cy52MS5NZXNzYWdlImoKElNlbmRTdHJlYW1SZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzdWx0EigKBWVycm9yGAIgASgLMhkuc2Vzc2lvbmJ1cy52MS5GcmFtZUVycm9yIt0BChNTZXR0bGVTdHJlYW1SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJEi8KC2Rpc3Bvc2l0aW9uGAMgASgOMhouc2Vzc2lvbmJ1cy52MS5EaXNwb3NpdGlvbhIaChJkZWFkX2xldHRlcl9yZWFzb24YBCABKAkSHwoXZGVhZF9sZXR0ZXJfZGVzY3JpcHRpb24YBSABKAkSLgoHc2Vzc2lvbhgGIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiQAoUU2V0dGxlU3RyZWFtUmVzcG9uc2USKAoFZXJyb3IYASABKAsyGS5zZXNzaW9uYnVzLnYxLkZyYW1lRXJyb3IiVwoKRnJhbWVFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSKgoGZGV0YWlsGAMgASgLMhouc2Vzc2lvbmJ1cy52MS5FcnJvckRldGFpbCJDChdSZW5ld01lc3NhZ2VMb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCSJMChhSZW5ld01lc3NhZ2VMb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ3ChZSZWNlaXZlRGVmZXJyZWRSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhgKEHNlcXVlbmNlX251bWJlcnMYAiADKAMSLgoHc2Vzc2lvbhgDIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiSwoXUmVjZWl2ZURlZmVycmVkUmVzcG9uc2USMAoIbWVzc2FnZXMYASADKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZSKUAQoXU2NoZWR1bGVNZXNzYWdlc1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSKAoIbWVzc2FnZXMYAiADKAsyFi5zZXNzaW9uYnVzLnYxLk1lc3NhZ2USOgoWc2NoZWR1bGVkX2VucXVldWVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNAoYU2NoZWR1bGVNZXNzYWdlc1Jlc3BvbnNlEhgKEHNlcXVlbmNlX251bWJlcnMYASADKAMiTwoeQ2FuY2VsU2NoZWR1bGVkTWVzc2FnZXNSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhgKEHNlcXVlbmNlX251bWJlcnMYAiADKAMiIQofQ2FuY2VsU2NoZWR1bGVkTWVzc2FnZXNSZXNwb25zZSKmAQoTUmVxdWVzdFJlcGx5UmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuc2Vzc2lvbmJ1cy52MS5NZXNzYWdlEhAKCHJlcGx5X3RvGAMgASgJEhMKC2luc3RhbmNlX2lkGAQgASgJEioKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iggEKFFJlcXVlc3RSZXBseVJlc3BvbnNlEi0KBXJlcGx5GAEgASgLMh4uc2Vzc2lvbmJ1cy52MS5SZWNlaXZlZE1lc3NhZ2USHwoXcmVxdWVzdF9zZXF1ZW5jZV9udW1iZXIYAiABKAMSGgoScmVxdWVzdF9tZXNzYWdlX2lkGAMgASgJKmwKC1JlY2VpdmVNb2RlEhwKGFJFQ0VJVkVfTU9ERV9VTlNQRUNJRklFRBAAEhoKFlJFQ0VJVkVfTU9ERV9QRUVLX0xPQ0sQARIjCh9SRUNFSVZFX01PREVfUkVDRUlWRV9BTkRfREVMRVRFEAIqkQEKC0Rpc3Bvc2l0aW9uEhsKF0RJU1BPU0lUSU9OX1VOU1BFQ0lGSUVEEAASGAoURElTUE9TSVRJT05fQ09NUExFVEUQARIXChNESVNQT1NJVElPTl9BQkFORE9OEAISGwoXRElTUE9TSVRJT05fREVBRF9MRVRURVIQAxIVChFESVNQT1NJVElPTl9ERUZFUhAEMqMMChBNZXNzYWdpbmdTZXJ2aWNlEj8KBFNlbmQSGi5zZXNzaW9uYnVzLnYxLlNlbmRSZXF1ZXN0Ghsuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzcG9uc2USPwoEUGVlaxIaLnNlc3Npb25idXMudjEuUGVla1JlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlBlZWtSZXNwb25zZRJcCg1SZWNlaXZlU3RyZWFtEiMuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVxdWVzdBokLnNlc3Npb25idXMudjEuUmVjZWl2ZVN0cmVhbVJlc3BvbnNlMAESRQoGU2V0dGxlEhwuc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXF1ZXN0Gh0uc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXNwb25zZRJVCgpTZW5kU3RyZWFtEiAuc2Vzc2lvbmJ1cy52MS5TZW5kU3RyZWFtUmVxdWVzdBohLnNlc3Npb25idXMudjEuU2VuZFN0cmVhbVJlc3BvbnNlKAEwARJbCgxTZXR0bGVTdHJlYW0SIi5zZXNzaW9uYnVzLnYxLlNldHRsZVN0cmVhbVJlcXVlc3QaIy5zZXNzaW9uYnVzLnYxLlNldHRsZVN0cmVhbVJlc3BvbnNlKAEwARJjChBSZW5ld01lc3NhZ2VMb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdNZXNzYWdlTG9ja1Jlc3BvbnNlEmAKD1JlY2VpdmVEZWZlcnJlZBIlLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVxdWVzdBomLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVzcG9uc2USWgoNQWNjZXB0U2Vzc2lvbhIjLnNlc3Npb25idXMudjEuQWNjZXB0U2Vzc2lvblJlcXVlc3QaJC5zZXNzaW9uYnVzLnYxLkFjY2VwdFNlc3Npb25SZXNwb25zZRJjChBSZW5ld1Nlc3Npb25Mb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdTZXNzaW9uTG9ja1Jlc3BvbnNlElcKDENsb3NlU2Vzc2lvbhIiLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVzcG9uc2USYAoPR2V0U2Vzc2lvblN0YXRlEiUuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXNwb25zZRJgCg9TZXRTZXNzaW9uU3RhdGUSJS5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlc3BvbnNlElcKDExpc3RTZXNzaW9ucxIiLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBojLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYwoQU2NoZWR1bGVNZXNzYWdlcxImLnNlc3Npb25idXMudjEuU2NoZWR1bGVNZXNzYWdlc1JlcXVlc3QaJy5zZXNzaW9uYnVzLnYxLlNjaGVkdWxlTWVzc2FnZXNSZXNwb25zZRJ4ChdDYW5jZWxTY2hlZHVsZWRNZXNzYWdlcxItLnNlc3Npb25idXMudjEuQ2FuY2VsU2NoZWR1bGVkTWVzc2FnZXNSZXF1ZXN0Gi4uc2Vzc2lvbmJ1cy52MS5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1Jlc3BvbnNlElcKDFJlcXVlc3RSZXBseRIiLnNlc3Npb25idXMudjEuUmVxdWVzdFJlcGx5UmVxdWVzdBojLnNlc3Npb25idXMudjEuUmVxdWVzdFJlcGx5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_error_detail, file_sessionbus_v1_message]);
 
 /**
  * Names a session lock held by the caller: the session and the token AcceptSession gave.
@@ -683,6 +685,154 @@ export const SettleResponseSchema: GenMessage<SettleResponse> = /*@__PURE__*/
   messageDesc(file_sessionbus_v1_messaging_service, 24);
 
 /**
+ * One Send on a SendStream: the fields of SendRequest.
+ *
+ * @generated from message sessionbus.v1.SendStreamRequest
+ */
+export type SendStreamRequest = Message<"sessionbus.v1.SendStreamRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: repeated sessionbus.v1.Message messages = 2;
+   */
+  messages: Message$1[];
+};
+
+/**
+ * Describes the message sessionbus.v1.SendStreamRequest.
+ * Use `create(SendStreamRequestSchema)` to create a new message.
+ */
+export const SendStreamRequestSchema: GenMessage<SendStreamRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 25);
+
+/**
+ * The answer to one SendStreamRequest.
+ *
+ * @generated from message sessionbus.v1.SendStreamResponse
+ */
+export type SendStreamResponse = Message<"sessionbus.v1.SendStreamResponse"> & {
+  /**
+   * When the frame was stored: one per message, in the order sent (as SendResponse).
+   *
+   * @generated from field: repeated sessionbus.v1.SendResult results = 1;
+   */
+  results: SendResult[];
+
+  /**
+   * When it failed: nothing of the frame was stored.
+   *
+   * @generated from field: sessionbus.v1.FrameError error = 2;
+   */
+  error?: FrameError | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.SendStreamResponse.
+ * Use `create(SendStreamResponseSchema)` to create a new message.
+ */
+export const SendStreamResponseSchema: GenMessage<SendStreamResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 26);
+
+/**
+ * One Settle on a SettleStream: the fields of SettleRequest.
+ *
+ * @generated from message sessionbus.v1.SettleStreamRequest
+ */
+export type SettleStreamRequest = Message<"sessionbus.v1.SettleStreamRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: repeated string lock_tokens = 2;
+   */
+  lockTokens: string[];
+
+  /**
+   * @generated from field: sessionbus.v1.Disposition disposition = 3;
+   */
+  disposition: Disposition;
+
+  /**
+   * @generated from field: string dead_letter_reason = 4;
+   */
+  deadLetterReason: string;
+
+  /**
+   * @generated from field: string dead_letter_description = 5;
+   */
+  deadLetterDescription: string;
+
+  /**
+   * @generated from field: sessionbus.v1.SessionLockRef session = 6;
+   */
+  session?: SessionLockRef | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.SettleStreamRequest.
+ * Use `create(SettleStreamRequestSchema)` to create a new message.
+ */
+export const SettleStreamRequestSchema: GenMessage<SettleStreamRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 27);
+
+/**
+ * The answer to one SettleStreamRequest: empty when every lock token was settled.
+ *
+ * @generated from message sessionbus.v1.SettleStreamResponse
+ */
+export type SettleStreamResponse = Message<"sessionbus.v1.SettleStreamResponse"> & {
+  /**
+   * When it failed: none of the frame's lock tokens was settled.
+   *
+   * @generated from field: sessionbus.v1.FrameError error = 1;
+   */
+  error?: FrameError | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.SettleStreamResponse.
+ * Use `create(SettleStreamResponseSchema)` to create a new message.
+ */
+export const SettleStreamResponseSchema: GenMessage<SettleStreamResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 28);
+
+/**
+ * Why one frame of a stream failed: what the unary call would have ended with.
+ *
+ * @generated from message sessionbus.v1.FrameError
+ */
+export type FrameError = Message<"sessionbus.v1.FrameError"> & {
+  /**
+   * The gRPC status code (3 INVALID_ARGUMENT, 9 FAILED_PRECONDITION, ...).
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * @generated from field: sessionbus.v1.ErrorDetail detail = 3;
+   */
+  detail?: ErrorDetail | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.FrameError.
+ * Use `create(FrameErrorSchema)` to create a new message.
+ */
+export const FrameErrorSchema: GenMessage<FrameError> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 29);
+
+/**
  * @generated from message sessionbus.v1.RenewMessageLockRequest
  */
 export type RenewMessageLockRequest = Message<"sessionbus.v1.RenewMessageLockRequest"> & {
@@ -702,7 +852,7 @@ export type RenewMessageLockRequest = Message<"sessionbus.v1.RenewMessageLockReq
  * Use `create(RenewMessageLockRequestSchema)` to create a new message.
  */
 export const RenewMessageLockRequestSchema: GenMessage<RenewMessageLockRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 25);
+  messageDesc(file_sessionbus_v1_messaging_service, 30);
 
 /**
  * @generated from message sessionbus.v1.RenewMessageLockResponse
@@ -721,7 +871,7 @@ export type RenewMessageLockResponse = Message<"sessionbus.v1.RenewMessageLockRe
  * Use `create(RenewMessageLockResponseSchema)` to create a new message.
  */
 export const RenewMessageLockResponseSchema: GenMessage<RenewMessageLockResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 26);
+  messageDesc(file_sessionbus_v1_messaging_service, 31);
 
 /**
  * @generated from message sessionbus.v1.ReceiveDeferredRequest
@@ -750,7 +900,7 @@ export type ReceiveDeferredRequest = Message<"sessionbus.v1.ReceiveDeferredReque
  * Use `create(ReceiveDeferredRequestSchema)` to create a new message.
  */
 export const ReceiveDeferredRequestSchema: GenMessage<ReceiveDeferredRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 27);
+  messageDesc(file_sessionbus_v1_messaging_service, 32);
 
 /**
  * @generated from message sessionbus.v1.ReceiveDeferredResponse
@@ -769,7 +919,7 @@ export type ReceiveDeferredResponse = Message<"sessionbus.v1.ReceiveDeferredResp
  * Use `create(ReceiveDeferredResponseSchema)` to create a new message.
  */
 export const ReceiveDeferredResponseSchema: GenMessage<ReceiveDeferredResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 28);
+  messageDesc(file_sessionbus_v1_messaging_service, 33);
 
 /**
  * @generated from message sessionbus.v1.ScheduleMessagesRequest
@@ -798,7 +948,7 @@ export type ScheduleMessagesRequest = Message<"sessionbus.v1.ScheduleMessagesReq
  * Use `create(ScheduleMessagesRequestSchema)` to create a new message.
  */
 export const ScheduleMessagesRequestSchema: GenMessage<ScheduleMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 29);
+  messageDesc(file_sessionbus_v1_messaging_service, 34);
 
 /**
  * @generated from message sessionbus.v1.ScheduleMessagesResponse
@@ -817,7 +967,7 @@ export type ScheduleMessagesResponse = Message<"sessionbus.v1.ScheduleMessagesRe
  * Use `create(ScheduleMessagesResponseSchema)` to create a new message.
  */
 export const ScheduleMessagesResponseSchema: GenMessage<ScheduleMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 30);
+  messageDesc(file_sessionbus_v1_messaging_service, 35);
 
 /**
  * @generated from message sessionbus.v1.CancelScheduledMessagesRequest
@@ -839,7 +989,7 @@ export type CancelScheduledMessagesRequest = Message<"sessionbus.v1.CancelSchedu
  * Use `create(CancelScheduledMessagesRequestSchema)` to create a new message.
  */
 export const CancelScheduledMessagesRequestSchema: GenMessage<CancelScheduledMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 31);
+  messageDesc(file_sessionbus_v1_messaging_service, 36);
 
 /**
  * @generated from message sessionbus.v1.CancelScheduledMessagesResponse
@@ -852,7 +1002,7 @@ export type CancelScheduledMessagesResponse = Message<"sessionbus.v1.CancelSched
  * Use `create(CancelScheduledMessagesResponseSchema)` to create a new message.
  */
 export const CancelScheduledMessagesResponseSchema: GenMessage<CancelScheduledMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 32);
+  messageDesc(file_sessionbus_v1_messaging_service, 37);
 
 /**
  * @generated from message sessionbus.v1.RequestReplyRequest
@@ -897,7 +1047,7 @@ export type RequestReplyRequest = Message<"sessionbus.v1.RequestReplyRequest"> &
  * Use `create(RequestReplyRequestSchema)` to create a new message.
  */
 export const RequestReplyRequestSchema: GenMessage<RequestReplyRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 33);
+  messageDesc(file_sessionbus_v1_messaging_service, 38);
 
 /**
  * @generated from message sessionbus.v1.RequestReplyResponse
@@ -928,7 +1078,7 @@ export type RequestReplyResponse = Message<"sessionbus.v1.RequestReplyResponse">
  * Use `create(RequestReplyResponseSchema)` to create a new message.
  */
 export const RequestReplyResponseSchema: GenMessage<RequestReplyResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 34);
+  messageDesc(file_sessionbus_v1_messaging_service, 39);
 
 /**
  * @generated from enum sessionbus.v1.ReceiveMode
@@ -1053,6 +1203,30 @@ export const MessagingService: GenService<{
     methodKind: "unary";
     input: typeof SettleRequestSchema;
     output: typeof SettleResponseSchema;
+  },
+  /**
+   * Send and Settle over one long-lived stream each, for clients that send or settle
+   * often: a frame costs the broker a small fraction of a call. Each request frame is one
+   * Send (or Settle) with its rules and limits, and is answered by one response frame, in
+   * the order received; frames are pipelined, so a client need not wait for an answer
+   * before sending the next. A frame that fails is answered with its error and changes
+   * nothing; the stream goes on. The stream ends when the client half-closes it (after the
+   * last answer) or cancels it.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.SendStream
+   */
+  sendStream: {
+    methodKind: "bidi_streaming";
+    input: typeof SendStreamRequestSchema;
+    output: typeof SendStreamResponseSchema;
+  },
+  /**
+   * @generated from rpc sessionbus.v1.MessagingService.SettleStream
+   */
+  settleStream: {
+    methodKind: "bidi_streaming";
+    input: typeof SettleStreamRequestSchema;
+    output: typeof SettleStreamResponseSchema;
   },
   /**
    * Extends message locks by the entity's lock_duration.
