@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { acceptNextScenario } from "./scenarios/accept-next.js";
 import { heldSessions } from "./scenarios/held-sessions.js";
-import { latency } from "./scenarios/latency.js";
+import { latency, latencyUnary } from "./scenarios/latency.js";
 import { rawJetStream } from "./scenarios/raw-jetstream.js";
 import { sessionState } from "./scenarios/session-state.js";
 import { sessionThroughput } from "./scenarios/session-throughput.js";
@@ -44,6 +44,7 @@ const SCENARIOS: Scenario[] = [
   rawJetStream,
   sessionThroughput,
   latency,
+  latencyUnary,
   acceptNextScenario,
   sessionState,
   heldSessions,

@@ -1,11 +1,15 @@
 /**
  * Scenario 3 — latency at a fixed rate: `latencySessions` sessions are accepted by name and
  * each has a receive stream open before sending starts; then messages go out one per Send
- * call at `latencyRate` per second, round-robin over the sessions, for `latencySeconds`.
- * Measures send → delivery (the Send call starting → the message reaching its receiver);
- * every message is completed as it arrives.
+ * at `latencyRate` per second, round-robin over the sessions, for `latencySeconds`.
+ * Measures send → delivery (the Send starting → the message reaching its receiver); every
+ * message is completed as it arrives.
  *
- * At most 100 Send calls are in flight: a broker that cannot keep up makes the sender skip
+ * Two variants: `latency` sends each message as a frame of one SendStream and completes
+ * over one SettleStream per connection (what a client that cares about latency uses);
+ * `latencyUnary` makes a Send call and a Settle call per message.
+ *
+ * At most 100 Sends are in flight: a broker that cannot keep up makes the sender skip
  * messages (counted, and the achieved rate shows it) rather than queue without end. A
  * second, shorter phase at a tenth of the rate shows the latency below saturation.
  */
@@ -25,6 +29,7 @@ import {
   stampOf,
 } from "../support/client.js";
 import { drainSession } from "../support/drain-session.js";
+import { SendPipe, SettlePipe } from "../support/frame-pipe.js";
 import {
   anySignal,
   Figures,
@@ -48,11 +53,23 @@ const STREAMS_PER_CONNECTION = 50;
 const LOW_RATE_FRACTION = 0.1;
 const LOW_RATE_MAX_SECONDS = 5;
 
+type Api = "streams" | "calls";
+
+const timeoutMs = (sizes: ScenarioContext["sizes"]) =>
+  120_000 + sizes.latencySeconds * 2_000 + sizes.latencySessions * 100;
+
 export const latency: Scenario = {
   id: "latency",
-  title: "3. Latency at a fixed rate (sessions held, one message per Send)",
-  timeoutMs: (sizes) => 120_000 + sizes.latencySeconds * 2_000 + sizes.latencySessions * 100,
-  run,
+  title: "3. Latency at a fixed rate (one message per Send; SendStream and SettleStream)",
+  timeoutMs,
+  run: (context) => run(context, "streams"),
+};
+
+export const latencyUnary: Scenario = {
+  id: "latencyUnary",
+  title: "3b. Latency at a fixed rate (one Send call and one Settle call per message)",
+  timeoutMs,
+  run: (context) => run(context, "calls"),
 };
 
 interface PhaseResult {
@@ -63,7 +80,7 @@ interface PhaseResult {
   achievedRate: number;
 }
 
-async function run(context: ScenarioContext): Promise<Figures> {
+async function run(context: ScenarioContext, api: Api): Promise<Figures> {
   const { latencyRate, latencySessions, latencySeconds, prefetch, setupConcurrency } =
     context.sizes;
   const sender = createBenchClient(context.brokerUrl);
@@ -75,6 +92,14 @@ async function run(context: ScenarioContext): Promise<Figures> {
   const queue = await createSessionQueue(sender, "latency", { lockDurationMs: LOCK_DURATION_MS });
   const stop = new AbortController();
   const signal = anySignal(context.signal, stop.signal);
+  const sendPipe = api === "streams" ? new SendPipe(sender.messaging, context.signal) : undefined;
+  const settlePipes = connections.map((c) =>
+    api === "streams" ? new SettlePipe(c.messaging, context.signal) : undefined,
+  );
+  const closePipes = () => Promise.all([sendPipe, ...settlePipes].map((pipe) => pipe?.close()));
+  const sendMessage: SendOne = sendPipe
+    ? (request) => sendPipe.send(request)
+    : (request) => sender.messaging.send(request, { timeoutMs: CALL_TIMEOUT_MS });
   const sessions: SessionRef[] = [];
   let completed = 0;
   /** Where arriving messages are counted: the phase running. */
@@ -89,6 +114,9 @@ async function run(context: ScenarioContext): Promise<Figures> {
         idleWaitMs: 0,
         signal,
         onMessage: (message, arrivedAt) => onArrival(arrivedAt - stampOf(message.message?.body)),
+        ...(settlePipes[i % connections.length]
+          ? { settleChannel: settlePipes[i % connections.length] }
+          : {}),
         onCompleted: (count) => {
           completed += count;
         },
@@ -108,7 +136,7 @@ async function run(context: ScenarioContext): Promise<Figures> {
         latencies.push(latencyMs);
         if (latencies.length >= expected) allIn();
       };
-      const result = await sendAtRate(sender, queue, context, signal, perSecond, seconds);
+      const result = await sendAtRate(sendMessage, queue, context, signal, perSecond, seconds);
       expected = result.sent;
       if (latencies.length >= expected) allIn();
       await Promise.race([allReceived, sleep(DRAIN_MS, signal)]);
@@ -124,7 +152,8 @@ async function run(context: ScenarioContext): Promise<Figures> {
     const low = await phase(lowRate, Math.min(latencySeconds, LOW_RATE_MAX_SECONDS));
 
     stop.abort();
-    await Promise.all(streams);
+    await Promise.all(streams); // each completes what it received before it ends
+    await closePipes();
     await runPool(sessions.length, setupConcurrency, context.signal, async (i) => {
       await closeSession(sender.messaging, queue, sessions[i] as SessionRef).catch((error) =>
         context.problem(describeError("CloseSession", error)),
@@ -152,15 +181,21 @@ async function run(context: ScenarioContext): Promise<Figures> {
       .add("completed", completed, "msgs", "messages completed (both phases)");
   } finally {
     stop.abort();
+    await closePipes();
     await deleteQueue(sender, queue, context.problem);
     sender.close();
     for (const connection of connections) connection.close();
   }
 }
 
-/** Sends one message per Send call at `perSecond` for `seconds`, round-robin over sessions. */
+type SendOne = (request: {
+  entityPath: string;
+  messages: { sessionId: string; body: Uint8Array }[];
+}) => Promise<unknown>;
+
+/** Sends one message per Send at `perSecond` for `seconds`, round-robin over sessions. */
 async function sendAtRate(
-  sender: BenchClient,
+  send: SendOne,
   queue: string,
   context: ScenarioContext,
   signal: AbortSignal,
@@ -175,10 +210,7 @@ async function sendAtRate(
   const sendOne = async (sessionId: string) => {
     const stamp = performance.now();
     try {
-      await sender.messaging.send(
-        { entityPath: queue, messages: [{ sessionId, body: stampedBody(stamp) }] },
-        { timeoutMs: CALL_TIMEOUT_MS },
-      );
+      await send({ entityPath: queue, messages: [{ sessionId, body: stampedBody(stamp) }] });
       sendMs.push(performance.now() - stamp);
     } catch (error) {
       context.problem(describeError("Send", error));

@@ -2,7 +2,8 @@
  * Scenario 2 — session throughput: `sessions` × `messagesPerSession` messages of 1 KiB,
  * sent in batches (several Send calls in flight), received by `receivers` concurrent
  * accept-next loops. Each receiver accepts the next session, receives it with prefetch,
- * completes every message (one Settle per batch of lock tokens) and closes the session
+ * completes every message (one SettleStream frame per batch of lock tokens, one
+ * SettleStream per connection) and closes the session
  * once its stream ends after `idleWaitMs` without a message. Measures msgs/s from the first
  * Send to the last completion.
  */
@@ -21,6 +22,7 @@ import {
   stampedBody,
 } from "../support/client.js";
 import { drainSession } from "../support/drain-session.js";
+import { SettlePipe } from "../support/frame-pipe.js";
 import {
   anySignal,
   Figures,
@@ -64,10 +66,12 @@ async function run(context: ScenarioContext): Promise<Figures> {
     if (completed >= total) finished.abort();
   };
   const stats = { sessionsAccepted: 0, idleTailsMs: [] as number[], closeMs: [] as number[] };
+  const settlePipes = connections.map((c) => new SettlePipe(c.messaging, context.signal));
   try {
     const receivers = Array.from({ length: sizes.receivers }, (_, i) =>
       receiverLoop(
         connections[i % connections.length] as BenchClient,
+        settlePipes[i % connections.length] as SettlePipe,
         queue,
         context,
         signal,
@@ -103,6 +107,7 @@ async function run(context: ScenarioContext): Promise<Figures> {
       );
   } finally {
     finished.abort();
+    await Promise.all(settlePipes.map((pipe) => pipe.close()));
     await deleteQueue(sender, queue, context.problem);
     sender.close();
     for (const connection of connections) connection.close();
@@ -138,6 +143,7 @@ async function sendAll(
 /** Accept-next, drain, close — until every message is completed or time is up. */
 async function receiverLoop(
   client: BenchClient,
+  settleChannel: SettlePipe,
   queue: string,
   context: ScenarioContext,
   signal: AbortSignal,
@@ -161,6 +167,7 @@ async function receiverLoop(
       prefetch,
       idleWaitMs,
       signal,
+      settleChannel,
       onCompleted,
       onProblem: context.problem,
     });

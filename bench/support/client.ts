@@ -150,9 +150,19 @@ export async function closeSession(
   await messaging.closeSession({ entityPath, session }, { timeoutMs: CALL_TIMEOUT_MS });
 }
 
+/** Where a Completer sends its settles: a SettleStream (see frame-pipe.ts), if any. */
+export interface SettleChannel {
+  settle(request: {
+    entityPath: string;
+    lockTokens: string[];
+    disposition: Disposition;
+    session: SessionRef;
+  }): Promise<void>;
+}
+
 /**
  * Completes lock tokens of one session in batches: the tokens added during one turn of
- * the event loop go out together in one Settle call.
+ * the event loop go out together in one Settle call (or one SettleStream frame).
  */
 export class Completer {
   private pending: string[] = [];
@@ -165,6 +175,7 @@ export class Completer {
     private readonly session: SessionRef,
     private readonly onCompleted: (count: number) => void,
     private readonly onError: (what: string, error: unknown) => void,
+    private readonly channel?: SettleChannel,
   ) {}
 
   add(lockToken: string): void {
@@ -185,16 +196,17 @@ export class Completer {
     if (this.pending.length === 0) return;
     const lockTokens = this.pending;
     this.pending = [];
-    const settled = this.messaging
-      .settle(
-        {
-          entityPath: this.entityPath,
-          lockTokens,
-          disposition: Disposition.COMPLETE,
-          session: this.session,
-        },
-        { timeoutMs: CALL_TIMEOUT_MS },
-      )
+    const request = {
+      entityPath: this.entityPath,
+      lockTokens,
+      disposition: Disposition.COMPLETE,
+      session: this.session,
+    };
+    const settled = (
+      this.channel
+        ? this.channel.settle(request)
+        : this.messaging.settle(request, { timeoutMs: CALL_TIMEOUT_MS }).then(() => undefined)
+    )
       .then(
         () => this.onCompleted(lockTokens.length),
         (error: unknown) => this.onError("Settle", error),

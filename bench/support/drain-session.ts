@@ -12,6 +12,7 @@ import {
   type MessagingClient,
   maxWait,
   type SessionRef,
+  type SettleChannel,
 } from "./client.js";
 
 export interface DrainOptions {
@@ -25,6 +26,8 @@ export interface DrainOptions {
   signal: AbortSignal;
   /** Called for every message as it arrives, before it is completed. */
   onMessage?(message: ReceivedMessage, arrivedAt: number): void;
+  /** Settle over this SettleStream instead of with Settle calls. */
+  settleChannel?: SettleChannel;
   /** Called when a Settle call succeeded, with the number of messages it completed. */
   onCompleted(count: number): void;
   onProblem(line: string): void;
@@ -44,8 +47,13 @@ export async function drainSession(
   session: SessionRef,
   options: DrainOptions,
 ): Promise<DrainResult> {
-  const completer = new Completer(messaging, entityPath, session, options.onCompleted, (what, e) =>
-    options.onProblem(describeError(what, e)),
+  const completer = new Completer(
+    messaging,
+    entityPath,
+    session,
+    options.onCompleted,
+    (what, e) => options.onProblem(describeError(what, e)),
+    options.settleChannel,
   );
   let received = 0;
   let lastMessageAt = performance.now();

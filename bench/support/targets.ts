@@ -57,7 +57,7 @@ export function judgeTargets(byId: FiguresById, sizes: Sizes): TargetResult[] {
       target: "send → delivery p99 ≤ 10 ms at 1,000 msgs/s",
       value: get("latency", "p99Ms"),
       threshold: 10,
-      measured: `p99 ${n(get("latency", "p99Ms"))} ms at ${n(rate)} msgs/s achieved of ${n(sizes.latencyRate)} (p50 ${n(get("latency", "p50Ms"))}, p999 ${n(get("latency", "p999Ms"))})${rateReached ? "" : "; 1,000 msgs/s not reached"}; at ${n(get("latency", "lowRate"))} msgs/s: p99 ${n(get("latency", "lowRateP99Ms"))} ms`,
+      measured: `streams: p99 ${n(get("latency", "p99Ms"))} ms at ${n(rate)} msgs/s achieved of ${n(sizes.latencyRate)} (p50 ${n(get("latency", "p50Ms"))}, p999 ${n(get("latency", "p999Ms"))})${rateReached ? "" : "; 1,000 msgs/s not reached"}; at ${n(get("latency", "lowRate"))} msgs/s: p99 ${n(get("latency", "lowRateP99Ms"))} ms; unary calls: p99 ${n(get("latencyUnary", "p99Ms"))} ms at ${n(get("latencyUnary", "achievedRate"))} msgs/s`,
     },
     true,
     rateReached,
