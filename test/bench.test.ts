@@ -19,6 +19,7 @@ const EXPECTED: Record<string, string[]> = {
   rawJetStream: ["messages", "msgsPerSec", "latencyP50Ms", "latencyP99Ms"],
   sessionThroughput: ["messages", "msgsPerSec", "sendMsgsPerSec", "ratioToRaw"],
   latency: ["messages", "achievedRate", "p50Ms", "p99Ms", "p999Ms", "lowRateP99Ms"],
+  latencyUnary: ["messages", "achievedRate", "p50Ms", "p99Ms", "p999Ms", "lowRateP99Ms"],
   acceptNext: [
     "wakeupP50Ms",
     "wakeupP99Ms",

@@ -1,7 +1,6 @@
 /**
- * A SendStream or SettleStream call used like a unary method: call() writes one frame at
- * once and resolves with that frame's answer (the broker answers frames one to one, in
- * order), so many calls are in flight on one stream.
+ * SendStream and SettleStream used like Send and Settle calls (through the SDK's
+ * FramePipe): each call is a frame, answered in order, many in flight on one stream.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
@@ -11,73 +10,11 @@ import type {
   SendStreamRequestSchema,
   SettleStreamRequestSchema,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { FramePipe } from "../../src/client/frame-pipe.js";
 import type { MessagingClient } from "./client.js";
 
 type SendFrame = MessageInitShape<typeof SendStreamRequestSchema>;
 type SettleFrame = MessageInitShape<typeof SettleStreamRequestSchema>;
-
-/** Requests written by call() and read by the stream: a queue that can be waited on. */
-class FrameQueue<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private wake: (() => void) | undefined;
-  private closed = false;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
-    for (;;) {
-      const item = this.items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.closed) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      this.wake = undefined;
-    }
-  }
-}
-
-class FramePipe<Req, Res> {
-  private readonly frames = new FrameQueue<Req>();
-  private readonly waiting: { resolve(answer: Res): void; reject(error: unknown): void }[] = [];
-  private readonly done: Promise<void>;
-
-  constructor(open: (frames: AsyncIterable<Req>) => AsyncIterable<Res>) {
-    this.done = (async () => {
-      let failure: unknown = new Error("the stream ended before answering the frame");
-      try {
-        for await (const answer of open(this.frames)) this.waiting.shift()?.resolve(answer);
-      } catch (error) {
-        failure = error;
-      }
-      for (const waiter of this.waiting.splice(0)) waiter.reject(failure);
-    })();
-  }
-
-  protected frame(request: Req): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.frames.push(request);
-    });
-  }
-
-  /** Half-closes the stream; resolves once every frame is answered and the call ended. */
-  async close(): Promise<void> {
-    this.frames.close();
-    await this.done;
-  }
-}
 
 function failed(error: FrameError): Error {
   return new ConnectError(error.message, error.code);

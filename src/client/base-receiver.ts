@@ -178,18 +178,16 @@ export abstract class BaseReceiver implements MessageReceiver {
     deadLetterDescription = "",
   ): Promise<void> {
     try {
-      await invoke(this.rpc, options, (call) =>
-        this.rpc.messaging.settle(
-          {
-            entityPath: this.entityPath,
-            lockTokens: [message.lockToken],
-            disposition,
-            deadLetterReason,
-            deadLetterDescription,
-            session: this.session,
-          },
-          call,
-        ),
+      await this.rpc.settler.settle(
+        {
+          entityPath: this.entityPath,
+          lockTokens: [message.lockToken],
+          disposition,
+          deadLetterReason,
+          deadLetterDescription,
+          session: this.session,
+        },
+        options,
       );
     } catch (error) {
       if (

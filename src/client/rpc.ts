@@ -6,6 +6,7 @@ import type { Client } from "@connectrpc/connect";
 import type { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { toSessionBusError } from "./errors.js";
+import type { StreamSettler } from "./stream-settler.js";
 
 /** Options every call takes. */
 export interface CallOptions {
@@ -19,6 +20,8 @@ export interface CallOptions {
 export interface Rpc {
   messaging: Client<typeof MessagingService>;
   admin: Client<typeof AdminService>;
+  /** Settles as frames of a SettleStream. */
+  settler: StreamSettler;
   callTimeoutMs: number;
 }
 

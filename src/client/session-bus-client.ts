@@ -50,6 +50,7 @@ import {
   type SessionReceiver,
   type SessionReceiverOptions,
 } from "./session-receiver.js";
+import { StreamSettler } from "./stream-settler.js";
 import {
   type CreateSubscriptionOptions,
   createSubscription,
@@ -215,9 +216,11 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
     transportOptions.nodeOptions,
   );
   const transport = createGrpcTransport({ ...transportOptions, baseUrl: url, sessionManager });
+  const messaging = createClient(MessagingService, transport);
   const rpc: Rpc = {
-    messaging: createClient(MessagingService, transport),
+    messaging,
     admin: createClient(AdminService, transport),
+    settler: new StreamSettler(messaging, callTimeoutMs),
     callTimeoutMs,
   };
   const requester = new Requester(rpc, instanceId);
@@ -274,6 +277,7 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
       await Promise.allSettled([...responders].map((r) => r.close()));
       responders.clear();
       await requester.close();
+      rpc.settler.close();
       sessionManager.abort();
     },
   };

@@ -81,6 +81,9 @@ function isCancellation(error: unknown): boolean {
   return (
     error.name === "AbortError" ||
     code === "ERR_STREAM_DESTROYED" ||
+    // A client stream (SendStream, SettleStream) whose client went away mid-stream.
+    code === "ERR_STREAM_PREMATURE_CLOSE" ||
+    /premature close/i.test(error.message) ||
     /stream has been destroyed/i.test(error.message)
   );
 }
