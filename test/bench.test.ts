@@ -32,7 +32,15 @@ const EXPECTED: Record<string, string[]> = {
     "acceptRatioP50",
   ],
   sessionState: ["setP50Ms", "setP99Ms", "getP50Ms", "getP99Ms", "largeSetMBps", "largeGetMBps"],
-  heldSessions: ["held", "rssBeforeMiB", "rssHeldMiB", "rssReceivingMiB", "perSessionKiB"],
+  heldSessions: [
+    "held",
+    "rssBeforeMiB",
+    "rssHeldMiB",
+    "perHeldSessionKiB",
+    "heldExtrapolated10kMiB",
+    "rssReceivingMiB",
+    "perSessionKiB",
+  ],
 };
 const TARGETS = [
   "throughputRatio",

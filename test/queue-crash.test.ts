@@ -21,6 +21,7 @@ import {
   uniqueName,
   within,
 } from "./support/grpc-client.js";
+import { SessionClient } from "./support/session-client.js";
 
 const MESSAGES = 1_000;
 const LEFT_LOCKED = 10;
@@ -31,6 +32,8 @@ let nats: NatsServerProcess | undefined;
 const brokers: BrokerProcess[] = [];
 const clients: SessionbusClient[] = [];
 const streams: ReceiveStream[] = [];
+const cleanups: (() => void)[] = [];
+const onCleanup = (cleanup: () => void) => cleanups.push(cleanup);
 
 beforeEach(async () => {
   storeDir = await mkdtemp(join(tmpdir(), "sessionbus-crash-"));
@@ -38,6 +41,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
   for (const stream of streams.splice(0)) stream.cancel();
   for (const client of clients.splice(0)) client.close();
   await Promise.all(brokers.splice(0).map((broker) => broker.stop()));
@@ -186,5 +190,58 @@ describe("restart of the nats-server", () => {
     await client.createQueue(later);
     await client.send(later, [{ body: Buffer.from("x") }]);
     expect(await client.peek(later)).toHaveLength(1);
+  });
+
+  it("keeps a held session receiving: its consumer, kept in memory, is made again", async () => {
+    const server = nats as NatsServerProcess;
+    const { broker } = await startBroker(server.url);
+    const client = new SessionClient(broker.url);
+    onCleanup(() => client.close());
+    const queue = uniqueName("nats-restart-session");
+    await client.createSessionQueue(queue);
+    await client.send(
+      queue,
+      [1, 2, 3].map((n) => ({ sessionId: "s", body: Buffer.from(`before ${n}`) })),
+    );
+    const lock = await client.acceptNamed(queue, "s");
+    const session = { sessionId: lock.sessionId, lockToken: lock.lockToken };
+    const stream = client.receiveStream({ entityPath: queue, session, prefetch: 10 });
+    onCleanup(() => stream.cancel());
+    const before = await stream.take(3);
+    await client.settle({
+      entityPath: queue,
+      lockTokens: before.map((m) => m.lockToken),
+      disposition: "DISPOSITION_COMPLETE",
+      session,
+    });
+
+    await server.stop();
+    nats = await startNatsServer({ storeDir, port: server.port });
+
+    await whenServing(
+      () => client.send(queue, [{ sessionId: "s", body: Buffer.from("after") }]),
+      30_000,
+    );
+    // The same stream, under the same lock, delivers the message sent after the restart,
+    // after recalled events for the consumer it made again (empty: nothing was in flight).
+    const recalled: string[][] = [];
+    let after: ReceivedMessage | undefined;
+    while (after === undefined && recalled.length < 5) {
+      const event = await stream.event(30_000);
+      if (event?.kind === "message") after = event.message;
+      else if (event?.kind === "recalled") recalled.push(event.lockTokens);
+      else throw new Error("the stream ended");
+    }
+    expect(recalled.length).toBeGreaterThan(0);
+    expect(recalled.flat()).toEqual([]);
+    if (after === undefined) throw new Error("no message after five recalled events");
+    expect(bodyText(after)).toBe("after");
+    await client.settle({
+      entityPath: queue,
+      lockTokens: [after.lockToken],
+      disposition: "DISPOSITION_COMPLETE",
+      session,
+    });
+    expect(await client.peekAll(queue, "s")).toEqual([]);
   });
 });

@@ -188,7 +188,7 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
       let timer: NodeJS.Timeout | undefined;
       const reported = new Promise<BrokerMemory>((resolve, reject) => {
         memoryWaiters.push(resolve);
-        timer = setTimeout(() => reject(new Error("the broker did not report its memory")), 10_000);
+        timer = setTimeout(() => reject(new Error("the broker did not report its memory")), 30_000);
       });
       child.kill("SIGUSR2");
       return reported.finally(() => clearTimeout(timer));

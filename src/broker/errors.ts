@@ -227,3 +227,12 @@ export class TopicNotReceivableError extends BrokerError {
     );
   }
 }
+
+/** A failure of the NATS connection or of JetStream answering, rather than of the request. */
+export function isStoreOutage(error: unknown): boolean {
+  if (error instanceof StoreUnavailableError) return true;
+  if (!(error instanceof Error) || error instanceof BrokerError) return false;
+  return /timeout|disconnect|connection|no responders|closed|unavailable|jetstream not/i.test(
+    `${error.name} ${error.message}`,
+  );
+}

@@ -1,6 +1,7 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import { type Delivery, PullInterruptedError } from "../store/message-streams.js";
+import type { Delivery } from "../store/message-streams.js";
+import { PullInterruptedError } from "../store/pull-errors.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError } from "./errors.js";

@@ -1,9 +1,11 @@
-import { setImmediate as setImmediatePromise } from "node:timers/promises";
+import { setTimeout as delay, setImmediate as setImmediatePromise } from "node:timers/promises";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import { type Delivery, PullInterruptedError } from "../store/message-streams.js";
+import type { Delivery } from "../store/message-streams.js";
+import { isConsumerDeleted, PullInterruptedError } from "../store/pull-errors.js";
 import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
+import { isStoreOutage } from "./errors.js";
 import { expireInSession, selectExpiredInSession } from "./expiry.js";
 import { decodeStored } from "./message-codec.js";
 import type { MessageLocks } from "./message-locks.js";
@@ -126,12 +128,13 @@ export async function* receiveSession(
         // The pull of a consumer an abandon replaced may end in an error: carry on. A new
         // holder deletes the consumer too: then the lock check reports the lost lock.
         if (handle.generation === generation) {
-          await sessions.handle(entity, handle);
-          if (!(error instanceof PullInterruptedError)) throw error;
-          // Messages of the abandoned pull may have been delivered unseen: reset the
-          // session's consumer (as an abandon does, recalling what is in flight) so they
-          // come again in order instead of waiting out the consumer's ack_wait.
-          await sessions.abandon(entity, handle, new Set());
+          // A deleted consumer too: the lock check in resetConsumer tells a new holder (lock
+          // lost) or a deleted entity from a restarted nats-server (recreate and go on).
+          if (!(error instanceof PullInterruptedError || isConsumerDeleted(error))) {
+            await sessions.handle(entity, handle);
+            throw error;
+          }
+          await resetConsumer(sessions, entity, handle, signal);
         }
       } finally {
         signal.removeEventListener("abort", stop);
@@ -143,6 +146,31 @@ export async function* receiveSession(
     }
   } finally {
     if (handle.onRecall) handle.onRecall = undefined;
+  }
+}
+
+/**
+ * After an interrupted pull: messages of that pull may have been delivered unseen, and the
+ * consumer may be gone (a restarted nats-server). Resets the session's consumer as an
+ * abandon does (recalling what is in flight), so they come again in order. A nats-server
+ * that is restarting does not answer for a while: tries again, with growing pauses, as
+ * long as the lock lasts.
+ */
+async function resetConsumer(
+  sessions: Sessions,
+  entity: ResolvedEntity,
+  handle: SessionHandle,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 2_000)) {
+    try {
+      await sessions.handle(entity, handle); // throws SESSION_LOCK_LOST if it was taken
+      await sessions.abandon(entity, handle, new Set());
+      return;
+    } catch (error) {
+      if (!isStoreOutage(error) || Date.now() + pauseMs >= handle.lockedUntil) throw error;
+      await delay(pauseMs, undefined, { signal });
+    }
   }
 }
 

@@ -8,8 +8,8 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { isMissedHeartbeats } from "./message-streams.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
+import { isInterruptedPull } from "./pull-errors.js";
 import { publishToStream } from "./stream-publish.js";
 import {
   ACCEPT_CONSUMER,
@@ -107,7 +107,7 @@ export class SessionIndex {
       return undefined;
     } catch (error) {
       // An offer delivered to this abandoned pull comes back after ack_wait.
-      if (isMissedHeartbeats(error)) return undefined;
+      if (isInterruptedPull(error)) return undefined;
       throw error;
     } finally {
       signal.removeEventListener("abort", stop);

@@ -1,6 +1,7 @@
 import { createInbox, type Msg, type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Delivery, DeliveryBatch } from "./message-streams.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
+import { PullInterruptedError } from "./pull-errors.js";
 
 /** nats.js's fetch refuses to wait less than this; shorter waits go through shortPull. */
 export const LIBRARY_MIN_PULL_MS = 1000;
@@ -36,6 +37,14 @@ export function shortPull(
         for await (const m of sub) {
           // Status replies (no data, a code): 408 the pull expired, 404 / 409 it ended.
           const code = m.headers?.code ?? 0;
+          // 503: no consumer answered (gone with a restarted nats-server); 409 with
+          // "server shutdown": the server is going down. Both need the consumer looked at.
+          if (
+            code === 503 ||
+            (code === 409 && /server shutdown/i.test(m.headers?.description ?? ""))
+          ) {
+            throw new PullInterruptedError(`pull ended with status ${code}`);
+          }
           if (code >= 400) return;
           if (code !== 0 || !m.reply) continue; // 100: a heartbeat
           yield rawDelivery(nc, requests, m, flush);
