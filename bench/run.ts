@@ -19,6 +19,7 @@ import { describeMachine, describeVersions } from "./support/environment.js";
 import {
   type BenchBroker,
   type BenchNats,
+  buildBroker,
   projectRoot,
   startBenchBroker,
   startBenchNats,
@@ -243,6 +244,7 @@ async function main(): Promise<number> {
   let nats: BenchNats | undefined;
   let brokers: Brokers | undefined;
   try {
+    await buildBroker();
     nats = await startBenchNats(storeDir);
     console.error(`bench: scale ${options.scale}; nats-server ${nats.url} (pid ${nats.pid})`);
     brokers = new Brokers(

@@ -39,7 +39,7 @@ const EXPECTED: Record<string, string[]> = {
     "perHeldSessionKiB",
     "heldExtrapolated10kMiB",
     "rssReceivingMiB",
-    "perSessionKiB",
+    "perStreamKiB",
   ],
 };
 const TARGETS = [

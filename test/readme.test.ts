@@ -153,17 +153,20 @@ describe("README quick start", () => {
     ).toBe(true);
   });
 
-  it("starts the broker with npm start, which runs src/main.ts", () => {
+  it("starts the broker with npm start, which compiles src/ and runs src/main.ts as JavaScript", () => {
     expect(readmeCommand("command: start")).toBe("npm run setup && npm start");
     const scripts = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")).scripts;
-    expect(scripts.start).toBe("tsx src/main.ts");
+    expect(scripts.start).toBe("tsc -p tsconfig.build.json && node dist/src/main.js");
   });
 
   it("npm start serves on an embedded nats-server and exits 0 on SIGTERM", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "sessionbus-readme-start-"));
     const { NATS_URL: _external, SESSIONBUS_HOST: _host, ...inherited } = process.env;
-    // Its own process group, so a failed test can stop the broker and its nats-server.
-    const child = spawn(tsx, ["src/main.ts"], {
+    // What npm start runs, in its two steps: compile, then the broker as JavaScript (in
+    // its own process group, so a failed test can stop the broker and its nats-server).
+    const built = await run(tsc, ["-p", "tsconfig.build.json"], process.env);
+    expect(built.code, built.output).toBe(0);
+    const child = spawn(process.execPath, ["dist/src/main.js"], {
       cwd: projectRoot,
       env: { ...inherited, SESSIONBUS_PORT: "0", SESSIONBUS_DATA_DIR: dataDir },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,10 +1,11 @@
 /**
  * Scenario 5 — memory of held sessions: the broker's RSS (VmRSS of /proc/<pid>/status)
- * before, with `heldSessions` sessions accepted by name and held, and with a receive stream
- * open on each of them as well. Per session: the growth over the "before" figure. It runs
+ * before and with `heldSessions` sessions accepted by name and held; then with a receive
+ * stream open on `receivingSessions` of them as well (once the RSS stops growing). Per
+ * session: the growth over the "before" figure; per stream: over the "held" one. It runs
  * on a newly started broker, whose heap has not grown and shrunk before. RSS includes
  * garbage not yet collected, so the live heap after a full GC in the broker (triggered
- * through bench/support/broker-memory-probe.ts) is reported too. At the end the queue is
+ * through bench/support/broker-memory-probe.mjs) is reported too. At the end the queue is
  * deleted with the sessions still held.
  */
 import { performance } from "node:perf_hooks";
@@ -70,7 +71,8 @@ async function run(context: ScenarioContext): Promise<Figures> {
     const acceptMs = performance.now() - started;
     await sleep(SETTLE_MS, context.signal);
     const held = await residentBytes(context.brokerPid);
-    const heapHeld = (await context.brokerMemoryAfterGc()).heapUsed;
+    const heldGc = await context.brokerMemoryAfterGc();
+    const heapHeld = heldGc.heapUsed;
 
     const perSession = (bytes: number) =>
       sessions.length > 0 ? bytes / sessions.length / 1024 : Number.NaN;
@@ -96,11 +98,12 @@ async function run(context: ScenarioContext): Promise<Figures> {
       .add("heapBeforeMiB", round(heapBefore / MIB, 1), "MiB", "live heap after GC, before")
       .add("heapHeldMiB", round(heapHeld / MIB, 1), "MiB", "live heap after GC, held");
 
-    // A receive stream on every held session: a phase of its own, whose failure (at 10,000
-    // streams nats-server may stop answering in time) keeps the figures above.
+    // A receive stream on `receivingSessions` of them: a phase of its own, whose failure
+    // (with 10,000 streams nats-server may stop answering in time) keeps the figures above.
+    const receivers = sessions.slice(0, context.sizes.receivingSessions);
     try {
       const signal = anySignal(context.signal, stopStreams.signal);
-      const streams = sessions.map((session, i) =>
+      const streams = receivers.map((session, i) =>
         drainSession(
           (connections[Math.floor(i / STREAMS_PER_CONNECTION)] as BenchClient).messaging,
           queue,
@@ -114,35 +117,41 @@ async function run(context: ScenarioContext): Promise<Figures> {
           },
         ),
       );
-      await sleep(SETTLE_MS * 2, context.signal);
-      const receiving = await residentBytes(context.brokerPid);
+      // Opening thousands of streams takes a while: wait until the RSS stops growing.
+      const receiving = await settledResidentBytes(context.brokerPid, context.signal);
       const afterGc = await context.brokerMemoryAfterGc();
       stopStreams.abort();
       await Promise.all(streams);
+      const perStream = (bytes: number) => bytes / receivers.length / 1024;
       figures
-        .add("rssReceivingMiB", round(receiving / MIB, 1), "MiB", "… and a receive stream on each")
+        .add("receiving", receivers.length, "sessions", "of them with a receive stream")
+        .add("rssReceivingMiB", round(receiving / MIB, 1), "MiB", "… RSS with those streams")
+        // Per stream: over the RSS right after the full GC that followed the "held" reading.
         .add(
-          "perSessionKiB",
-          round(perSession(receiving - before), 1),
+          "perStreamKiB",
+          round(perStream(receiving - heldGc.rss), 1),
           "KiB",
-          "RSS per session (held and receiving)",
+          "RSS per receive stream",
         )
         .add(
           "extrapolated10kMiB",
-          at10k(receiving),
+          round(
+            (held + (receiving - heldGc.rss) * (FULL_HELD_SESSIONS / receivers.length)) / MIB,
+            1,
+          ),
           "MiB",
-          "RSS at 10,000 held and receiving, extrapolated",
+          "RSS with 10,000 held and receiving",
         )
-        .add("heapReceivingMiB", round(afterGc.heapUsed / MIB, 1), "MiB", "… and receiving")
+        .add("heapReceivingMiB", round(afterGc.heapUsed / MIB, 1), "MiB", "… live heap after GC")
         .add(
-          "heapPerSessionKiB",
-          round(perSession(afterGc.heapUsed - heapBefore), 1),
+          "heapPerStreamKiB",
+          round(perStream(afterGc.heapUsed - heapHeld), 1),
           "KiB",
-          "live heap per session (held and receiving)",
+          "live heap per receive stream",
         )
         .add("rssAfterGcMiB", round(afterGc.rss / MIB, 1), "MiB", "RSS right after that GC");
     } catch (error) {
-      context.problem(`receive streams on ${sessions.length} held sessions: ${String(error)}`);
+      context.problem(`receive streams on ${receivers.length} held sessions: ${String(error)}`);
     }
     return figures;
   } finally {
@@ -151,4 +160,16 @@ async function run(context: ScenarioContext): Promise<Figures> {
     client.close();
     for (const connection of connections) connection.close();
   }
+}
+
+/** RSS once it stops growing: two readings a second apart within 1 %, or after 60 s. */
+async function settledResidentBytes(pid: number, signal: AbortSignal): Promise<number> {
+  let last = await residentBytes(pid);
+  for (let waited = 0; waited < 60; waited++) {
+    await sleep(SETTLE_MS, signal);
+    const now = await residentBytes(pid);
+    if (Math.abs(now - last) <= now * 0.01) return now;
+    last = now;
+  }
+  return last;
 }

@@ -1,7 +1,8 @@
 /**
  * The processes under test: a nats-server with a temporary store and monitoring, and the
- * broker as a child process (`node --import tsx src/main.ts`, so the child's pid is the
- * broker itself, whose RSS and CPU time /proc reports). Only 127.0.0.1.
+ * broker as a child process (`node dist/src/main.js` after `npm run build`, as `npm start`
+ * runs it, so the child's pid is the broker itself, whose RSS and CPU time /proc reports).
+ * Only 127.0.0.1.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
@@ -19,7 +20,7 @@ const LISTENING = /sessionbus listening on (http:\/\/\S+)/;
 const BROKER_START_TIMEOUT_MS = 30_000;
 const BROKER_STOP_GRACE_MS = 15_000;
 const TAIL_LINES = 200;
-/** What broker-memory-probe.ts starts its line with (not imported: it has side effects). */
+/** What broker-memory-probe.mjs starts its line with (not imported: it has side effects). */
 const MEMORY_LINE_PREFIX = "bench-memory ";
 const STACK_LINES = 8;
 const FETCH_TIMEOUT_MS = 5_000;
@@ -68,7 +69,7 @@ export interface BenchBroker {
   stderrSummary(): StderrEntry[];
   /** The last lines of its output, both streams. */
   output(): string;
-  /** Memory after a full garbage collection in the broker (see broker-memory-probe.ts). */
+  /** Memory after a full garbage collection in the broker (see broker-memory-probe.mjs). */
   memoryAfterGc(): Promise<BrokerMemory>;
 }
 
@@ -86,20 +87,21 @@ export interface BrokerOptions {
   nodeArgs?: string[];
 }
 
+/** Compiles the broker as `npm start` does (`npm run build`: tsc into dist/). */
+export async function buildBroker(): Promise<void> {
+  await promisify(execFile)(
+    process.execPath,
+    [join(projectRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    { cwd: projectRoot },
+  );
+}
+
 /** Starts the broker on a free port and resolves once it prints its listening line. */
 export async function startBenchBroker(options: BrokerOptions): Promise<BenchBroker> {
-  const probe = pathToFileURL(join(projectRoot, "bench/support/broker-memory-probe.ts")).href;
+  const probe = pathToFileURL(join(projectRoot, "bench/support/broker-memory-probe.mjs")).href;
   const child = spawn(
     process.execPath,
-    [
-      ...(options.nodeArgs ?? []),
-      "--expose-gc",
-      "--import",
-      "tsx",
-      "--import",
-      probe,
-      "src/main.ts",
-    ],
+    [...(options.nodeArgs ?? []), "--expose-gc", "--import", probe, "dist/src/main.js"],
     {
       cwd: projectRoot,
       env: {

@@ -35,6 +35,8 @@ export interface Sizes {
   setupConcurrency: number;
   /** Scenario 5: sessions held open at once. */
   heldSessions: number;
+  /** Scenario 5: of those, how many get a receive stream as well. */
+  receivingSessions: number;
   /** Scenario 6: get and set samples of a 4 KiB state. */
   stateSamples: number;
   /** Scenario 6: set + get rounds of a 10 MiB state. */
@@ -59,7 +61,8 @@ const DEFAULT_SIZES: Sizes = {
   idleSmall: 1_000,
   idleLarge: 10_000,
   setupConcurrency: 64,
-  heldSessions: 1_000,
+  heldSessions: 10_000,
+  receivingSessions: 1_000,
   stateSamples: 300,
   largeStateRounds: 3,
 };
@@ -82,6 +85,7 @@ export const PRESETS: Record<Scale, Sizes> = {
     idleLarge: 60,
     setupConcurrency: 16,
     heldSessions: 30,
+    receivingSessions: 10,
     stateSamples: 20,
     largeStateRounds: 1,
   },
@@ -96,6 +100,7 @@ export const PRESETS: Record<Scale, Sizes> = {
     acceptSamples: 200,
     idleLarge: 100_000,
     heldSessions: 10_000,
+    receivingSessions: 10_000,
     stateSamples: 1_000,
     largeStateRounds: 5,
   },

@@ -92,9 +92,11 @@ export function judgeTargets(byId: FiguresById, sizes: Sizes): TargetResult[] {
   const rssMiB = direct
     ? get("heldSessions", "rssHeldMiB")
     : get("heldSessions", "heldExtrapolated10kMiB");
-  const receiving = direct
-    ? `${heldMB(get("heldSessions", "rssReceivingMiB"))} MB measured`
-    : `${heldMB(get("heldSessions", "extrapolated10kMiB"))} MB extrapolated`;
+  const streams = get("heldSessions", "receiving");
+  const receiving =
+    streams >= FULL_HELD_SESSIONS
+      ? `${heldMB(get("heldSessions", "rssReceivingMiB"))} MB measured`
+      : `${heldMB(get("heldSessions", "extrapolated10kMiB"))} MB extrapolated from ${n(streams)} streams (${n(get("heldSessions", "perStreamKiB"))} KiB each)`;
   judge(
     {
       id: "heldRss",

@@ -6,7 +6,8 @@
 /** processes.ts looks for lines that start with this. */
 const MEMORY_LINE_PREFIX = "bench-memory ";
 
-const collect = (globalThis as { gc?: () => void }).gc;
+/** @type {(() => void) | undefined} */
+const collect = globalThis.gc;
 
 process.on("SIGUSR2", () => {
   collect?.();
