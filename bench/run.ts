@@ -60,6 +60,8 @@ interface RunOptions {
   scenarios: Scenario[];
   /** Directory for `node --cpu-prof` profiles of the broker. */
   profileDir: string | undefined;
+  /** Extra node flags for the broker, e.g. V8 heap settings to compare. */
+  brokerNodeArgs: string[];
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
@@ -79,6 +81,7 @@ function usage(): string {
     "  --out DIR                   where the JSON goes (default: bench/results)",
     `  --only IDS                  comma-separated scenarios: ${SCENARIOS.map((s) => s.id).join(", ")}`,
     "  --profile-broker DIR        run the broker with node --cpu-prof, profiles in DIR",
+    "  --broker-node-args FLAGS    extra node flags for the broker (space-separated)",
     "",
     "Sizes (override the preset):",
     ...sizeLines,
@@ -98,6 +101,7 @@ function parseOptions(argv: string[]): RunOptions {
       out: { type: "string" },
       only: { type: "string" },
       "profile-broker": { type: "string" },
+      "broker-node-args": { type: "string" },
       help: { type: "boolean", short: "h" },
       ...sizeOptions,
     },
@@ -130,6 +134,7 @@ function parseOptions(argv: string[]): RunOptions {
     scenarios: only ? SCENARIOS.filter((scenario) => only.includes(scenario.id)) : SCENARIOS,
     profileDir:
       values["profile-broker"] === undefined ? undefined : resolve(values["profile-broker"]),
+    brokerNodeArgs: (values["broker-node-args"] ?? "").split(" ").filter((a) => a !== ""),
   };
 }
 
@@ -252,6 +257,7 @@ async function main(): Promise<number> {
       [
         "--trace-warnings",
         ...(options.profileDir ? ["--cpu-prof", "--cpu-prof-dir", options.profileDir] : []),
+        ...options.brokerNodeArgs,
       ],
       problems,
     );
