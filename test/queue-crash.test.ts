@@ -244,4 +244,39 @@ describe("restart of the nats-server", () => {
     });
     expect(await client.peekAll(queue, "s")).toEqual([]);
   });
+
+  it("gives a session held through another broker a new consumer after the restart", async () => {
+    const server = nats as NatsServerProcess;
+    const { broker: first } = await startBroker(server.url);
+    const { broker: second } = await startBroker(server.url);
+    const holder = new SessionClient(first.url);
+    const other = new SessionClient(second.url);
+    onCleanup(() => holder.close());
+    onCleanup(() => other.close());
+    const queue = uniqueName("nats-restart-other");
+    await holder.createSessionQueue(queue);
+    await holder.send(
+      queue,
+      [1, 2].map((n) => ({ sessionId: "o", body: Buffer.from(`${n}`) })),
+    );
+    const lock = await holder.acceptNamed(queue, "o");
+    const session = { sessionId: lock.sessionId, lockToken: lock.lockToken };
+
+    await server.stop();
+    nats = await startNatsServer({ storeDir, port: server.port });
+
+    // The second broker never saw this lock; it finds the consumer gone and makes it again.
+    await whenServing(() => other.peekAll(queue, "o"), 30_000);
+    const stream = other.receiveStream({ entityPath: queue, session, prefetch: 10 });
+    onCleanup(() => stream.cancel());
+    const received = await stream.take(2, 30_000);
+    expect(received.map(bodyText)).toEqual(["1", "2"]);
+    await other.settle({
+      entityPath: queue,
+      lockTokens: received.map((m) => m.lockToken),
+      disposition: "DISPOSITION_COMPLETE",
+      session,
+    });
+    expect(await other.peekAll(queue, "o")).toEqual([]);
+  });
 });

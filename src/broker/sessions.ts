@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import type { MessageReader } from "../store/message-streams.js";
+import { isConsumerDeleted } from "../store/pull-errors.js";
 import type { SessionOffer } from "../store/session-index.js";
 import { INLINE_STATE_MAX_BYTES, type SessionRecord } from "../store/session-records.js";
 import type { Store } from "../store/store.js";
@@ -204,7 +206,7 @@ export class Sessions {
       local.lockedUntil = record.lock.until; // renewed through another process
       return local;
     }
-    const reader = await this.store.messages.sessionReader(entity.streamId, ref.sessionId);
+    const reader = await this.sessionReader(entity, ref.sessionId);
     return this.remember(
       entity,
       ref.sessionId,
@@ -214,6 +216,20 @@ export class Sessions {
       reader,
       undefined,
     );
+  }
+
+  /**
+   * The consumer of a session held through another broker process. A restarted
+   * nats-server has lost it (session consumers live in memory): it is made again, so the
+   * unsettled messages come again in order, as after an abandon.
+   */
+  private async sessionReader(entity: ResolvedEntity, sessionId: string): Promise<MessageReader> {
+    try {
+      return await this.store.messages.sessionReader(entity.streamId, sessionId);
+    } catch (error) {
+      if (!isConsumerDeleted(error)) throw error;
+      return (await this.store.messages.openSessionConsumer(entity.layout, sessionId)).reader;
+    }
   }
 
   /** Throws SESSION_LOCK_LOST unless `record` still shows the handle's lock, unexpired. */
