@@ -5,6 +5,7 @@ import {
   ReceiveMode,
   type SendStreamRequest,
   type SessionLockRef,
+  type SettleRequest,
   type SettleStreamRequest,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Broker } from "../broker/broker.js";
@@ -17,6 +18,18 @@ export function registerMessagingService(
   broker: Broker,
   shutdown: AbortSignal,
 ): void {
+  // Settle and a SettleStream frame carry the same fields.
+  const settle = (req: SettleRequest | SettleStreamRequest) =>
+    broker.settle(
+      req.entityPath,
+      req.lockTokens,
+      {
+        disposition: req.disposition,
+        deadLetterReason: req.deadLetterReason,
+        deadLetterDescription: req.deadLetterDescription,
+      },
+      sessionRef(req.session),
+    );
   router.service(
     MessagingService,
     withErrorMapping(MessagingService, {
@@ -67,16 +80,7 @@ export function registerMessagingService(
         }
       },
       async settle(req) {
-        await broker.settle(
-          req.entityPath,
-          req.lockTokens,
-          {
-            disposition: req.disposition,
-            deadLetterReason: req.deadLetterReason,
-            deadLetterDescription: req.deadLetterDescription,
-          },
-          sessionRef(req.session),
-        );
+        await settle(req);
         return {};
       },
       sendStream(requests) {
@@ -98,16 +102,7 @@ export function registerMessagingService(
           req.session ? [`${req.entityPath}\n${req.session.sessionId}`] : [];
         return answerInOrder(requests, keysOf, async (req) => {
           try {
-            await broker.settle(
-              req.entityPath,
-              req.lockTokens,
-              {
-                disposition: req.disposition,
-                deadLetterReason: req.deadLetterReason,
-                deadLetterDescription: req.deadLetterDescription,
-              },
-              sessionRef(req.session),
-            );
+            await settle(req);
             return {};
           } catch (error) {
             return { error: frameError(error) };
