@@ -1,0 +1,113 @@
+/**
+ * One port serves gRPC, gRPC-Web and the Connect protocol, each with the binary and the
+ * JSON encoding: a message sent, received in a session, abandoned and completed reads the
+ * same in every one of them. Clients: connect-node's transports for gRPC-Web and Connect
+ * (gRPC itself is what every other test file uses, through grpc-js); the grpc-js client
+ * of test/support creates the queues and checks that nothing is left.
+ */
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { describe, expect, it } from "vitest";
+import type { ReceivedMessage } from "../gen/ts/sessionbus/v1/message_pb.js";
+import { Disposition, MessagingService } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { brokerPerFile } from "./support/broker-per-file.js";
+import { uniqueName } from "./support/grpc-client.js";
+import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
+
+let running: SessionTestBroker;
+brokerPerFile(startSessionBroker, (started) => {
+  running = started;
+});
+
+const protocols: [string, (baseUrl: string) => Transport][] = [
+  ["gRPC-Web, binary", (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2" })],
+  [
+    "gRPC-Web, JSON",
+    (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
+  ],
+  ["Connect, binary", (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2" })],
+  [
+    "Connect, JSON",
+    (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
+  ],
+];
+
+/** Reads the stream until `count` messages arrived (the stream ends after max_wait). */
+async function receiveAll(messages: AsyncIterable<{ event: { case?: string; value?: unknown } }>) {
+  const received: ReceivedMessage[] = [];
+  for await (const response of messages) {
+    if (response.event.case === "message") received.push(response.event.value as ReceivedMessage);
+  }
+  return received;
+}
+
+describe.each(protocols)("%s", (_name, transportFor) => {
+  it("sends, receives in a session with every delivery field, and completes", async () => {
+    const messaging = createClient(MessagingService, transportFor(running.broker.url));
+    const queue = uniqueName("protocols");
+    await running.client.createSessionQueue(queue, { maxDeliveryCount: 5 });
+    const sent = await messaging.send({
+      entityPath: queue,
+      messages: [1, 2, 3].map((n) => ({
+        sessionId: "s",
+        messageId: `m-${n}`,
+        subject: "order",
+        body: new TextEncoder().encode(`body ${n}`),
+        applicationProperties: { step: { value: { case: "intValue", value: BigInt(n) } } },
+      })),
+    });
+    expect(sent.results.map((r) => r.sequenceNumber)).toEqual([1n, 2n, 3n]);
+
+    const { session } = await messaging.acceptSession({ entityPath: queue, sessionId: "s" });
+    const ref = { sessionId: "s", lockToken: session?.lockToken ?? "" };
+    const before = Date.now();
+    const [first] = await receiveAll(
+      messaging.receiveStream({ entityPath: queue, session: ref, prefetch: 10, maxMessages: 1 }),
+    );
+    expect(first?.sequenceNumber).toBe(1n);
+    // Abandoned, it comes again with delivery count 2 and a new lock token, then the rest.
+    await messaging.settle({
+      entityPath: queue,
+      session: ref,
+      lockTokens: [first?.lockToken ?? ""],
+      disposition: Disposition.ABANDON,
+    });
+    const all = await receiveAll(
+      messaging.receiveStream({ entityPath: queue, session: ref, prefetch: 10, maxMessages: 3 }),
+    );
+    expect(all.map((m) => new TextDecoder().decode(m.message?.body))).toEqual([
+      "body 1",
+      "body 2",
+      "body 3",
+    ]);
+    expect(all.map((m) => [m.sequenceNumber, m.deliveryCount])).toEqual([
+      [1n, 2],
+      [2n, 1],
+      [3n, 1],
+    ]);
+    expect(all[0]?.lockToken).not.toBe(first?.lockToken);
+    for (const [i, m] of all.entries()) {
+      expect(m.lockToken).toMatch(/^[0-9a-f-]{36}$/);
+      expect(m.lockedUntil && timestampMs(m.lockedUntil)).toBeGreaterThan(before);
+      expect(m.message).toMatchObject({
+        messageId: `m-${i + 1}`,
+        sessionId: "s",
+        subject: "order",
+      });
+      expect(m.message?.applicationProperties.step?.value).toEqual({
+        case: "intValue",
+        value: BigInt(i + 1),
+      });
+      expect(m.enqueuedTime).toBeDefined();
+    }
+    await messaging.settle({
+      entityPath: queue,
+      session: ref,
+      lockTokens: all.map((m) => m.lockToken),
+      disposition: Disposition.COMPLETE,
+    });
+    await messaging.closeSession({ entityPath: queue, session: ref });
+    expect(await running.client.peekAll(queue)).toEqual([]);
+  });
+});
