@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Delivery } from "../store/message-streams.js";
 import type { SessionHandle } from "./session-handle.js";
+import { SettledTokens } from "./settled-tokens.js";
 
 /** What a lock token settles: a delivery of the consumer, or a fetched deferred message. */
 export type LockTarget =
@@ -27,6 +28,11 @@ export interface MessageLock {
 
 export type NewLock = Omit<MessageLock, "token" | "settled" | "timer">;
 
+/** What is kept of a settled lock: enough to refuse a second settle with the right error. */
+export type SettledLock = Pick<MessageLock, "token" | "entity" | "entityPath" | "session"> & {
+  settled: true;
+};
+
 /**
  * The message locks this broker process handed out. JetStream holds the lock itself (the
  * consumer's ack_wait redelivers an expired message, also after this process dies); this
@@ -36,6 +42,7 @@ export type NewLock = Omit<MessageLock, "token" | "settled" | "timer">;
  */
 export class MessageLocks {
   private readonly locks = new Map<string, MessageLock>();
+  private readonly settled = new SettledTokens<SettledLock>();
 
   add(lock: NewLock): MessageLock {
     const held: MessageLock = { ...lock, token: randomUUID(), settled: false, timer: undefined };
@@ -44,23 +51,26 @@ export class MessageLocks {
     return held;
   }
 
-  get(token: string): MessageLock | undefined {
-    return this.locks.get(token);
+  /** The lock of a token, or what is left of it once settled. */
+  get(token: string): MessageLock | SettledLock | undefined {
+    return this.locks.get(token) ?? this.settled.get(token);
   }
 
-  /** Marks the lock settled and gives its credit back; kept until it would have expired. */
+  /**
+   * Marks the lock settled and gives its credit back; the token is remembered as settled
+   * until the lock would have expired (for a session message: its session lock).
+   */
   settle(lock: MessageLock): void {
     lock.settled = true;
+    clearTimeout(lock.timer);
     this.end(lock);
-    // A session message has no timer of its own: forget it when its session lock would
-    // have expired (a second settle before then is told apart as already settled).
-    if (lock.session) {
-      lock.timer = setTimeout(
-        () => this.locks.delete(lock.token),
-        Math.max(0, lock.session.lockedUntil - Date.now()),
-      );
-      lock.timer.unref();
-    }
+    this.locks.delete(lock.token);
+    const { token, entity, entityPath, session } = lock;
+    this.settled.remember(
+      token,
+      { token, entity, entityPath, session, settled: true },
+      session ? session.lockedUntil : lock.lockedUntil,
+    );
   }
 
   extend(lock: MessageLock, lockedUntil: number): void {
@@ -83,6 +93,7 @@ export class MessageLocks {
   clear(): void {
     for (const lock of this.locks.values()) clearTimeout(lock.timer);
     this.locks.clear();
+    this.settled.clear();
   }
 
   private schedule(lock: MessageLock): void {
