@@ -328,6 +328,65 @@ describe("a session lock that runs out", () => {
   });
 });
 
+describe("messages sent to a held session", () => {
+  // Sends to a session held through this broker publish no accept-next entry of their own
+  // when the session has one already: the session is still offered once the lock runs out
+  // without a close (a holder that vanished), or when it is closed with messages left.
+  async function receiveAll(on: SessionClient, queue: string, lock: SessionRef, count: number) {
+    const stream = receiver(on, { entityPath: queue, session: refOf(lock), prefetch: 10 });
+    const messages = await stream.take(count);
+    await on.complete(queue, lock, ...messages.map((m) => m.lockToken));
+    stream.cancel();
+    return messages.map(bodyText);
+  }
+
+  it("offers a session held by name, with what was sent meanwhile, once its lock runs out", async () => {
+    const queue = await sessionQueue("slock-vanish-named", 5);
+    const lock = await client.acceptNamed(queue, "named");
+    await sendToSession(queue, "named", 2);
+    await sendToSession(queue, "named", 1);
+    // Not renewed, not closed: accept-next gets the session once the lock has run out.
+    const next = await other.acceptSession(queue, undefined, EXPIRY_BOUND_MS);
+    expect(next?.sessionId).toBe("named");
+    expect(Date.now()).toBeGreaterThanOrEqual(toMs(lock.lockedUntil));
+    expect(await receiveAll(other, queue, next as SessionRef, 3)).toEqual([
+      "named 1",
+      "named 2",
+      "named 1",
+    ]);
+    await other.closeSession(queue, next as SessionRef);
+  });
+
+  it("offers a session taken by accept-next, with what was sent meanwhile, once its lock runs out", async () => {
+    const queue = await sessionQueue("slock-vanish-next", 5);
+    await sendToSession(queue, "taken", 1);
+    const lock = await client.acceptSession(queue, undefined, 5_000);
+    expect(lock?.sessionId).toBe("taken");
+    await sendToSession(queue, "taken", 2);
+    const next = await other.acceptSession(queue, undefined, EXPIRY_BOUND_MS);
+    expect(next?.sessionId).toBe("taken");
+    expect(Date.now()).toBeGreaterThanOrEqual(toMs(lock?.lockedUntil));
+    expect(await receiveAll(other, queue, next as SessionRef, 3)).toEqual([
+      "taken 1",
+      "taken 1",
+      "taken 2",
+    ]);
+    await other.closeSession(queue, next as SessionRef);
+  });
+
+  it("offers a session closed with messages left, sent while it was held", async () => {
+    const queue = await sessionQueue("slock-vanish-closed");
+    await sendToSession(queue, "closed", 1);
+    const lock = await client.acceptSession(queue, undefined, 5_000);
+    await sendToSession(queue, "closed", 1);
+    await client.closeSession(queue, lock as SessionRef);
+    const next = await other.acceptSession(queue, undefined, 5_000);
+    expect(next?.sessionId).toBe("closed");
+    expect(await receiveAll(other, queue, next as SessionRef, 2)).toEqual(["closed 1", "closed 1"]);
+    await other.closeSession(queue, next as SessionRef);
+  });
+});
+
 describe("CloseSession", () => {
   it("hands unsettled messages to the next holder with their delivery count unchanged", async () => {
     const queue = await sessionQueue("slock-close");

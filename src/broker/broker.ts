@@ -126,7 +126,7 @@ export function createBroker(store: Store): Broker {
     send: async (path, messages) => {
       const entity = await resolveSendTarget(store.entities, path);
       await quota.check(entity);
-      return sendOrSchedule(store, entity, messages);
+      return sendOrSchedule(store, entity, messages, { indexed: sessions });
     },
     scheduleMessages: async (path, messages, at) => {
       const entity = await resolveSendTarget(store.entities, path);

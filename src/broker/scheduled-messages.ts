@@ -16,7 +16,7 @@ import type { ResolvedEntity } from "./entity-resolver.js";
 import { BrokerError, InvalidArgumentError, StoreUnavailableError } from "./errors.js";
 import { encodeStored } from "./message-codec.js";
 import { checkTimestamp, validateBatch } from "./message-validation.js";
-import { sendBatch } from "./sender.js";
+import { type SendOptions, sendBatch } from "./sender.js";
 
 /**
  * Send: a message whose scheduled_enqueue_time is in the future is scheduled, the others are
@@ -26,11 +26,12 @@ export async function sendOrSchedule(
   store: Store,
   entity: ResolvedEntity,
   messages: Message[],
+  options: SendOptions = {},
 ): Promise<SendResult[]> {
   const now = Date.now();
   const dueAt = messages.map((message) => futureTime(message, now));
   // The hot path: nothing scheduled, nothing changes.
-  if (dueAt.every((at) => at === undefined)) return sendBatch(store, entity, messages);
+  if (dueAt.every((at) => at === undefined)) return sendBatch(store, entity, messages, options);
   validateBatch(entity, messages);
   const later = messages.flatMap((message, i) => {
     const at = dueAt[i];
@@ -52,6 +53,7 @@ export async function sendOrSchedule(
           store,
           entity,
           atOnce.map((a) => a.message),
+          options,
         ),
   ]);
   if (scheduled.status === "rejected" || sent.status === "rejected") {

@@ -22,6 +22,21 @@ export interface SendOptions {
    * entity has duplicate detection on; otherwise none
    */
   publishIds?: readonly string[];
+  /** Sessions this process holds whose accept-next index entry is known to exist. */
+  indexed?: IndexedSessions;
+}
+
+/**
+ * Sessions held in this process that already have an unacked accept-next index entry: the
+ * offer they were taken from, or one a Send published while they were held. A Send to
+ * such a session need not publish another (a round trip per Send): while the session is
+ * held, that entry is what brings it back to accept-next if the holder dies, and closing
+ * the session offers it again if messages are left.
+ */
+export interface IndexedSessions {
+  hasEntry(streamId: string, token: string): boolean;
+  /** Called once entries for these sessions have been published. */
+  entriesPublished(streamId: string, tokens: readonly string[]): void;
 }
 
 /**
@@ -50,7 +65,7 @@ export async function sendBatch(
     throw toSendError(entity, (failed as PromiseRejectedResult).reason);
   }
   try {
-    await offerSessions(store, entity, messages);
+    await offerSessions(store, entity, messages, options.indexed);
   } catch (error) {
     await rollBack(store, entity, outcomes);
     throw toSendError(entity, error);
@@ -60,16 +75,22 @@ export async function sendBatch(
 
 /**
  * Tells accept-next that the batch's sessions have messages: one index entry per session,
- * published after the messages are stored so an accepted session never looks empty.
+ * published after the messages are stored so an accepted session never looks empty. Skips
+ * sessions held here that have an entry already (see IndexedSessions).
  */
 async function offerSessions(
   store: Store,
   entity: ResolvedEntity,
   messages: Message[],
+  indexed: IndexedSessions | undefined,
 ): Promise<void> {
   if (!entity.settings.requiresSession) return;
-  const tokens = new Set(messages.map((m) => sessionToken(m.sessionId)));
-  await Promise.all([...tokens].map((token) => store.sessionIndex.offer(entity.streamId, token)));
+  const { streamId } = entity;
+  const tokens = [...new Set(messages.map((m) => sessionToken(m.sessionId)))].filter(
+    (token) => !indexed?.hasEntry(streamId, token),
+  );
+  await Promise.all(tokens.map((token) => store.sessionIndex.offer(streamId, token)));
+  indexed?.entriesPublished(streamId, tokens);
 }
 
 async function publishOne(

@@ -20,6 +20,11 @@ export interface SessionHandle {
   reader: MessageReader;
   /** The accept-next offer this session was taken from, kept while it is held. */
   offer: SessionOffer | undefined;
+  /**
+   * The session has an unacked accept-next index entry: its kept offer, or one a Send
+   * published while it was held (a named accept starts without).
+   */
+  indexed: boolean;
   /** Messages delivered through this process and not yet settled. */
   inflight: Set<MessageLock>;
   /** Sequence numbers settled since the record was last written (to drop their counts). */

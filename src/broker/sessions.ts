@@ -17,6 +17,7 @@ import {
 import { expireSessionOnAccept } from "./expiry.js";
 import type { MessageLocks } from "./message-locks.js";
 import { MAX_ID_LENGTH } from "./message-validation.js";
+import type { IndexedSessions } from "./sender.js";
 import type { SessionHandle } from "./session-handle.js";
 import { updateSessionRecord } from "./session-record-update.js";
 
@@ -45,8 +46,10 @@ export const DEFAULT_ACCEPT_WAIT_MS = 60_000;
 const SOURCING_RETRIES = 5;
 const SOURCING_RETRY_MS = 20;
 
-export class Sessions {
+export class Sessions implements IndexedSessions {
   private readonly handles = new Map<string, SessionHandle>();
+  /** The same handles by session (stream id and session token). */
+  private readonly bySession = new Map<string, SessionHandle>();
 
   constructor(
     private readonly store: Store,
@@ -397,6 +400,7 @@ export class Sessions {
         // A topic message is offered right after the topic stored it; JetStream may not
         // have copied it into this subscription yet. Look again shortly, keep the offer.
         handle.offer = undefined;
+        handle.indexed = false;
         offer.retry(SOURCING_RETRY_MS * offer.attempt);
       }
       await updateSessionRecord(this.store, entity.streamId, token, (record) => {
@@ -430,6 +434,7 @@ export class Sessions {
       lockedUntil,
       reader,
       offer,
+      indexed: offer !== undefined,
       inflight: new Set(),
       settled: [],
       ended: new AbortController(),
@@ -439,7 +444,20 @@ export class Sessions {
       onRecall: undefined,
     };
     this.handles.set(lockToken, handle);
+    this.bySession.set(sessionKey(handle.streamId, token), handle);
     return handle;
+  }
+
+  hasEntry(streamId: string, token: string): boolean {
+    const handle = this.bySession.get(sessionKey(streamId, token));
+    return !!handle?.indexed && handle.lockedUntil > Date.now();
+  }
+
+  entriesPublished(streamId: string, tokens: readonly string[]): void {
+    for (const token of tokens) {
+      const handle = this.bySession.get(sessionKey(streamId, token));
+      if (handle) handle.indexed = true;
+    }
   }
 
   /**
@@ -457,10 +475,16 @@ export class Sessions {
 
   private async forget(handle: SessionHandle): Promise<void> {
     this.handles.delete(handle.lockToken);
+    const key = sessionKey(handle.streamId, handle.token);
+    if (this.bySession.get(key) === handle) this.bySession.delete(key);
     handle.ended.abort();
     for (const lock of handle.inflight) this.locks.drop(lock);
     handle.inflight.clear();
   }
+}
+
+function sessionKey(streamId: string, token: string): string {
+  return `${streamId} ${token}`;
 }
 
 export function decrementCount(record: SessionRecord, seq: string): void {
