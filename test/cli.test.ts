@@ -58,7 +58,9 @@ function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv): Promi
   });
 }
 
-describe("sessionbus CLI", () => {
+// Each test runs a sequence of CLI processes (about 0.9 s of start-up each through tsx on
+// an idle machine, several times that on a loaded one): more time than one RPC test.
+describe("sessionbus CLI", { timeout: 180_000 }, () => {
   let broker: RunningSessionbus;
   const queue = `cli-${randomUUID().slice(0, 8)}`;
 
