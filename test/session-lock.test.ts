@@ -340,21 +340,33 @@ describe("messages sent to a held session", () => {
     return messages.map(bodyText);
   }
 
+  /** Accept-next through the other connection, bounded by the lock's expiry: the session
+   * must be `sessionId`, handed out no earlier than `lockedUntil`; returns its bodies. */
+  async function nextAfterExpiry(
+    queue: string,
+    sessionId: string,
+    lockedUntil: Parameters<typeof toMs>[0],
+    count: number,
+  ): Promise<string[]> {
+    const next = await other.acceptSession(queue, undefined, EXPIRY_BOUND_MS);
+    expect(next?.sessionId).toBe(sessionId);
+    expect(Date.now()).toBeGreaterThanOrEqual(toMs(lockedUntil));
+    const bodies = await receiveAll(other, queue, next as SessionRef, count);
+    await other.closeSession(queue, next as SessionRef);
+    return bodies;
+  }
+
   it("offers a session held by name, with what was sent meanwhile, once its lock runs out", async () => {
     const queue = await sessionQueue("slock-vanish-named", 5);
     const lock = await client.acceptNamed(queue, "named");
     await sendToSession(queue, "named", 2);
     await sendToSession(queue, "named", 1);
     // Not renewed, not closed: accept-next gets the session once the lock has run out.
-    const next = await other.acceptSession(queue, undefined, EXPIRY_BOUND_MS);
-    expect(next?.sessionId).toBe("named");
-    expect(Date.now()).toBeGreaterThanOrEqual(toMs(lock.lockedUntil));
-    expect(await receiveAll(other, queue, next as SessionRef, 3)).toEqual([
+    expect(await nextAfterExpiry(queue, "named", lock.lockedUntil, 3)).toEqual([
       "named 1",
       "named 2",
       "named 1",
     ]);
-    await other.closeSession(queue, next as SessionRef);
   });
 
   it("offers a session taken by accept-next, with what was sent meanwhile, once its lock runs out", async () => {
@@ -363,15 +375,11 @@ describe("messages sent to a held session", () => {
     const lock = await client.acceptSession(queue, undefined, 5_000);
     expect(lock?.sessionId).toBe("taken");
     await sendToSession(queue, "taken", 2);
-    const next = await other.acceptSession(queue, undefined, EXPIRY_BOUND_MS);
-    expect(next?.sessionId).toBe("taken");
-    expect(Date.now()).toBeGreaterThanOrEqual(toMs(lock?.lockedUntil));
-    expect(await receiveAll(other, queue, next as SessionRef, 3)).toEqual([
+    expect(await nextAfterExpiry(queue, "taken", lock?.lockedUntil, 3)).toEqual([
       "taken 1",
       "taken 1",
       "taken 2",
     ]);
-    await other.closeSession(queue, next as SessionRef);
   });
 
   it("offers a session closed with messages left, sent while it was held", async () => {
