@@ -3,7 +3,8 @@
  * second settle is told apart from a made-up token. Each entry keeps only what that check
  * needs, never the message: settled tokens pile up at the delivery rate (a minute's worth
  * with the default lock duration), and holding the messages made every young-generation
- * collection copy them. One timer forgets the entries a second at a time, at most two seconds late.
+ * collection copy them. One timer forgets the entries a second at a time, at most two
+ * seconds late.
  */
 export class SettledTokens<T> {
   private readonly entries = new Map<string, T>();
