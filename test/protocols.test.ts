@@ -5,7 +5,7 @@
  * (gRPC itself is what every other test file uses, through grpc-js); the grpc-js client
  * of test/support creates the queues and checks that nothing is left.
  */
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
@@ -33,7 +33,7 @@ const protocols: [string, (baseUrl: string) => Transport][] = [
   ],
 ];
 
-/** Reads the stream until `count` messages arrived (the stream ends after max_wait). */
+/** Reads a receive stream to its end (max_messages, or 10 s without a message). */
 async function receiveAll(messages: AsyncIterable<{ event: { case?: string; value?: unknown } }>) {
   const received: ReceivedMessage[] = [];
   for await (const response of messages) {
@@ -41,6 +41,13 @@ async function receiveAll(messages: AsyncIterable<{ event: { case?: string; valu
   }
   return received;
 }
+
+const receiveFrom = (queue: string, session: { sessionId: string; lockToken: string }) => ({
+  entityPath: queue,
+  session,
+  prefetch: 10,
+  maxWait: durationFromMs(10_000),
+});
 
 describe.each(protocols)("%s", (_name, transportFor) => {
   it("sends, receives in a session with every delivery field, and completes", async () => {
@@ -63,7 +70,7 @@ describe.each(protocols)("%s", (_name, transportFor) => {
     const ref = { sessionId: "s", lockToken: session?.lockToken ?? "" };
     const before = Date.now();
     const [first] = await receiveAll(
-      messaging.receiveStream({ entityPath: queue, session: ref, prefetch: 10, maxMessages: 1 }),
+      messaging.receiveStream({ ...receiveFrom(queue, ref), maxMessages: 1 }),
     );
     expect(first?.sequenceNumber).toBe(1n);
     // Abandoned, it comes again with delivery count 2 and a new lock token, then the rest.
@@ -74,7 +81,7 @@ describe.each(protocols)("%s", (_name, transportFor) => {
       disposition: Disposition.ABANDON,
     });
     const all = await receiveAll(
-      messaging.receiveStream({ entityPath: queue, session: ref, prefetch: 10, maxMessages: 3 }),
+      messaging.receiveStream({ ...receiveFrom(queue, ref), maxMessages: 3 }),
     );
     expect(all.map((m) => new TextDecoder().decode(m.message?.body))).toEqual([
       "body 1",
