@@ -49,11 +49,11 @@ fi
 
 # npm writes node_modules/.package-lock.json after every install; when it is newer than both
 # package.json and the lockfile, node_modules already matches and a reinstall would only
-# cost time. `npm install` rather than `npm ci`: the lockfile npm 11 writes here leaves out
-# other platforms' optional packages (biome, buf, rollup binaries), and `npm ci` then
-# refuses it as out of sync; `npm install` keeps the locked versions all the same.
+# cost time. `npm ci` installs exactly the lockfile and fails when it is out of sync with
+# package.json (so CI fails on drift instead of rewriting the lockfile): after changing a
+# dependency, run `npm install` and commit package-lock.json.
 marker=node_modules/.package-lock.json
-if [ ! -f "$marker" ] || [ package.json -nt "$marker" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$marker" ]; }; then
-  echo "setup: npm install"
-  npm install --no-audit --no-fund --loglevel=error
+if [ ! -f "$marker" ] || [ package.json -nt "$marker" ] || [ package-lock.json -nt "$marker" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
