@@ -1,8 +1,5 @@
 import { setMaxListeners } from "node:events";
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   file_grpc_health_v1_health,
   HealthCheckResponse_ServingStatus,
@@ -10,26 +7,39 @@ import {
 import { file_grpc_reflection_v1_reflection } from "../gen/ts/grpc/reflection/v1/reflection_pb.js";
 import { file_sessionbus_v1_admin_service } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
-import { createBroker } from "./broker/broker.js";
-import type { SessionbusConfig } from "./config.js";
+import { type Broker, createBroker } from "./broker/broker.js";
+import { DEFAULT_MAX_REQUEST_BYTES, type SessionbusConfig } from "./config.js";
 import { registerAdminService } from "./server/admin-service.js";
-import { createHealthStatus, registerHealthService } from "./server/health-service.js";
+import { startGrpcServer } from "./server/grpc-server.js";
+import {
+  createHealthStatus,
+  type HealthStatus,
+  registerHealthService,
+} from "./server/health-service.js";
+import { type HttpServer, startHttpServer } from "./server/http-server.js";
 import { registerMessagingService } from "./server/messaging-service.js";
 import { registerReflectionService } from "./server/reflection-service.js";
+import { createRouteTable, type RouteTable } from "./server/route-table.js";
 import { type NatsServerProcess, startNatsServer } from "./store/nats-server-process.js";
 import { openStore } from "./store/store.js";
 
 export interface RunningSessionbus {
-  /** Base URL of the gRPC/Connect endpoint, e.g. "http://127.0.0.1:50051". */
+  /** Base URL of the gRPC endpoint (grpc-js), e.g. "http://127.0.0.1:50051". */
   url: string;
   port: number;
+  /** Base URL of the Connect and gRPC-Web endpoint (connect-node), e.g. "http://127.0.0.1:50052". */
+  httpUrl: string;
+  httpPort: number;
   /** The NATS server in use (the embedded one, or NATS_URL). */
   natsUrl: string;
   /** Graceful stop: streams end, in-flight calls finish, NATS is drained. */
   close(): Promise<void>;
 }
 
-/** Starts a broker: NATS (embedded unless configured), the store, and the HTTP/2 server. */
+/** How long a stop waits for running calls (client streams the client keeps open) to end. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Starts a broker: NATS (embedded unless configured), the store, and both servers. */
 export async function startSessionbus(config: SessionbusConfig): Promise<RunningSessionbus> {
   let embedded: NatsServerProcess | undefined;
   let natsUrl = config.natsUrl;
@@ -68,52 +78,55 @@ async function serve(
   const shutdown = new AbortController();
   // Every call links its signal to this one: many concurrent calls are normal here.
   setMaxListeners(0, shutdown.signal);
-  const handler = connectNodeAdapter({
+  const routes = createRoutes(broker, health, shutdown.signal);
+  const limits = {
+    host: config.host,
+    maxRequestBytes: config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     shutdownSignal: shutdown.signal,
-    routes(router) {
-      registerAdminService(router, broker);
-      registerMessagingService(router, broker, shutdown.signal);
-      registerHealthService(router, health);
-      registerReflectionService(router, [
-        file_sessionbus_v1_admin_service,
-        file_sessionbus_v1_messaging_service,
-        file_grpc_health_v1_health,
-        file_grpc_reflection_v1_reflection,
-      ]);
-    },
-  });
-  // Session state may be up to 100 MiB in one message; the default cap of 10 MB of
-  // buffered data per HTTP/2 connection would refuse it.
-  const server = http2.createServer({ maxSessionMemory: 512 }, handler);
-  const sessions = new Set<http2.Http2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  };
+  const grpc = await startGrpcServer(routes, { ...limits, port: config.port });
+  let http: HttpServer;
+  try {
+    http = await startHttpServer(routes, { ...limits, port: config.httpPort ?? 0 });
+  } catch (error) {
+    await grpc.close(0);
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   const close = async () => {
     health.shutdown();
     shutdown.abort();
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    // GOAWAY: clients open no new streams; running unary calls (settlements) finish.
-    for (const session of sessions) session.close();
-    await stopped;
+    // Clients open no new calls; running unary calls (settlements) finish.
+    await Promise.all([grpc.close(SHUTDOWN_GRACE_MS), http.close(SHUTDOWN_GRACE_MS)]);
     await broker.close();
     await store.drain();
     await embedded?.stop();
   };
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   return {
-    url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`,
-    port,
+    url: `http://${host}:${grpc.port}`,
+    port: grpc.port,
+    httpUrl: `http://${host}:${http.port}`,
+    httpPort: http.port,
     natsUrl,
     close: () => {
       closing ??= close();
       return closing;
     },
   };
+}
+
+/** The one route table both servers serve. */
+function createRoutes(broker: Broker, health: HealthStatus, shutdown: AbortSignal): RouteTable {
+  const routes = createRouteTable();
+  registerAdminService(routes, broker);
+  registerMessagingService(routes, broker, shutdown);
+  registerHealthService(routes, health);
+  registerReflectionService(routes, [
+    file_sessionbus_v1_admin_service,
+    file_sessionbus_v1_messaging_service,
+    file_grpc_health_v1_health,
+    file_grpc_reflection_v1_reflection,
+  ]);
+  return routes;
 }

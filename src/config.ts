@@ -2,8 +2,19 @@
 export interface SessionbusConfig {
   /** Address to listen on. @default "127.0.0.1" (SESSIONBUS_HOST) */
   host: string;
-  /** Port to listen on; 0 picks a free one. @default 50051 (SESSIONBUS_PORT) */
+  /** gRPC port (grpc-js); 0 picks a free one. @default 50051 (SESSIONBUS_PORT) */
   port: number;
+  /**
+   * HTTP port for Connect and gRPC-Web (connect-node); 0 picks a free one.
+   * @default 50052 (SESSIONBUS_HTTP_PORT); a free port when left out of a config object
+   */
+  httpPort?: number;
+  /**
+   * Largest request message accepted, in bytes; a longer one is refused with
+   * RESOURCE_EXHAUSTED / REQUEST_TOO_LARGE as soon as its length is read.
+   * @default DEFAULT_MAX_REQUEST_BYTES (SESSIONBUS_MAX_REQUEST_BYTES)
+   */
+  maxRequestBytes?: number;
   /** NATS server to use. @default undefined: start an embedded nats-server (NATS_URL) */
   natsUrl: string | undefined;
   /** JetStream store of the embedded nats-server. @default "./data" (SESSIONBUS_DATA_DIR) */
@@ -12,21 +23,45 @@ export interface SessionbusConfig {
   natsServerBin: string | undefined;
 }
 
+/**
+ * The largest request semantics §8 allows is a SetSessionState with a 100 MiB state; the
+ * 64 KiB on top leave room for its entity path, session id and lock token.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024 + 64 * 1024;
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): SessionbusConfig {
   return {
     host: env.SESSIONBUS_HOST || "127.0.0.1",
-    port: parsePort(env.SESSIONBUS_PORT),
+    port: parsePort("SESSIONBUS_PORT", env.SESSIONBUS_PORT, 50051),
+    httpPort: parsePort("SESSIONBUS_HTTP_PORT", env.SESSIONBUS_HTTP_PORT, 50052),
+    maxRequestBytes: parseBytes(
+      "SESSIONBUS_MAX_REQUEST_BYTES",
+      env.SESSIONBUS_MAX_REQUEST_BYTES,
+      DEFAULT_MAX_REQUEST_BYTES,
+    ),
     natsUrl: env.NATS_URL || undefined,
     dataDir: env.SESSIONBUS_DATA_DIR || "./data",
     natsServerBin: env.NATS_SERVER_BIN || undefined,
   };
 }
 
-function parsePort(raw: string | undefined): number {
-  if (raw === undefined || raw === "") return 50051;
+function parsePort(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`SESSIONBUS_PORT must be a port number from 0 to 65535, not "${raw}".`);
+    throw new Error(`${name} must be a port number from 0 to 65535, not "${raw}".`);
   }
   return port;
+}
+
+function parseBytes(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const bytes = Number(raw);
+  // grpc-js keeps the limit in a 32-bit integer.
+  if (!Number.isInteger(bytes) || bytes < 1024 || bytes > 2 ** 31 - 1) {
+    throw new Error(
+      `${name} must be a whole number of bytes from 1024 to ${2 ** 31 - 1}, not "${raw}".`,
+    );
+  }
+  return bytes;
 }

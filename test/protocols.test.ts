@@ -51,7 +51,7 @@ const receiveFrom = (queue: string, session: { sessionId: string; lockToken: str
 
 describe.each(protocols)("%s", (_name, transportFor) => {
   it("sends, receives in a session with every delivery field, and completes", async () => {
-    const messaging = createClient(MessagingService, transportFor(running.broker.url));
+    const messaging = createClient(MessagingService, transportFor(running.broker.httpUrl));
     const queue = uniqueName("protocols");
     await running.client.createSessionQueue(queue, { maxDeliveryCount: 5 });
     const sent = await messaging.send({

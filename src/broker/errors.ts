@@ -139,6 +139,16 @@ export class QuotaExceededError extends BrokerError {
   }
 }
 
+export class RequestTooLargeError extends BrokerError {
+  override readonly name = "RequestTooLargeError";
+  readonly reason = "REQUEST_TOO_LARGE";
+  constructor(size: number | undefined, limit: number) {
+    super(
+      `The request${size === undefined ? "" : ` is ${size} bytes; it`} is over the ${limit}-byte limit of one request (SESSIONBUS_MAX_REQUEST_BYTES); send less per call, e.g. split a batch or a session state.`,
+    );
+  }
+}
+
 export class StoreUnavailableError extends BrokerError {
   override readonly name = "StoreUnavailableError";
   readonly reason = "STORE_UNAVAILABLE";

@@ -1,8 +1,8 @@
-import type { ConnectRouter } from "@connectrpc/connect";
 import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import { ruleToProto } from "../rules/rule-record.js";
 import { queueToProto, settingsFromProto } from "./queue-mapping.js";
+import type { RouteRegistry } from "./route-table.js";
 import {
   subscriptionSettingsFromProto,
   subscriptionToProto,
@@ -11,7 +11,7 @@ import {
 } from "./topic-mapping.js";
 import { withErrorMapping } from "./with-error-mapping.js";
 
-export function registerAdminService(router: ConnectRouter, broker: Broker): void {
+export function registerAdminService(router: RouteRegistry, broker: Broker): void {
   const { queues, topics, subscriptions, rules } = broker;
   router.service(
     AdminService,

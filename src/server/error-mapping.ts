@@ -20,6 +20,7 @@ const CODES: Record<string, Code> = {
   SESSION_CANNOT_BE_LOCKED: Code.Aborted, // the session is held by another receiver
   MESSAGE_LOCKED: Code.Aborted, // the deferred message is held by another receiver
   QUOTA_EXCEEDED: Code.ResourceExhausted, // the entity is full
+  REQUEST_TOO_LARGE: Code.ResourceExhausted, // one request over the server's size cap
   REQUEST_TIMED_OUT: Code.DeadlineExceeded, // RequestReply got no reply in time
   STORE_UNAVAILABLE: Code.Unavailable, // NATS JetStream did not answer
   UNAUTHENTICATED: Code.Unauthenticated,

@@ -1,10 +1,11 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   Health,
   type HealthCheckRequest,
   type HealthCheckResponse,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/ts/grpc/health/v1/health_pb.js";
+import type { RouteRegistry } from "./route-table.js";
 
 /** Called after the status of `service` changed to `status`. */
 export type HealthListener = (service: string, status: ServingStatus) => void;
@@ -60,7 +61,7 @@ export function createHealthStatus(
 }
 
 /** Serves grpc.health.v1.Health from `health`. */
-export function registerHealthService(router: ConnectRouter, health: HealthStatus): void {
+export function registerHealthService(router: RouteRegistry, health: HealthStatus): void {
   router.service(Health, {
     check: (request) => check(health, request),
     watch: (request, context) => watch(health, request, context.signal),

@@ -1,5 +1,4 @@
 import { durationMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import type { ConnectRouter } from "@connectrpc/connect";
 import {
   MessagingService,
   ReceiveMode,
@@ -11,10 +10,11 @@ import {
 import type { Broker } from "../broker/broker.js";
 import type { SessionRef } from "../broker/sessions.js";
 import { answerInOrder, frameError } from "./frames-in-order.js";
+import type { RouteRegistry } from "./route-table.js";
 import { withErrorMapping } from "./with-error-mapping.js";
 
 export function registerMessagingService(
-  router: ConnectRouter,
+  router: RouteRegistry,
   broker: Broker,
   shutdown: AbortSignal,
 ): void {

@@ -13,7 +13,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { Code, type ConnectRouter } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import {
   type ExtensionRequest,
   file_grpc_reflection_v1_reflection,
@@ -22,6 +22,7 @@ import {
   ServerReflectionRequestSchema,
   ServerReflectionResponseSchema,
 } from "../../gen/ts/grpc/reflection/v1/reflection_pb.js";
+import type { RouteRegistry } from "./route-table.js";
 
 type ReflectionResponse = MessageInitShape<typeof ServerReflectionResponseSchema>;
 type MessageResponse = ReflectionResponse["messageResponse"];
@@ -45,7 +46,7 @@ interface ReflectionIndex {
  * Serves grpc.reflection.v1.ServerReflection over `files` and their imports, and the same
  * implementation as grpc.reflection.v1alpha.ServerReflection for clients that only speak that.
  */
-export function registerReflectionService(router: ConnectRouter, files: DescFile[]): void {
+export function registerReflectionService(router: RouteRegistry, files: DescFile[]): void {
   const index = createReflectionIndex(files);
   const serverReflectionInfo = (requests: AsyncIterable<ServerReflectionRequest>) =>
     respondToAll(index, requests);
