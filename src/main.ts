@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   const nats = config.natsUrl
     ? running.natsUrl
     : `embedded nats-server at ${running.natsUrl}, data in ${config.dataDir}`;
-  console.log(`sessionbus listening on ${running.url} (gRPC, gRPC-Web, Connect); NATS: ${nats}`);
+  console.log(
+    `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web); NATS: ${nats}`,
+  );
   if (stopping) {
     await running.close();
     process.exit(0);

@@ -168,7 +168,12 @@ describe("README quick start", () => {
     expect(built.code, built.output).toBe(0);
     const child = spawn(process.execPath, ["dist/src/main.js"], {
       cwd: projectRoot,
-      env: { ...inherited, SESSIONBUS_PORT: "0", SESSIONBUS_DATA_DIR: dataDir },
+      env: {
+        ...inherited,
+        SESSIONBUS_PORT: "0",
+        SESSIONBUS_HTTP_PORT: "0",
+        SESSIONBUS_DATA_DIR: dataDir,
+      },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });

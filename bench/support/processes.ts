@@ -108,6 +108,7 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
         ...process.env,
         SESSIONBUS_HOST: HOST,
         SESSIONBUS_PORT: "0",
+        SESSIONBUS_HTTP_PORT: "0",
         NATS_URL: options.natsUrl,
       },
       stdio: ["ignore", "pipe", "pipe"],

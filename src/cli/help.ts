@@ -52,12 +52,13 @@ export const COMMAND_HELP: Record<string, string> = {
   serve: `Usage: sessionbus serve
 
 Runs the broker in the foreground until SIGTERM or SIGINT, configured by the environment
-like npm start: SESSIONBUS_HOST, SESSIONBUS_PORT, NATS_URL, SESSIONBUS_DATA_DIR,
-NATS_SERVER_BIN (see the README).
+like npm start: SESSIONBUS_HOST, SESSIONBUS_PORT (gRPC), SESSIONBUS_HTTP_PORT (Connect,
+gRPC-Web), SESSIONBUS_MAX_REQUEST_BYTES, NATS_URL, SESSIONBUS_DATA_DIR, NATS_SERVER_BIN
+(see the README).
 
 Examples:
   sessionbus serve
-  SESSIONBUS_PORT=0 NATS_URL=nats://127.0.0.1:4222 sessionbus serve`,
+  SESSIONBUS_PORT=0 SESSIONBUS_HTTP_PORT=0 NATS_URL=nats://127.0.0.1:4222 sessionbus serve`,
 
   queue: `Usage: sessionbus queue create NAME [--requires-session] [--lock-duration 30s] [--max-delivery-count N]
        sessionbus queue list

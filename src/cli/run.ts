@@ -135,7 +135,9 @@ const COMMANDS: Record<string, Command> = {
       positionals(ctx.parsed, "serve", []);
       const config = readConfig(ctx.io.env);
       const running = await startSessionbus(config);
-      ctx.io.stderr(`sessionbus listening on ${running.url}; NATS: ${running.natsUrl}`);
+      ctx.io.stderr(
+        `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web); NATS: ${running.natsUrl}`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           ctx.io.stderr(`sessionbus: ${signal} received, shutting down`);

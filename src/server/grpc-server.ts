@@ -96,7 +96,11 @@ export async function startGrpcServer(
     port,
     close: (graceMs) =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        // forceShutdown does not call tryShutdown's callback: either one resolves.
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();

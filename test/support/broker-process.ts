@@ -58,6 +58,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       ...process.env,
       SESSIONBUS_HOST: "127.0.0.1",
       SESSIONBUS_PORT: "0",
+      SESSIONBUS_HTTP_PORT: "0",
       NATS_URL: options.natsUrl,
     },
     stdio: ["ignore", "pipe", "pipe"],
