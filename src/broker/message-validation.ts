@@ -1,6 +1,7 @@
 import { toBinary } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Message, MessageSchema } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import { durationArgumentMs } from "./duration-argument.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError, MessageTooLargeError, SessionIdRequiredError } from "./errors.js";
 
@@ -63,6 +64,8 @@ function validateMessage(entity: ResolvedEntity, message: Message, field: string
       { entityPath: path },
     );
   }
+  // Any valid duration is taken; one past the year 9999 means "never" (see stored-form.ts).
+  durationArgumentMs(message.timeToLive, `${field}.time_to_live`, Number.MAX_SAFE_INTEGER, path);
   if (message.scheduledEnqueueTime !== undefined) {
     checkTimestamp(message.scheduledEnqueueTime, `${field}.scheduled_enqueue_time`, path);
   }

@@ -12,6 +12,7 @@ import {
   removeEntityStreams,
 } from "./entity-streams.js";
 import { EntityAlreadyExistsError, EntityNotFoundError } from "./errors.js";
+import { updateWithRetry } from "./registry-update.js";
 
 /** Figures of a queue at the time of asking. */
 export type QueueRuntime = EntityRuntime;
@@ -72,15 +73,14 @@ export class QueueAdmin {
 
   async update(name: string, changes: Partial<EntitySettings>): Promise<QueueView> {
     validateEntityName(name, "name");
-    const key = entityKey(name);
-    const found = await this.store.entities.read(key);
-    if (found?.record.kind !== "queue") throw new EntityNotFoundError(name);
-    const { record, revision } = found;
-    refuseRequiresSessionChange(record, changes);
-    const settings = applySettings(record.settings, changes, record.name);
-    const updated: EntityRecord = { ...record, settings, updatedAt: Date.now() };
+    // Compare-and-set, retried: concurrent updates of one queue all succeed, the last wins.
+    const updated = await updateWithRetry(this.store, entityKey(name), (record) => {
+      if (record.kind !== "queue") throw new EntityNotFoundError(name);
+      refuseRequiresSessionChange(record, changes);
+      const settings = applySettings(record.settings, changes, record.name);
+      return { ...record, settings, updatedAt: Date.now() };
+    });
     await this.ensureStreams(updated);
-    await this.store.entities.update(key, updated, revision);
     return this.view(updated);
   }
 

@@ -9,6 +9,9 @@ import {
 } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 
+/** 9999-12-31T23:59:59Z, the last instant a google.protobuf.Timestamp can hold. */
+const LATEST_TIMESTAMP_MS = 253_402_300_799_000;
+
 /** The message as stored: its id (generated when empty), enqueue and expiry times. */
 export function storedForm(
   entity: ResolvedEntity,
@@ -20,7 +23,7 @@ export function storedForm(
   const stored = create(ReceivedMessageSchema, {
     message: { ...message, messageId },
     enqueuedTime: timestampFromMs(now),
-    expiresAt: ttl > 0 ? timestampFromMs(now + ttl) : undefined,
+    expiresAt: ttl > 0 ? timestampFromMs(Math.min(now + ttl, LATEST_TIMESTAMP_MS)) : undefined,
     state: MessageState.ACTIVE,
   });
   return { messageId, stored };

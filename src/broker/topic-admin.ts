@@ -12,6 +12,7 @@ import {
   removeEntityStreams,
 } from "./entity-streams.js";
 import { EntityAlreadyExistsError, EntityNotFoundError } from "./errors.js";
+import { updateWithRetry } from "./registry-update.js";
 
 /** The settings a topic has (the rest of EntitySettings is its subscriptions'). */
 export type TopicSettingChanges = Partial<
@@ -87,14 +88,13 @@ export class TopicAdmin {
 
   async update(name: string, changes: TopicSettingChanges): Promise<TopicView> {
     validateEntityName(name, "name");
-    const key = entityKey(name);
-    const found = await this.store.entities.read(key);
-    if (found?.record.kind !== "topic") throw new EntityNotFoundError(name);
-    const { record, revision } = found;
-    const settings = applySettings(record.settings, changes, record.name);
-    const updated: EntityRecord = { ...record, settings, updatedAt: Date.now() };
+    // Compare-and-set, retried: concurrent updates (and slot changes) all succeed.
+    const updated = await updateWithRetry(this.store, entityKey(name), (record) => {
+      if (record.kind !== "topic") throw new EntityNotFoundError(name);
+      const settings = applySettings(record.settings, changes, record.name);
+      return { ...record, settings, updatedAt: Date.now() };
+    });
     await this.ensureStreams(updated);
-    await this.store.entities.update(key, updated, revision);
     return this.view(updated);
   }
 

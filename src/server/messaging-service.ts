@@ -1,14 +1,15 @@
-import { durationMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   MessagingService,
   ReceiveMode,
-  type SendStreamRequest,
   type SessionLockRef,
   type SettleRequest,
   type SettleStreamRequest,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Broker } from "../broker/broker.js";
+import { durationArgumentMs, MAX_WAIT_MS } from "../broker/duration-argument.js";
 import type { SessionRef } from "../broker/sessions.js";
+import { sendFrameKeys, settleFrameKeys } from "./frame-keys.js";
 import { answerInOrder, frameError } from "./frames-in-order.js";
 import type { RouteRegistry } from "./route-table.js";
 import { withErrorMapping } from "./with-error-mapping.js";
@@ -68,7 +69,7 @@ export function registerMessagingService(
             receiveAndDelete: req.receiveMode === ReceiveMode.RECEIVE_AND_DELETE,
             prefetch: req.prefetch,
             maxMessages: req.maxMessages,
-            maxWaitMs: req.maxWait ? durationMs(req.maxWait) : 0,
+            maxWaitMs: durationArgumentMs(req.maxWait, "max_wait", MAX_WAIT_MS, req.entityPath),
             signal,
           },
           sessionRef(req.session),
@@ -85,9 +86,7 @@ export function registerMessagingService(
       },
       sendStream(requests) {
         // Messages of one session (or without one) keep the order of their frames.
-        const keysOf = (req: SendStreamRequest) =>
-          req.messages.map((m) => `${req.entityPath}\n${m.sessionId ?? ""}`);
-        return answerInOrder(requests, keysOf, async (req) => {
+        return answerInOrder(requests, sendFrameKeys, async (req) => {
           try {
             return { results: await broker.send(req.entityPath, req.messages) };
           } catch (error) {
@@ -96,11 +95,7 @@ export function registerMessagingService(
         });
       },
       settleStream(requests) {
-        // Settles under one session lock in frame order (an abandon recalls deliveries);
-        // session-less ones need no order among themselves.
-        const keysOf = (req: SettleStreamRequest) =>
-          req.session ? [`${req.entityPath}\n${req.session.sessionId}`] : [];
-        return answerInOrder(requests, keysOf, async (req) => {
+        return answerInOrder(requests, settleFrameKeys, async (req) => {
           try {
             await settle(req);
             return {};
@@ -123,7 +118,7 @@ export function registerMessagingService(
       },
       async acceptSession(req, ctx) {
         const signal = AbortSignal.any([ctx.signal, shutdown]);
-        const waitMs = req.maxWait ? durationMs(req.maxWait) : 0;
+        const waitMs = durationArgumentMs(req.maxWait, "max_wait", MAX_WAIT_MS, req.entityPath);
         const accepted = await broker.acceptSession(req.entityPath, req.sessionId, waitMs, signal);
         if (!accepted) return {};
         return {
@@ -174,7 +169,7 @@ export function registerMessagingService(
           request: req.request,
           replyTo: req.replyTo,
           instanceId: req.instanceId,
-          timeoutMs: req.timeout ? durationMs(req.timeout) : 0,
+          timeoutMs: durationArgumentMs(req.timeout, "timeout", MAX_WAIT_MS, req.entityPath),
           // The broker ends the call before this deadline, so the client sees its reason.
           deadlineMs: ctx.timeoutMs(),
           signal: AbortSignal.any([ctx.signal, shutdown]),

@@ -407,6 +407,25 @@ export class GrpcClient {
     });
   }
 
+  /**
+   * A unary call with raw request bytes (e.g. bytes that are no valid protobuf), answered
+   * with the raw response bytes.
+   */
+  rawUnary(path: string, request: Buffer, deadlineMs = this.deadlineMs): Promise<Buffer> {
+    const identity = (bytes: Buffer) => bytes;
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        path,
+        identity,
+        identity,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
+      );
+    });
+  }
+
   /** Starts a ReceiveStream call; subclasses wrap it in their buffered handle. */
   protected openReceiveStream(request: object): grpc.ClientReadableStream<ReceiveStreamResponse> {
     const { path, requestSerialize, responseDeserialize } = method(
