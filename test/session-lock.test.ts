@@ -178,6 +178,19 @@ describe("AcceptSession of the next available session", () => {
     expect(took).toBeLessThan(10_000);
   });
 
+  it("keeps a max_wait under one second: an empty result after 300 ms, not after 1 s", async () => {
+    const queue = await sessionQueue("slock-next-short");
+    // A first call opens what the broker keeps per queue, so the measured one is a plain wait.
+    expect(await client.acceptSession(queue, undefined, 300)).toBeUndefined();
+    const started = performance.now();
+    const accepted = await client.acceptSession(queue, undefined, 300);
+    const took = performance.now() - started;
+    expect(accepted).toBeUndefined();
+    expect(took).toBeGreaterThanOrEqual(290);
+    // The behaviour itself: nats.js's pulls wait at least 1 s, which this must not.
+    expect(took).toBeLessThan(950);
+  });
+
   it("wakes a waiting accept with the session of a message sent while it waits", async () => {
     const queue = await sessionQueue("slock-next-wake");
     let resolvedAt: number | undefined;

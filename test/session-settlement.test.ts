@@ -387,3 +387,26 @@ describe("receive-and-delete in a session", () => {
     await client.closeSession(queue, lock);
   });
 });
+
+describe("closing a session right after a completion", () => {
+  it("leaves the next message's delivery count at 1, however close and receive interleave", async () => {
+    // Each round: receive with prefetch 1, complete, close at once. The completion frees the
+    // stream's credit, so its pull of the next message races the close.
+    const rounds = 60;
+    const { queue, lock: firstLock } = await acceptedSession("ssettle-close", "closing", rounds);
+    let lock = firstLock;
+    const seen: [number, number][] = [];
+    for (let round = 1; round <= rounds; round++) {
+      if (round > 1) lock = await client.acceptNamed(queue, "closing");
+      const stream = receiver(lock, queue, 1);
+      const m = await stream.next();
+      seen.push([numberOf(m), m.deliveryCount]);
+      await client.complete(queue, lock, m.lockToken);
+      await client.closeSession(queue, lock);
+      stream.cancel();
+    }
+    // Each message was delivered once and never settled twice: count 1 every time.
+    expect(seen).toEqual(Array.from({ length: rounds }, (_, i) => [i + 1, 1]));
+    expect(await client.peek(queue)).toEqual([]);
+  }, 120_000);
+});

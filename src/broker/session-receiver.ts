@@ -4,6 +4,7 @@ import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Delivery } from "../store/message-streams.js";
 import { isConsumerDeleted, PullInterruptedError } from "../store/pull-errors.js";
 import type { Store } from "../store/store.js";
+import { dropSettled, raiseCount } from "./delivery-counts.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { isStoreOutage } from "./errors.js";
 import { expireInSession, selectExpiredInSession } from "./expiry.js";
@@ -13,7 +14,7 @@ import { ReceiveCredit } from "./receive-credit.js";
 import type { ReceiveEvent, ReceiveOptions } from "./receiver.js";
 import type { SessionHandle } from "./session-handle.js";
 import { updateSessionRecord } from "./session-record-update.js";
-import { dropSettled, type Sessions } from "./sessions.js";
+import type { Sessions } from "./sessions.js";
 import { deadLetter } from "./settlement-actions.js";
 
 const PULL_EXPIRES_MS = 30_000;
@@ -88,7 +89,8 @@ export async function* receiveSession(
           let next = 0;
           for (; next < admitted.length; next++) {
             // An abandon recreated the consumer meanwhile: the rest of the group comes again.
-            if (handle.generation !== generation) break;
+            // The stream or the lock ended: nothing more is handed out.
+            if (handle.generation !== generation || signal.aborted) break;
             const { delivery, message } = admitted[next] as Admitted;
             if (recalled) yield { kind: "recalled", lockTokens: takeRecalled() };
             if (!message) continue;
@@ -121,6 +123,10 @@ export async function* receiveSession(
               handle,
               voided.map((a) => a.delivery.streamSequence),
             );
+            // Still the consumer's: handed back, so another stream under the lock gets them.
+            if (handle.generation === generation) {
+              for (const { delivery } of voided) await delivery.nak().catch(() => undefined);
+            }
             break;
           }
         }
@@ -236,14 +242,11 @@ async function admit(
     store,
     entity.streamId,
     handle.token,
-    (record) => {
-      sessions.checkHeld(handle, record);
+    (record, fresh) => {
+      sessions.checkHeld(handle, record, fresh);
       dropSettled(record, handle.settled.slice(0, settled));
       for (const delivery of group) {
-        const seq = String(delivery.streamSequence);
-        const count = (record.counts[seq] ?? 0) + 1;
-        record.counts[seq] = count;
-        counts.set(delivery.streamSequence, count);
+        counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
       }
       return record;
     },

@@ -5,6 +5,13 @@ import type { SessionOffer } from "../store/session-index.js";
 import { INLINE_STATE_MAX_BYTES, type SessionRecord } from "../store/session-records.js";
 import type { Store } from "../store/store.js";
 import { sessionToken } from "../store/subjects.js";
+import {
+  dropSettled,
+  keepCount,
+  startLock,
+  takeBackCount,
+  takeBackHeld,
+} from "./delivery-counts.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import {
   InvalidArgumentError,
@@ -80,12 +87,19 @@ export class Sessions implements IndexedSessions {
   async renew(entity: ResolvedEntity, ref: SessionRef | undefined): Promise<number> {
     const handle = await this.handle(entity, ref);
     const lockedUntil = Date.now() + entity.settings.lockDurationMs;
-    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
-      this.checkHeld(handle, record);
-      record.lock = { token: handle.lockToken, until: lockedUntil };
-      record.lastActivity = Date.now();
-      return record;
-    });
+    // Kept as the receive stream's copy of the record: its next delivery write then starts
+    // from the renewed lock instead of failing a compare-and-set first.
+    handle.known = await updateSessionRecord(
+      this.store,
+      entity.streamId,
+      handle.token,
+      (record) => {
+        this.checkHeld(handle, record);
+        record.lock = { token: handle.lockToken, until: lockedUntil };
+        record.lastActivity = Date.now();
+        return record;
+      },
+    );
     handle.lockedUntil = lockedUntil;
     handle.offer?.keep();
     return lockedUntil;
@@ -93,7 +107,8 @@ export class Sessions implements IndexedSessions {
 
   /**
    * Releases the lock. Messages delivered and unsettled go to the next holder with their
-   * delivery count unchanged: their counts are taken back in the same write that frees the
+   * delivery count unchanged: every count the lock raised and nothing made final (the
+   * record's `held`, see delivery-counts.ts) is taken back in the same write that frees the
    * lock, and deleting the session's consumer makes them come again, in order.
    */
   async close(entity: ResolvedEntity, ref: SessionRef | undefined): Promise<void> {
@@ -102,13 +117,12 @@ export class Sessions implements IndexedSessions {
 
   /** Frees the lock as a close does; throws SESSION_LOCK_LOST if it is no longer held. */
   private async unlock(handle: SessionHandle): Promise<void> {
-    const returned = [...handle.inflight].map((lock) => String(lock.message.sequenceNumber));
     await updateSessionRecord(this.store, handle.streamId, handle.token, (record) => {
       this.checkHeld(handle, record);
       record.lock = null;
       record.lastActivity = Date.now();
-      for (const seq of returned) decrementCount(record, seq);
       dropSettled(record, handle.settled);
+      takeBackHeld(record);
       return record;
     });
     await this.release(handle);
@@ -235,10 +249,14 @@ export class Sessions implements IndexedSessions {
     }
   }
 
-  /** Throws SESSION_LOCK_LOST unless `record` still shows the handle's lock, unexpired. */
-  checkHeld(handle: SessionHandle, record: SessionRecord): void {
-    if (record.lock?.token === handle.lockToken && record.lock.until > Date.now()) return;
-    void this.forget(handle);
+  /**
+   * Throws SESSION_LOCK_LOST unless `record` still shows the handle's lock, unexpired. Only
+   * a `fresh` record (just read) ends the lock here; a copy kept from an earlier write may
+   * be older than a renewal (updateSessionRecord then reads the record and asks again).
+   */
+  checkHeld(handle: SessionHandle, record: SessionRecord, fresh = true): void {
+    if (holds(handle, record)) return;
+    if (fresh) void this.forget(handle);
     throw new SessionLockLostError(
       handle.entityPath,
       handle.sessionId,
@@ -260,11 +278,18 @@ export class Sessions implements IndexedSessions {
   ): Promise<void> {
     handle.generation++;
     const recalled = [...handle.inflight].filter((lock) => !abandoned.has(lock.token));
-    await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
-      this.checkHeld(handle, record);
-      for (const lock of recalled) decrementCount(record, String(lock.message.sequenceNumber));
-      return record;
-    });
+    const kept = [...handle.inflight].filter((lock) => abandoned.has(lock.token));
+    handle.known = await updateSessionRecord(
+      this.store,
+      entity.streamId,
+      handle.token,
+      (record) => {
+        this.checkHeld(handle, record);
+        for (const lock of recalled) takeBackCount(record, Number(lock.message.sequenceNumber));
+        for (const lock of kept) keepCount(record, Number(lock.message.sequenceNumber));
+        return record;
+      },
+    );
     for (const lock of recalled) {
       handle.inflight.delete(lock);
       this.locks.drop(lock);
@@ -281,10 +306,14 @@ export class Sessions implements IndexedSessions {
     handle.onRecall?.(recalled.map((lock) => lock.token));
   }
 
-  /** Takes back the counts of deliveries voided before they were handed out. */
+  /**
+   * Takes back the counts of deliveries voided before they were handed out, while the lock
+   * is still this handle's (a close took them back already; after an expiry they stay).
+   */
   async uncount(entity: ResolvedEntity, handle: SessionHandle, seqs: number[]): Promise<void> {
     await updateSessionRecord(this.store, entity.streamId, handle.token, (record) => {
-      for (const seq of seqs) decrementCount(record, String(seq));
+      if (!holds(handle, record)) return null;
+      for (const seq of seqs) takeBackCount(record, seq);
       return record;
     });
   }
@@ -362,6 +391,7 @@ export class Sessions implements IndexedSessions {
       }
       record.lock = { token: lockToken, until };
       record.lastActivity = Date.now();
+      startLock(record);
       return record;
     });
     return heldUntil > 0 ? heldUntil : { lockToken, until };
@@ -487,15 +517,9 @@ function sessionKey(streamId: string, token: string): string {
   return `${streamId} ${token}`;
 }
 
-export function decrementCount(record: SessionRecord, seq: string): void {
-  const count = (record.counts[seq] ?? 0) - 1;
-  if (count > 0) record.counts[seq] = count;
-  else delete record.counts[seq];
-}
-
-/** Drops the counts of settled messages. */
-export function dropSettled(record: SessionRecord, settled: number[]): void {
-  for (const seq of settled) delete record.counts[String(seq)];
+/** The record shows the handle's lock, unexpired. */
+function holds(handle: SessionHandle, record: SessionRecord): boolean {
+  return record.lock?.token === handle.lockToken && record.lock.until > Date.now();
 }
 
 function requireSessionEntity(entity: ResolvedEntity): void {

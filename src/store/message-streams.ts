@@ -45,8 +45,8 @@ export interface Delivery {
   data: Uint8Array;
   /** Removes the message (work-queue stream: an ack deletes it); waits for the server. */
   ack(): Promise<void>;
-  /** Hands the message back for immediate redelivery. */
-  nak(): Promise<void>;
+  /** Hands the message back for redelivery, at once or after `delayMs`. */
+  nak(delayMs?: number): Promise<void>;
   /** Restarts the server-side lock timer (ack_wait). */
   extend(): Promise<void>;
 }
@@ -476,8 +476,8 @@ function toDelivery(m: JsMsg, requests: PipelinedRequests, flush: () => Promise<
     },
     // Naks and progress acks get no reply from the server; a flush at least makes sure the
     // server has read them before the caller reports success.
-    nak: async () => {
-      m.nak();
+    nak: async (delayMs) => {
+      m.nak(delayMs);
       await flush();
     },
     extend: async () => {

@@ -7,9 +7,11 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import type { DeliveryBatch } from "./message-streams.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
-import { isInterruptedPull } from "./pull-errors.js";
+import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
+import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { publishToStream } from "./stream-publish.js";
 import {
   ACCEPT_CONSUMER,
@@ -43,6 +45,7 @@ export class SessionIndex {
   private readonly consumers = new Map<string, Promise<Consumer>>();
 
   constructor(
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly requests: PipelinedRequests,
@@ -84,20 +87,25 @@ export class SessionIndex {
     await publishToStream(this.requests, sessionIndexSubject(streamId, token), new Uint8Array(0));
   }
 
-  /** The next offered session, or undefined when none comes within `expiresMs`. */
+  /**
+   * The next offered session, or undefined when none comes within `expiresMs`. A wait
+   * under a second (nats.js's fetch refuses those) goes through a raw short pull, so a
+   * short max_wait of accept-next is kept.
+   */
   async next(
     streamId: string,
     expiresMs: number,
     signal: AbortSignal,
   ): Promise<SessionOffer | undefined> {
+    if (expiresMs < LIBRARY_MIN_PULL_MS) return this.nextShort(streamId, expiresMs, signal);
     const consumer = await this.consumer(streamId);
-    const batch = await consumer.fetch({ max_messages: 1, expires: Math.max(1000, expiresMs) });
+    const batch = await consumer.fetch({ max_messages: 1, expires: expiresMs });
     const stop = () => batch.stop();
     signal.addEventListener("abort", stop);
     try {
       for await (const m of batch) {
         return {
-          token: m.subject.slice(m.subject.lastIndexOf(".") + 1),
+          token: tokenOf(m.subject),
           attempt: m.info.deliveryCount,
           ack: () => m.ack(),
           retry: (delayMs) => m.nak(delayMs > 0 ? delayMs : undefined),
@@ -114,6 +122,43 @@ export class SessionIndex {
     }
   }
 
+  private async nextShort(
+    streamId: string,
+    expiresMs: number,
+    signal: AbortSignal,
+  ): Promise<SessionOffer | undefined> {
+    const batch: DeliveryBatch = shortPull(
+      this.nc,
+      this.requests,
+      sessionIndexStream(streamId),
+      ACCEPT_CONSUMER,
+      1,
+      expiresMs,
+      () => this.nc.flush(),
+    );
+    const stop = () => batch.stop();
+    signal.addEventListener("abort", stop);
+    try {
+      for await (const delivery of batch) {
+        // What the offer does with its entry is not waited for, as with the fetch above.
+        const quietly = (settle: Promise<void>) => void settle.catch(() => undefined);
+        return {
+          token: tokenOf(delivery.subject),
+          attempt: delivery.deliveryCount,
+          ack: () => quietly(delivery.ack()),
+          retry: (delayMs) => quietly(delivery.nak(delayMs > 0 ? delayMs : undefined)),
+          keep: () => quietly(delivery.extend()),
+        };
+      }
+      return undefined;
+    } catch (error) {
+      if (error instanceof PullInterruptedError) return undefined;
+      throw error;
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
   private consumer(streamId: string): Promise<Consumer> {
     let consumer = this.consumers.get(streamId);
     if (!consumer) {
@@ -123,4 +168,9 @@ export class SessionIndex {
     }
     return consumer;
   }
+}
+
+/** The session token: the last token of an index entry's subject. */
+function tokenOf(subject: string): string {
+  return subject.slice(subject.lastIndexOf(".") + 1);
 }

@@ -24,11 +24,17 @@ export const INLINE_STATE_MAX_BYTES = 8 * 1024;
 /**
  * What sessionbus keeps per session, in one KV entry written by compare-and-set: the lock,
  * the delivery counts of messages delivered and not yet settled (persisted before they are
- * handed out, so a crash never resets them), and where the state is.
+ * handed out, so a crash never resets them), the part of them raised under the current
+ * lock, and where the state is.
  */
 export interface SessionRecord {
   lock: { token: string; until: number } | null;
   counts: Record<string, number>;
+  /**
+   * How much of `counts` the current lock raised for deliveries not yet settled, abandoned
+   * or taken back: what a close takes back. Absent in records written before it existed.
+   */
+  held?: Record<string, number>;
   state: StatePointer | null;
   lastActivity: number;
 }
@@ -40,7 +46,7 @@ export interface VersionedSession {
 }
 
 export function emptySessionRecord(): SessionRecord {
-  return { lock: null, counts: {}, state: null, lastActivity: 0 };
+  return { lock: null, counts: {}, held: {}, state: null, lastActivity: 0 };
 }
 
 export class SessionRecords {

@@ -77,8 +77,8 @@ function rawDelivery(
     ack: async () => {
       await requests.request(reply, "+ACK");
     },
-    nak: async () => {
-      nc.publish(reply, "-NAK");
+    nak: async (delayMs) => {
+      nc.publish(reply, delayMs ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK");
       await flush();
     },
     extend: async () => {

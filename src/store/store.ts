@@ -86,7 +86,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
     deferredLocks: new DeferredLocks(lockKv),
     sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests),
     sessionState: new SessionStateChunks(stateKv),
-    sessionIndex: new SessionIndex(js, jsm, requests),
+    sessionIndex: new SessionIndex(nc, js, jsm, requests),
     scheduleTimers,
     drain: async () => {
       entities.stop();
