@@ -3,6 +3,7 @@
  * match it (JetStream copies it), session subscriptions keep each session in order, and a
  * session-less message matching a session subscription is dead-lettered there only.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { brokerPerFile } from "./support/broker-per-file.js";
 import { bodyText, failure, type MessageInput, uniqueName } from "./support/grpc-client.js";
@@ -251,6 +252,74 @@ describe("fan-out from a topic to its subscriptions", () => {
     expect(
       sessions.map((info) => [info.sessionId, info.messageCount, info.stateSizeBytes]),
     ).toEqual([["job", "0", "4"]]);
+  });
+
+  it("gives every subscription a message_id sent again after the topic's duplicate window, none inside it", async () => {
+    const windowMs = 20_000; // the smallest window semantics §1 allows
+    const topic = uniqueName("dupwindow");
+    await client.createTopic(topic, {
+      requiresDuplicateDetection: true,
+      duplicateDetectionWindow: { seconds: String(windowMs / 1000) },
+    });
+    await client.createSubscription(topic, "plain");
+    await client.createSubscription(topic, "sessions", { requiresSession: true });
+    const plain = `${topic}/subscriptions/plain`;
+    const sessions = `${topic}/subscriptions/sessions`;
+    const sendX = async (body: string) => {
+      const [result] = await client.send(topic, [
+        { messageId: "X", sessionId: "s1", body: Buffer.from(body) },
+      ]);
+      return result;
+    };
+
+    const first = await sendX("first");
+    const windowEnds = Date.now() + windowMs;
+    expect(first?.duplicate).toBe(false);
+    // The plain subscription's copy is received and deleted (its stream is empty again);
+    // the session subscription's copy stays.
+    const receiver = client.receiveStream({
+      entityPath: plain,
+      receiveMode: "RECEIVE_MODE_RECEIVE_AND_DELETE",
+    });
+    streams.push(receiver);
+    expect(bodyText(await receiver.next(15_000))).toBe("first");
+    expect((await client.peekUntilHolding(sessions, 1)).map(bodyText)).toEqual(["first"]);
+
+    // Inside the window: a duplicate, reported with the kept message's sequence number.
+    const inside = await sendX("inside");
+    expect(inside).toMatchObject({ duplicate: true, sequenceNumber: first?.sequenceNumber });
+
+    // After it (plus a second for nats-server's purge timer): a new message everywhere.
+    await delay(windowEnds + 1_000 - Date.now());
+    const after = await sendX("after");
+    expect(after?.duplicate).toBe(false);
+    expect(BigInt(after?.sequenceNumber ?? 0)).toBeGreaterThan(BigInt(first?.sequenceNumber ?? 0));
+    expect(bodyText(await receiver.next(10_000))).toBe("after");
+    const held = await client.peekUntilHolding(sessions, 2);
+    expect(held.map(bodyText)).toEqual(["first", "after"]);
+    // The duplicate reached no subscription.
+    expect(await client.peekAll(plain)).toEqual([]);
+  }, 60_000);
+
+  it("keeps the first of two messages with one message_id in a batch to a topic", async () => {
+    const topic = uniqueName("dupbatch");
+    await client.createTopic(topic, { requiresDuplicateDetection: true });
+    await client.createSubscription(topic, "sub");
+    const results = await client.send(topic, [
+      { messageId: "a", body: Buffer.from("a1") },
+      { messageId: "b", body: Buffer.from("b1") },
+      { messageId: "a", body: Buffer.from("a2") },
+    ]);
+    expect(results.map((r) => [r.messageId, r.duplicate])).toEqual([
+      ["a", false],
+      ["b", false],
+      ["a", true],
+    ]);
+    expect(results[2]?.sequenceNumber).toBe(results[0]?.sequenceNumber);
+    const [again] = await client.send(topic, [{ messageId: "b", body: Buffer.from("b2") }]);
+    expect(again).toMatchObject({ duplicate: true, sequenceNumber: results[1]?.sequenceNumber });
+    const held = await client.peekUntilHolding(`${topic}/subscriptions/sub`, 2);
+    expect(held.map(bodyText)).toEqual(["a1", "b1"]);
   });
 
   it("refuses to receive, peek or accept sessions on the topic itself", async () => {

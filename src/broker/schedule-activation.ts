@@ -7,6 +7,7 @@ import {
   MessageTooLargeError,
   SessionIdRequiredError,
 } from "./errors.js";
+import { internalPublishId } from "./internal-publish-id.js";
 import { decodeStored } from "./message-codec.js";
 import { sendBatch } from "./sender.js";
 import { deadLetter } from "./settlement-actions.js";
@@ -91,7 +92,7 @@ async function activate(store: Store, delivery: TimerDelivery): Promise<void> {
     if (message) {
       try {
         await sendBatch(store, entity, [message], {
-          publishIds: [`sessionbus-activate-${timer.streamId}-${timer.sequence}`],
+          publishIds: [internalPublishId("activate", timer.streamId, timer.sequence)],
         });
       } catch (error) {
         // The entity changed since (a smaller max_message_size, say): it can never be sent.

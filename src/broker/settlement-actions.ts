@@ -3,6 +3,7 @@ import { deadLetterStreamId } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
 import { activeSubject, deferredSubject } from "../store/subjects.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
+import { internalPublishId } from "./internal-publish-id.js";
 import { durableCopy, encodeStored } from "./message-codec.js";
 
 export interface DeadLetterInfo {
@@ -50,6 +51,6 @@ export async function storeDeferred(
     entity.streamId,
     deferredSubject(entity.streamId, sequence),
     encodeStored(copy),
-    `sessionbus-defer-${entity.streamId}-${sequence}-${message.deliveryCount}`,
+    internalPublishId("defer", entity.streamId, sequence, message.deliveryCount),
   );
 }

@@ -9,6 +9,7 @@ import type { EntityRecord } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
 import { sessionToken, topicSubject } from "../store/subjects.js";
 import { type ResolvedEntity, resolvedFromRecord } from "./entity-resolver.js";
+import { internalPublishId } from "./internal-publish-id.js";
 import { encodeStored } from "./message-codec.js";
 import { toSendError } from "./send-error.js";
 import { deadLetter } from "./settlement-actions.js";
@@ -42,7 +43,8 @@ interface Routing {
  * Sends a batch to a topic. The broker evaluates each subscription's rules (in memory) and
  * stores every message ONCE in the topic stream, under a subject whose slot tokens say
  * which subscriptions take it; JetStream copies it into those subscriptions' streams. Per
- * message: one publish, plus an accept-next offer per session subscription that takes it.
+ * message: one publish (after a marker, with duplicate detection: see markMessageIds), plus
+ * an accept-next offer per session subscription that takes it.
  */
 export async function sendToTopic(
   store: Store,
@@ -59,14 +61,29 @@ export async function sendToTopic(
     const { messageId, stored } = storedForm(topic, message, now);
     return { message, messageId, stored, routing: route(topicStreamId, subscriptions, message) };
   });
+  let ids: PublishIdOrKept[];
+  try {
+    ids = publishIds
+      ? publishIds.map((publishId) => ({ publishId }))
+      : topic.settings.requiresDuplicateDetection
+        ? await markMessageIds(store, topicStreamId, routed)
+        : routed.map(() => ({ publishId: undefined }));
+  } catch (error) {
+    throw toSendError(topic, error);
+  }
+  // Published in the batch's order: of two messages with one id, the first is kept.
   const outcomes = await Promise.allSettled(
     routed.map(async ({ messageId, stored, routing }, i) => {
-      const { sequence, duplicate } = await store.messages.publishToTopic(
-        topicStreamId,
-        routing.subject,
-        encodeStored(stored),
-        publishIds?.[i] ?? (topic.settings.requiresDuplicateDetection ? messageId : undefined),
-      );
+      const id = ids[i] as PublishIdOrKept;
+      const { sequence, duplicate } =
+        "kept" in id
+          ? { sequence: id.kept, duplicate: true }
+          : await store.messages.publishToTopic(
+              topicStreamId,
+              routing.subject,
+              encodeStored(stored),
+              id.publishId,
+            );
       return create(SendResultSchema, { sequenceNumber: BigInt(sequence), messageId, duplicate });
     }),
   );
@@ -95,6 +112,43 @@ export async function sendToTopic(
     throw toSendError(topic, error);
   }
   return results;
+}
+
+/** How a message is published: under this Nats-Msg-Id, or not at all (`kept` is stored). */
+type PublishIdOrKept = { publishId: string | undefined } | { kept: number };
+
+/**
+ * Duplicate detection of a topic: the message_id goes on a marker (see markTopicMessageId),
+ * never on the message itself, which is published under an id of the broker's made from the
+ * marker's sequence number. The copies in the subscriptions' streams carry that id, unique
+ * to the message, so no subscription stream's own duplicate window (JetStream checks the
+ * header again on every sourced copy, and silently skips a copy it finds a duplicate) can
+ * ever take a copy for a repeat. A repeated message_id finds the first marker, so its
+ * message is published under the same id as the first and the topic stream drops it; if
+ * the first send failed between marker and message, the repeat stores it. Markers stored
+ * by an older broker are the messages themselves: a repeat of those is just a duplicate.
+ * Throws if a marker could not be stored (nothing else was).
+ */
+async function markMessageIds(
+  store: Store,
+  topicStreamId: string,
+  routed: readonly { messageId: string }[],
+): Promise<PublishIdOrKept[]> {
+  const marks = await Promise.all(
+    routed.map(({ messageId }) => store.messages.markTopicMessageId(topicStreamId, messageId)),
+  );
+  const markedNow = new Set(marks.filter((m) => !m.duplicate).map((m) => m.sequence));
+  return Promise.all(
+    marks.map(async ({ sequence, duplicate }) => {
+      const isMarker =
+        !duplicate ||
+        markedNow.has(sequence) ||
+        (await store.messages.isTopicMarker(topicStreamId, sequence));
+      return isMarker
+        ? { publishId: internalPublishId("topic", topicStreamId, sequence) }
+        : { kept: sequence };
+    }),
+  );
 }
 
 function route(topicStreamId: string, subscriptions: EntityRecord[], message: Message): Routing {

@@ -32,6 +32,7 @@ import {
   streamName,
   streamSubjects,
   tokenOfSubject,
+  topicMarkerSubject,
   topicStreamName,
   topicSubjects,
 } from "./subjects.js";
@@ -212,6 +213,40 @@ export class MessageStreams {
       await this.jsm.streams.delete(topicStreamName(topicStreamId));
     } catch (error) {
       if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /**
+   * Records `messageId` for the topic's duplicate detection: an empty message under the
+   * marker subject, published with the id as its Nats-Msg-Id. The sequence is the marker's
+   * (the first marker's, when the id is a duplicate).
+   */
+  async markTopicMessageId(
+    topicStreamId: string,
+    messageId: string,
+  ): Promise<{ sequence: number; duplicate: boolean }> {
+    return this.publishToTopic(
+      topicStreamId,
+      topicMarkerSubject(topicStreamId),
+      new Uint8Array(0),
+      messageId,
+    );
+  }
+
+  /**
+   * Whether the topic stream's message `sequence` is a marker. A message that is gone
+   * counts as one (the caller then republishes under its own id, which at worst stores a
+   * message again, never loses one).
+   */
+  async isTopicMarker(topicStreamId: string, sequence: number): Promise<boolean> {
+    try {
+      const found = await this.jsm.streams.getMessage(topicStreamName(topicStreamId), {
+        seq: sequence,
+      });
+      return !found || found.subject === topicMarkerSubject(topicStreamId);
+    } catch (error) {
+      if (isNotFound(error)) return true;
+      throw error;
     }
   }
 

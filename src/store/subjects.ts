@@ -9,8 +9,10 @@
  *   sbt.<topicId>.m.<session token>.<v0>.<v1>…<vN-1>.e
  * where v<k> is 1 when the subscription in slot k takes the message and 0 when not. Each
  * subscription's stream sources the topic stream filtered on its slot, so JetStream does
- * the fan-out, and the copies keep the topic's subject (2.9 has no subject transforms). A topic also has
- * an `SB_<topicId>` stream, holding only its scheduled messages until they are due.
+ * the fan-out, and the copies keep the topic's subject (2.9 has no subject transforms).
+ *   sbt.<topicId>.d               duplicate-detection markers, copied nowhere
+ * A topic also has an `SB_<topicId>` stream, holding only its scheduled messages until
+ * they are due.
  */
 
 export function streamName(streamId: string): string {
@@ -92,6 +94,14 @@ export function topicSubject(
 ): string {
   const vector = slots.map((taken) => (taken ? "1" : "0")).join(".");
   return `sbt.${topicStreamId}.m.${sessionToken(sessionId)}.${vector ? `${vector}.` : ""}e`;
+}
+
+/**
+ * Where a topic's duplicate detection records a message_id (an empty message): outside
+ * `sbt.<topicId>.m`, so no subscription copies it.
+ */
+export function topicMarkerSubject(topicStreamId: string): string {
+  return `sbt.${topicStreamId}.d`;
 }
 
 /** What a subscription in `slot` sources from its topic: copies whose slot token is 1. */
