@@ -5,6 +5,7 @@
  * sys. property, unknown function, a number where a condition must be) so a stored filter
  * is always one that evaluates.
  */
+import { type LikePattern, parseLikePattern } from "./like-pattern.js";
 import type { PropertyReference, SqlNode, SystemProperty } from "./sql-ast.js";
 import { staticType } from "./sql-ast.js";
 import { type SymbolText, type Token, tokenize } from "./sql-lexer.js";
@@ -192,34 +193,19 @@ class Parser {
     return { kind: "like", operand, pattern, negated, start: operand.start };
   }
 
-  /** LIKE pattern as an anchored RegExp: % any run, _ one character, escape = literal next. */
+  /** The pattern read: % any run, _ one character, escape = the next character literally. */
   private likePattern(
     token: Token & { kind: "string" },
     escapeCharacter: string | undefined,
-  ): RegExp {
-    const characters = [...token.value];
-    let source = "^";
-    for (let i = 0; i < characters.length; i++) {
-      const character = characters[i] ?? "";
-      if (character === escapeCharacter) {
-        const escaped = characters[i + 1];
-        if (escaped === undefined) {
-          throw this.error(
-            token,
-            `the LIKE pattern ends with its escape character "${escapeCharacter}"; put the character to escape after it`,
-          );
-        }
-        source += escapeRegExp(escaped);
-        i++;
-      } else if (character === "%") {
-        source += ".*";
-      } else if (character === "_") {
-        source += ".";
-      } else {
-        source += escapeRegExp(character);
-      }
+  ): LikePattern {
+    const pattern = parseLikePattern(token.value, escapeCharacter);
+    if (pattern === undefined) {
+      throw this.error(
+        token,
+        `the LIKE pattern ends with its escape character "${escapeCharacter}"; put the character to escape after it`,
+      );
     }
-    return new RegExp(`${source}$`, "su");
+    return pattern;
   }
 
   private parseAdditive(): SqlNode {
@@ -441,8 +427,4 @@ class Parser {
 
 function abbreviate(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
-function escapeRegExp(character: string): string {
-  return character.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 }
