@@ -468,7 +468,7 @@ describe("refused expressions: INVALID_ARGUMENT with the 1-based position", () =
       field: "rule.sql_filter.expression",
       position: 1025,
       message:
-        "SQL filter error at position 1025: the expression is 1025 characters long, over the limit of 1024; shorten it.",
+        "SQL filter error at position 1025: the expression is 1025 characters (Unicode code points) long, over the limit of 1024; shorten it.",
       reason: "INVALID_ARGUMENT",
     });
   });

@@ -5,6 +5,7 @@
  * sys. property, unknown function, a number where a condition must be) so a stored filter
  * is always one that evaluates.
  */
+import { codePointLength } from "../broker/character-limits.js";
 import { type LikePattern, parseLikePattern } from "./like-pattern.js";
 import type { PropertyReference, SqlNode, SystemProperty } from "./sql-ast.js";
 import { staticType } from "./sql-ast.js";
@@ -55,13 +56,13 @@ const COMPARISONS: ReadonlyMap<SymbolText, ComparisonOperator> = new Map([
 
 /** Parses and checks a SQL filter; throws SqlSyntaxError naming the position. */
 export function parseSqlFilter(expression: string): SqlNode {
-  const length = [...expression].length;
+  const length = codePointLength(expression);
   if (length > MAX_SQL_EXPRESSION_LENGTH) {
     const limitIndex = [...expression].slice(0, MAX_SQL_EXPRESSION_LENGTH).join("").length;
     throw new SqlSyntaxError(
       expression,
       limitIndex,
-      `the expression is ${length} characters long, over the limit of ${MAX_SQL_EXPRESSION_LENGTH}; shorten it`,
+      `the expression is ${length} characters (Unicode code points) long, over the limit of ${MAX_SQL_EXPRESSION_LENGTH}; shorten it`,
     );
   }
   if (expression.trim() === "") {
