@@ -238,6 +238,53 @@ describe("LIKE", () => {
     expect(sqlMatches("text LIKE 'a%'", text)).toBe(true);
     expect(sqlMatches("text LIKE 'a_b__'", text)).toBe(false);
   });
+
+  // Twenty "%a" then "b": a backtracking matcher tries ~n^20 splits of a string of a's.
+  const pathological = `p LIKE '${"%a".repeat(20)}%b'`;
+
+  it("answers a pattern of many % at once, without backtracking, on 64 and 10,000 characters", () => {
+    for (const length of [64, 10_000]) {
+      expect(sqlMatches(pathological, message({ p: "a".repeat(length) }))).toBe(false);
+      expect(sqlMatches(pathological, message({ p: `${"a".repeat(length)}b` }))).toBe(true);
+      expect(sqlMatches(pathological, message({ p: `${"a".repeat(19)}b` }))).toBe(false);
+    }
+  }, 20_000);
+
+  cases(
+    [
+      ["p LIKE '%a%b%c'", true],
+      ["p LIKE '%a%c%b'", false],
+      ["p LIKE 'x%a%b%c'", false],
+      ["p LIKE 'ab%bc%c'", false], // the start and end segments may not overlap
+      ["p LIKE 'ab%b%c'", true],
+      ["p LIKE 'a%%c'", true],
+      ["p LIKE '%'", true],
+      ["p LIKE '%%'", true],
+      ["p LIKE '_%_'", true],
+      ["p LIKE '%bbc'", true],
+      ["p LIKE '%abc'", false],
+      ["p LIKE 'abb%'", true],
+      ["p LIKE 'abc%'", false],
+      ["p LIKE '%bc_'", false],
+      ["p LIKE '%_b_%'", true],
+      ["p LIKE '%b!%%' ESCAPE '!'", false],
+      ["p LIKE 'a%!_' ESCAPE '!'", false],
+      ["p LIKE 'a%%' ESCAPE '%'", false], // "%%" is then a literal percent sign
+    ],
+    message({ p: "abbc" }),
+  );
+
+  it("treats the escape character as literal when doubled, and emoji as one character", () => {
+    const target = message({ p: "50%😀!" });
+    expect(sqlMatches("p LIKE '50!%_!!' ESCAPE '!'", target)).toBe(true);
+    expect(sqlMatches("p LIKE '%!%%' ESCAPE '!'", target)).toBe(true);
+    expect(sqlMatches("p LIKE '%😀_'", target)).toBe(true);
+    expect(sqlMatches("p LIKE '%__'", target)).toBe(true);
+    expect(sqlMatches("p LIKE '___'", target)).toBe(false);
+    expect(sqlMatches("p LIKE '_____'", target)).toBe(true);
+    expect(sqlMatches("p LIKE ''", message({ p: "" }))).toBe(true);
+    expect(sqlMatches("p LIKE '_'", message({ p: "" }))).toBe(false);
+  });
 });
 
 describe("IS NULL and EXISTS", () => {
@@ -421,7 +468,7 @@ describe("refused expressions: INVALID_ARGUMENT with the 1-based position", () =
       field: "rule.sql_filter.expression",
       position: 1025,
       message:
-        "SQL filter error at position 1025: the expression is 1025 characters long, over the limit of 1024; shorten it.",
+        "SQL filter error at position 1025: the expression is 1025 characters (Unicode code points) long, over the limit of 1024; shorten it.",
       reason: "INVALID_ARGUMENT",
     });
   });

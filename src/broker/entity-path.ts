@@ -1,4 +1,8 @@
+import { checkCharacterLimit } from "./character-limits.js";
 import { InvalidArgumentError } from "./errors.js";
+
+/** Characters (code points) of an entity path, without the dead-letter suffix. */
+export const MAX_ENTITY_PATH_LENGTH = 260;
 
 const DEAD_LETTER_SUFFIX = "/$deadletterqueue";
 const NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9])?$/;
@@ -16,12 +20,13 @@ export interface EntityAddress {
 
 /** Checks a queue (or topic) name against semantics §1. */
 export function validateEntityName(name: string, field: string): void {
-  if (name.length === 0 || name.length > 260) {
+  if (name.length === 0) {
     throw new InvalidArgumentError(
       field,
-      `${field} must be 1 to 260 characters long; "${name.slice(0, 40)}" has ${name.length}.`,
+      `${field} is empty. Name an entity of 1 to 260 characters.`,
     );
   }
+  checkCharacterLimit(name, MAX_ENTITY_PATH_LENGTH, field);
   if (!NAME_PATTERN.test(name) || name.includes("//")) {
     throw new InvalidArgumentError(
       field,

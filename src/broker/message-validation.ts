@@ -1,10 +1,12 @@
 import { toBinary } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Message, MessageSchema } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import { checkCharacterLimit } from "./character-limits.js";
 import { durationArgumentMs } from "./duration-argument.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError, MessageTooLargeError, SessionIdRequiredError } from "./errors.js";
 
+/** Session ids, message ids and reply-to session ids: characters (code points). */
 export const MAX_ID_LENGTH = 128;
 export const MAX_PROPERTIES_BYTES = 64 * 1024;
 export const MAX_BATCH_MESSAGES = 4500;
@@ -97,13 +99,12 @@ export function checkTimestamp(value: Timestamp, field: string, entityPath: stri
 }
 
 function checkLength(value: string | undefined, field: string, entityPath: string): void {
-  if (value !== undefined && value.length > MAX_ID_LENGTH) {
-    throw new InvalidArgumentError(
-      field,
-      `${field} is ${value.length} characters long; at most ${MAX_ID_LENGTH} are allowed.`,
-      { entityPath },
-    );
-  }
+  if (value !== undefined) checkCharacterLimit(value, MAX_ID_LENGTH, field, { entityPath });
+}
+
+/** A session id a request names (to accept, peek or under a lock): at most 128 characters. */
+export function checkSessionId(sessionId: string, field: string, entityPath: string): void {
+  checkCharacterLimit(sessionId, MAX_ID_LENGTH, field, { entityPath });
 }
 
 // Bytes and bigints in property values, measured by their JSON length.

@@ -4,6 +4,7 @@ import type { Store } from "../store/store.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError } from "./errors.js";
 import { decodeStored } from "./message-codec.js";
+import { checkSessionId } from "./message-validation.js";
 
 export const MAX_PEEK = 250;
 
@@ -37,6 +38,7 @@ export async function peekMessages(
       },
     );
   }
+  if (sessionId !== undefined) checkSessionId(sessionId, "session_id", entity.address.path);
   const limit = max || 1;
   const session = sessionId === undefined ? undefined : { id: sessionId };
   const from = Number(fromSequence);

@@ -8,6 +8,7 @@ import {
 } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
+import { checkCharacterLimit } from "./character-limits.js";
 import { type ResolvedEntity, resolveEntity } from "./entity-resolver.js";
 import {
   InvalidArgumentError,
@@ -74,13 +75,9 @@ export class RequestReply {
   async call(call: RequestReplyCall): Promise<RequestReplyResult> {
     const replyEntity = await this.replyQueue(call.replyTo);
     const instanceId = call.instanceId || randomUUID();
-    if (instanceId.length > MAX_ID_LENGTH) {
-      throw new InvalidArgumentError(
-        "instance_id",
-        `instance_id is ${instanceId.length} characters long; at most ${MAX_ID_LENGTH} are allowed.`,
-        { entityPath: call.entityPath },
-      );
-    }
+    checkCharacterLimit(instanceId, MAX_ID_LENGTH, "instance_id", {
+      entityPath: call.entityPath,
+    });
     const timeoutMs = effectiveTimeout(call);
     const timedOut = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([call.signal, timedOut]);

@@ -1,7 +1,9 @@
 import type { Store } from "../store/store.js";
 import { sessionIdFromToken, sessionToken } from "../store/subjects.js";
+import { codePointLength } from "./character-limits.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError, NotSessionEntityError } from "./errors.js";
+import { MAX_ID_LENGTH } from "./message-validation.js";
 
 export interface SessionSummary {
   sessionId: string;
@@ -36,7 +38,7 @@ export async function listSessions(
       entityPath: entity.address.path,
     });
   }
-  const after = pageToken === "" ? undefined : sessionIdFromToken(pageToken);
+  const after = pageToken === "" ? undefined : sessionAfter(entity, pageToken);
   const [counts, recorded] = await Promise.all([
     store.messages.sessionMessageCounts(entity.layout),
     store.sessions.tokens(entity.streamId),
@@ -78,4 +80,23 @@ export async function listSessions(
   const last = found.at(-1);
   const more = last !== undefined && candidates.some(({ sessionId }) => sessionId > last.sessionId);
   return { sessions: found, nextPageToken: more && last ? sessionToken(last.sessionId) : "" };
+}
+
+/** The session id a page token names: one next_page_token returned, else INVALID_ARGUMENT. */
+function sessionAfter(entity: ResolvedEntity, pageToken: string): string {
+  const path = entity.address.path;
+  const sessionId = sessionIdFromToken(pageToken);
+  // Tokens name a session id of at most 128 characters, as every one returned does.
+  if (
+    !pageToken.startsWith("s") ||
+    sessionToken(sessionId) !== pageToken ||
+    codePointLength(sessionId) > MAX_ID_LENGTH
+  ) {
+    throw new InvalidArgumentError(
+      "page_token",
+      "page_token is not a next_page_token of ListSessions; pass it as received, or empty for the first page.",
+      { entityPath: path },
+    );
+  }
+  return sessionId;
 }

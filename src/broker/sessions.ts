@@ -14,7 +14,6 @@ import {
 } from "./delivery-counts.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import {
-  InvalidArgumentError,
   NotSessionEntityError,
   SessionCannotBeLockedError,
   SessionLockLostError,
@@ -23,7 +22,7 @@ import {
 } from "./errors.js";
 import { expireSessionOnAccept } from "./expiry.js";
 import type { MessageLocks } from "./message-locks.js";
-import { MAX_ID_LENGTH } from "./message-validation.js";
+import { checkSessionId } from "./message-validation.js";
 import type { IndexedSessions } from "./sender.js";
 import type { SessionHandle } from "./session-handle.js";
 import { updateSessionRecord } from "./session-record-update.js";
@@ -72,7 +71,7 @@ export class Sessions implements IndexedSessions {
   ): Promise<AcceptedSession | undefined> {
     requireSessionEntity(entity);
     if (sessionId !== undefined) {
-      checkSessionId(entity, sessionId);
+      checkSessionId(sessionId, "session_id", entity.address.path);
       const token = sessionToken(sessionId);
       const taken = await this.tryLock(entity, token);
       if (typeof taken === "number") {
@@ -202,6 +201,8 @@ export class Sessions implements IndexedSessions {
     if (!ref) throw new SessionRequiredError(entity.address.path);
     requireSessionEntity(entity);
     const path = entity.address.path;
+    // Before any lookup: a session id far over the limit makes a KV key NATS cannot carry.
+    checkSessionId(ref.sessionId, "session.session_id", path);
     const local = this.handles.get(ref.lockToken);
     if (local) {
       if (local.entity !== entity.identity || local.sessionId !== ref.sessionId) {
@@ -524,16 +525,6 @@ function holds(handle: SessionHandle, record: SessionRecord): boolean {
 
 function requireSessionEntity(entity: ResolvedEntity): void {
   if (!entity.settings.requiresSession) throw new NotSessionEntityError(entity.address.path);
-}
-
-function checkSessionId(entity: ResolvedEntity, sessionId: string): void {
-  if (sessionId.length > MAX_ID_LENGTH) {
-    throw new InvalidArgumentError(
-      "session_id",
-      `session_id is ${sessionId.length} characters long; at most ${MAX_ID_LENGTH} are allowed.`,
-      { entityPath: entity.address.path },
-    );
-  }
 }
 
 function sessionIdOf(token: string): string | undefined {

@@ -3,6 +3,7 @@ import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { MessageState, type ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { Disposition } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
+import { checkCharacterLimit } from "./character-limits.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import {
   InvalidArgumentError,
@@ -313,11 +314,7 @@ function checkSettleOptions(
       { entityPath },
     );
   }
-  if (options.deadLetterReason.length > MAX_REASON_LENGTH) {
-    throw new InvalidArgumentError(
-      "dead_letter_reason",
-      `dead_letter_reason is ${options.deadLetterReason.length} characters long; at most ${MAX_REASON_LENGTH} are allowed.`,
-      { entityPath },
-    );
-  }
+  checkCharacterLimit(options.deadLetterReason, MAX_REASON_LENGTH, "dead_letter_reason", {
+    entityPath,
+  });
 }

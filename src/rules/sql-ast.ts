@@ -2,6 +2,7 @@
  * The parsed form of a SQL filter. Every node keeps `start`, the UTF-16 offset of its first
  * character in the expression, so later checks can point at it.
  */
+import type { LikePattern } from "./like-pattern.js";
 import type { ArithmeticOperator, ComparisonOperator, SqlValue } from "./sql-value.js";
 
 /** The message fields `sys.` names reach (sys.Label and sys.Subject are one). */
@@ -41,7 +42,7 @@ export type SqlNode =
       start: number;
     }
   | { kind: "in"; operand: SqlNode; list: SqlNode[]; negated: boolean; start: number }
-  | { kind: "like"; operand: SqlNode; pattern: RegExp; negated: boolean; start: number }
+  | { kind: "like"; operand: SqlNode; pattern: LikePattern; negated: boolean; start: number }
   | { kind: "isNull"; operand: SqlNode; negated: boolean; start: number };
 
 /** What a node yields, as far as the parser can tell without a message. */

@@ -4,6 +4,7 @@
  * and a message matches only when the whole expression is TRUE.
  */
 import type { Message } from "../../gen/ts/sessionbus/v1/message_pb.js";
+import { likeMatches } from "./like-pattern.js";
 import type { PropertyReference, SqlNode, SystemProperty } from "./sql-ast.js";
 import { parseSqlFilter } from "./sql-parser.js";
 import {
@@ -96,7 +97,7 @@ function compileNode(node: SqlNode): Evaluator {
       return (message) => {
         const value = operand(message);
         if (typeof value !== "string") return null;
-        const matched = pattern.test(value);
+        const matched = likeMatches(pattern, value);
         return negated ? !matched : matched;
       };
     }

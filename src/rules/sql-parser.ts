@@ -5,6 +5,8 @@
  * sys. property, unknown function, a number where a condition must be) so a stored filter
  * is always one that evaluates.
  */
+import { codePointLength } from "../broker/character-limits.js";
+import { type LikePattern, parseLikePattern } from "./like-pattern.js";
 import type { PropertyReference, SqlNode, SystemProperty } from "./sql-ast.js";
 import { staticType } from "./sql-ast.js";
 import { type SymbolText, type Token, tokenize } from "./sql-lexer.js";
@@ -54,13 +56,13 @@ const COMPARISONS: ReadonlyMap<SymbolText, ComparisonOperator> = new Map([
 
 /** Parses and checks a SQL filter; throws SqlSyntaxError naming the position. */
 export function parseSqlFilter(expression: string): SqlNode {
-  const length = [...expression].length;
+  const length = codePointLength(expression);
   if (length > MAX_SQL_EXPRESSION_LENGTH) {
     const limitIndex = [...expression].slice(0, MAX_SQL_EXPRESSION_LENGTH).join("").length;
     throw new SqlSyntaxError(
       expression,
       limitIndex,
-      `the expression is ${length} characters long, over the limit of ${MAX_SQL_EXPRESSION_LENGTH}; shorten it`,
+      `the expression is ${length} characters (Unicode code points) long, over the limit of ${MAX_SQL_EXPRESSION_LENGTH}; shorten it`,
     );
   }
   if (expression.trim() === "") {
@@ -192,34 +194,19 @@ class Parser {
     return { kind: "like", operand, pattern, negated, start: operand.start };
   }
 
-  /** LIKE pattern as an anchored RegExp: % any run, _ one character, escape = literal next. */
+  /** The pattern read: % any run, _ one character, escape = the next character literally. */
   private likePattern(
     token: Token & { kind: "string" },
     escapeCharacter: string | undefined,
-  ): RegExp {
-    const characters = [...token.value];
-    let source = "^";
-    for (let i = 0; i < characters.length; i++) {
-      const character = characters[i] ?? "";
-      if (character === escapeCharacter) {
-        const escaped = characters[i + 1];
-        if (escaped === undefined) {
-          throw this.error(
-            token,
-            `the LIKE pattern ends with its escape character "${escapeCharacter}"; put the character to escape after it`,
-          );
-        }
-        source += escapeRegExp(escaped);
-        i++;
-      } else if (character === "%") {
-        source += ".*";
-      } else if (character === "_") {
-        source += ".";
-      } else {
-        source += escapeRegExp(character);
-      }
+  ): LikePattern {
+    const pattern = parseLikePattern(token.value, escapeCharacter);
+    if (pattern === undefined) {
+      throw this.error(
+        token,
+        `the LIKE pattern ends with its escape character "${escapeCharacter}"; put the character to escape after it`,
+      );
     }
-    return new RegExp(`${source}$`, "su");
+    return pattern;
   }
 
   private parseAdditive(): SqlNode {
@@ -441,8 +428,4 @@ class Parser {
 
 function abbreviate(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
-function escapeRegExp(character: string): string {
-  return character.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 }
