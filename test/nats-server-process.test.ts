@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,5 +104,32 @@ describe("startNatsServer", () => {
     } finally {
       await reader.close();
     }
+  });
+});
+
+describe("sync_interval: always, only where nats-server knows it", () => {
+  it("starts nats-server 2.9.10 without it (that version refuses the option)", async () => {
+    const server = await start();
+    expect(server.version).toBe("nats-server: v2.9.10");
+    expect(server.syncAlways).toBe(false);
+    await expect(readFile(join(storeDir, "nats-server.conf"), "utf8")).rejects.toThrow(/ENOENT/);
+    expect(await readFile(server.logFile, "utf8")).toContain("Server is ready");
+  });
+
+  it("passes it in a generated config file to a binary that reports 2.10.0", async () => {
+    // A 2.9.10 behind a wrapper that claims 2.10.0: it reads the config it is given and
+    // refuses the option by name, which shows that the option reached it.
+    const wrapper = join(storeDir, "nats-server-2.10");
+    await writeFile(
+      wrapper,
+      '#!/bin/sh\n[ "$1" = --version ] && { echo "nats-server: v2.10.0"; exit 0; }\nexec /usr/sbin/nats-server "$@"\n',
+    );
+    await chmod(wrapper, 0o755);
+
+    await expect(startNatsServer({ storeDir, binary: wrapper })).rejects.toThrow(
+      /exited \(code 1\) before it was ready[\s\S]*unknown field "sync_interval"/,
+    );
+    const config = await readFile(join(storeDir, "nats-server.conf"), "utf8");
+    expect(config).toMatch(/jetstream \{\s*sync_interval: always\s*\}/);
   });
 });
