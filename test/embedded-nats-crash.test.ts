@@ -89,8 +89,10 @@ describe("kill -9 of a broker on its embedded nats-server", () => {
     await exitOf(pid, EXIT_BOUND_MS);
 
     const log = await readFile(join(dataDir, "jetstream", "nats-server.log"), "utf8");
+    // A server whose output was a pipe to the dead broker died of SIGPIPE silently, at its
+    // first shutdown line, so it never logged the last one.
+    expect(log).toContain("Initiating JetStream Shutdown...");
     expect(log).toContain("Server Exiting..");
-    expect(log).not.toMatch(/SIGPIPE|broken pipe/i);
 
     // The next start finds the store as it was.
     const second = await startBroker();
