@@ -1,7 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection } from "node:net";
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -29,6 +32,14 @@ function probePort(port: number): Promise<string> {
     });
     socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 beforeEach(async () => {
@@ -104,5 +115,77 @@ describe("startNatsServer", () => {
     } finally {
       await reader.close();
     }
+  });
+});
+
+describe("a nats-server left running on the store directory", () => {
+  it("is stopped with SIGTERM, so it shuts down cleanly, before the new one starts", async () => {
+    // Started the way no supervisor would stop it: directly, output to a file of its own.
+    const port = await freePort();
+    const logFd = openSync(join(storeDir, "left.log"), "a");
+    const left = spawn(
+      "/usr/sbin/nats-server",
+      [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-js",
+        "-sd",
+        storeDir,
+        "-P",
+        join(storeDir, "nats-server.pid"),
+      ],
+      { stdio: ["ignore", logFd, logFd] },
+    );
+    closeSync(logFd);
+    const leftExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve) => left.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await probePort(port)) !== "connected") {
+        if (Date.now() > deadline) throw new Error("the left-over nats-server did not start");
+        await delay(50); // a polling interval of a bounded wait
+      }
+
+      const server = await start();
+
+      expect(left.exitCode !== null || left.signalCode !== null, "the old one has exited").toBe(
+        true,
+      );
+      expect((await leftExit).signal).toBeNull();
+      expect(await readFile(join(storeDir, "left.log"), "utf8")).toContain("Server Exiting..");
+      expect(await probePort(server.port)).toBe("connected");
+    } finally {
+      left.kill("SIGKILL");
+    }
+  });
+});
+
+describe("sync_interval: always, only where nats-server knows it", () => {
+  it("starts nats-server 2.9.10 without it (that version refuses the option)", async () => {
+    const server = await start();
+    expect(server.version).toBe("nats-server: v2.9.10");
+    expect(server.syncAlways).toBe(false);
+    await expect(readFile(join(storeDir, "nats-server.conf"), "utf8")).rejects.toThrow(/ENOENT/);
+    expect(await readFile(server.logFile, "utf8")).toContain("Server is ready");
+  });
+
+  it("passes it in a generated config file to a binary that reports 2.10.0", async () => {
+    // A 2.9.10 behind a wrapper that claims 2.10.0: it reads the config it is given and
+    // refuses the option by name, which shows that the option reached it.
+    const wrapper = join(storeDir, "nats-server-2.10");
+    await writeFile(
+      wrapper,
+      '#!/bin/sh\n[ "$1" = --version ] && { echo "nats-server: v2.10.0"; exit 0; }\nexec /usr/sbin/nats-server "$@"\n',
+    );
+    await chmod(wrapper, 0o755);
+
+    await expect(startNatsServer({ storeDir, binary: wrapper })).rejects.toThrow(
+      /exited \(code 1\) before it was ready[\s\S]*unknown field "sync_interval"/,
+    );
+    const config = await readFile(join(storeDir, "nats-server.conf"), "utf8");
+    expect(config).toMatch(/jetstream \{\s*sync_interval: always\s*\}/);
   });
 });

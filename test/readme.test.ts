@@ -222,6 +222,29 @@ function waitForLine(
   });
 }
 
+describe("durability across a crash of the store", () => {
+  const documents = {
+    "README.md": readme,
+    "docs/architecture.md": readFileSync(join(projectRoot, "docs/architecture.md"), "utf8"),
+  };
+
+  for (const [name, text] of Object.entries(documents)) {
+    it(`${name} says what a crash of nats-server 2.9.10 means and what removes it`, () => {
+      const flat = text.replace(/\s+/g, " ");
+      const required: [string, RegExp][] = [
+        ["2.9.10 lacks the option", /nats-server 2\.9\.10[^.]*has no `sync_interval`/],
+        ["the guarantee", /at.least.once/i],
+        ["settled messages may return", /completed or dead-lettered [^.]*may be delivered again/],
+        ["the version that removes it", /nats-server 2\.10\.0 or later/],
+        ["the option used then", /sync_interval: always/],
+        ["the other remedy", /replication/],
+      ];
+      const missing = required.filter(([, pattern]) => !pattern.test(flat)).map(([what]) => what);
+      expect(missing, `${name} lacks these points of the durability note`).toEqual([]);
+    });
+  }
+});
+
 describe("README SDK sample", () => {
   let broker: RunningSessionbus;
   const source = fencedBlock("sample: sdk");

@@ -1,17 +1,18 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import type { ChildProcess } from "node:child_process";
+import { accessSync, closeSync, constants, openSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { delimiter, join } from "node:path";
-import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
+import { NatsServerLog } from "./nats-server-log.js";
+import { killSupervisedGroup, releaseServer, spawnSupervised } from "./nats-server-supervisor.js";
+import { readNatsServerVersion, supportsSyncAlways } from "./nats-server-version.js";
 import { stopStaleNatsServer } from "./stale-nats-server.js";
 
 /** Where Debian's package puts the binary; /usr/sbin is often not on a normal user's PATH. */
 const DEBIAN_BINARY = "/usr/sbin/nats-server";
-const READY_LINE = "Server is ready";
-const STOP_GRACE_MS = 5_000;
-const TAIL_LINES = 20;
+/** JetStream flushes on SIGTERM; SIGKILL only for a server that ignores it this long. */
+const STOP_GRACE_MS = 30_000;
 const PORT_RETRY_MS = 20;
 
 export interface NatsServerOptions {
@@ -51,9 +52,17 @@ export interface NatsServerProcess {
   storeDir: string;
   /** Set only when monitorPort was given. */
   monitorUrl?: string;
-  /** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. */
+  /** nats-server's own pid (it runs under a small shell, see nats-server-supervisor.ts). */
+  pid: number;
+  /** What `nats-server --version` printed, e.g. "nats-server: v2.9.10". */
+  version: string;
+  /** Whether JetStream fsyncs every write (`sync_interval: always`, nats-server 2.10+). */
+  syncAlways: boolean;
+  /** The server's output: `<storeDir>/nats-server.log` (the previous run's is `.log.1`). */
+  logFile: string;
+  /** SIGTERM, then SIGKILL after 30 s; resolves once the process has exited. */
   stop(): Promise<void>;
-  /** Sends a signal (default SIGTERM) without waiting; kill("SIGKILL") simulates a crash. */
+  /** Sends nats-server a signal (default SIGTERM) without waiting; kill("SIGKILL") simulates a crash. */
   kill(signal?: NodeJS.Signals): void;
   /** Resolves with the exit code, or null when a signal ended the process. */
   exited: Promise<number | null>;
@@ -61,29 +70,57 @@ export interface NatsServerProcess {
 
 export async function startNatsServer(options: NatsServerOptions): Promise<NatsServerProcess> {
   const host = options.host ?? "127.0.0.1";
-  const port = options.port ?? (await findFreePort(host));
   await mkdir(options.storeDir, { recursive: true });
-
   const requested = options.binary ?? (process.env.NATS_SERVER_BIN || "nats-server");
+  const binary = resolveBinary(requested);
   const pidFile = join(options.storeDir, "nats-server.pid");
-  await stopStaleNatsServer(pidFile);
+  const [port, version] = await Promise.all([
+    options.port ?? findFreePort(host),
+    readNatsServerVersion(binary).catch((error: Error) => {
+      throw spawnFailure(error, requested);
+    }),
+    stopStaleNatsServer(pidFile),
+  ]);
+  const syncAlways = supportsSyncAlways(version);
+
   const args = ["-a", host, "-p", String(port), "-js", "-sd", options.storeDir, "-P", pidFile];
   if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort));
+  if (syncAlways) args.unshift("-c", await writeSyncAlwaysConfig(options.storeDir));
 
-  const child = spawn(resolveBinary(requested), args, { stdio: ["ignore", "pipe", "pipe"] });
-  const tail = new OutputTail(TAIL_LINES);
-  const started = watchStart(child, requested, tail);
-  const exited = started.exited;
-  killOnParentExit(child, exited);
+  const logFile = join(options.storeDir, "nats-server.log");
+  await rename(logFile, `${logFile}.1`).catch(() => {}); // keep one previous log
+  const logFd = openSync(logFile, "a");
+  let supervised: ReturnType<typeof spawnSupervised>;
+  try {
+    supervised = spawnSupervised(binary, args, logFd);
+  } finally {
+    closeSync(logFd); // the child has its own copy
+  }
+  const { shell, serverPid } = supervised;
+  const log = new NatsServerLog(logFile);
+  const exited = watchExit(shell);
+  const failed = exited.then(async (code): Promise<never> => {
+    throw failure(`nats-server exited (code ${code}) before it was ready`, await log.tail());
+  });
+  failed.catch(() => {}); // Only an exit while starting matters; later ones are expected.
 
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   const giveUp = new AbortController();
+  let pid: number;
   try {
-    await withTimeout(waitUntilReady(started, host, port, giveUp.signal), timeoutMs, () =>
-      failure(`nats-server did not become ready within ${timeoutMs} ms`, tail),
+    pid = await withTimeout(
+      (async () => {
+        const found = await Promise.race([serverPid, failed]);
+        await Promise.race([log.waitForReady(giveUp.signal), failed]);
+        await Promise.race([waitForPort(host, port, giveUp.signal), failed]);
+        return found;
+      })(),
+      timeoutMs,
+      async () =>
+        failure(`nats-server did not become ready within ${timeoutMs} ms`, await log.tail()),
     );
   } catch (error) {
-    child.kill("SIGKILL");
+    killSupervisedGroup(shell);
     await exited;
     throw error;
   } finally {
@@ -97,12 +134,42 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     ...(options.monitorPort === undefined
       ? {}
       : { monitorUrl: `http://${urlHost(host)}:${options.monitorPort}` }),
-    stop: () => stopChild(child, exited),
+    pid,
+    version,
+    syncAlways,
+    logFile,
+    stop: () => stopSupervised(shell, exited),
     kill: (signal = "SIGTERM") => {
-      child.kill(signal);
+      if (shell.exitCode === null && shell.signalCode === null) signalServer(pid, signal);
     },
     exited,
   };
+}
+
+/**
+ * The one option nats-server takes only from a config file. Written at each start; the
+ * command-line options (store directory, ports) are merged over it.
+ */
+async function writeSyncAlwaysConfig(storeDir: string): Promise<string> {
+  const file = join(storeDir, "nats-server.conf");
+  const text = [
+    "# Written by sessionbus at each start of its embedded nats-server; edits are lost.",
+    "# fsync every JetStream write: a crash of the server or the machine loses nothing acked.",
+    "jetstream {",
+    "  sync_interval: always",
+    "}",
+    "",
+  ].join("\n");
+  await writeFile(file, text);
+  return file;
+}
+
+function signalServer(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
 }
 
 /** Asks the OS for a free port by listening on port 0. Another process may take it before us. */
@@ -136,71 +203,15 @@ function isExecutable(path: string): boolean {
   }
 }
 
-/** The last lines the server wrote, for error messages. */
-class OutputTail {
-  private readonly lines: string[] = [];
-  constructor(private readonly max: number) {}
-
-  add(line: string): void {
-    this.lines.push(line);
-    if (this.lines.length > this.max) this.lines.shift();
-  }
-
-  toString(): string {
-    return this.lines.length === 0 ? "(no output)" : this.lines.join("\n");
-  }
-}
-
-interface StartWatch {
-  /** Resolves when the server logs READY_LINE. */
-  readyLine: Promise<void>;
-  /** Rejects when the process cannot be spawned or exits; never resolves. */
-  failed: Promise<never>;
-  exited: Promise<number | null>;
-}
-
-function watchStart(child: ChildProcess, requested: string, tail: OutputTail): StartWatch {
-  let onReady = (): void => {};
-  const readyLine = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  // Both streams must be drained for the server's whole life, or it blocks on a full pipe.
-  for (const stream of [child.stdout, child.stderr]) {
-    if (stream === null) continue;
-    createInterface({ input: stream }).on("line", (line) => {
-      tail.add(line);
-      if (line.includes(READY_LINE)) onReady();
-    });
-  }
-
-  let spawnError: Error | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    // "close" rather than "exit": by then all output has been read into the tail.
-    child.once("close", (code) => resolve(code));
-    child.on("error", (error) => {
-      // After a failed spawn there is no process and "exit" may never come.
-      if (child.pid === undefined) {
-        spawnError = error;
-        resolve(null);
-      }
+/** Resolves with the shell's exit code, or null when a signal ended it (as it ended the server). */
+function watchExit(shell: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    shell.once("close", (code) => resolve(code));
+    // /bin/sh missing: there is no process and no "close" may come.
+    shell.once("error", () => {
+      if (shell.pid === undefined) resolve(null);
     });
   });
-  const failed = exited.then((code): never => {
-    if (spawnError !== undefined) throw spawnFailure(spawnError, requested);
-    throw failure(`nats-server exited (code ${code}) before it was ready`, tail);
-  });
-  failed.catch(() => {}); // Only an error while starting matters; later ones are expected.
-  return { readyLine, failed, exited };
-}
-
-async function waitUntilReady(
-  started: StartWatch,
-  host: string,
-  port: number,
-  signal: AbortSignal,
-): Promise<void> {
-  await Promise.race([started.readyLine, started.failed]);
-  await Promise.race([waitForPort(host, port, signal), started.failed]);
 }
 
 /** The ready line comes after the listener is up, so this normally succeeds at once. */
@@ -222,10 +233,14 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+async function withTimeout<T>(
+  work: Promise<T>,
+  ms: number,
+  onTimeout: () => Promise<Error>,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer = setTimeout(() => onTimeout().then(reject, reject), ms);
   });
   try {
     return await Promise.race([work, timeout]);
@@ -234,29 +249,15 @@ async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Err
   }
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  const escalate = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+/** Ends the pipe the supervisor watches: it sends SIGTERM and waits for the server. */
+async function stopSupervised(shell: ChildProcess, exited: Promise<number | null>): Promise<void> {
+  releaseServer(shell);
+  const escalate = setTimeout(() => killSupervisedGroup(shell), STOP_GRACE_MS);
   try {
     await exited;
   } finally {
     clearTimeout(escalate);
   }
-}
-
-const running = new Set<ChildProcess>();
-let parentExitHookInstalled = false;
-
-/** Only synchronous work is possible in "exit", so SIGKILL; JetStream recovers from it. */
-function killOnParentExit(child: ChildProcess, exited: Promise<number | null>): void {
-  if (!parentExitHookInstalled) {
-    process.once("exit", () => {
-      for (const each of running) each.kill("SIGKILL");
-    });
-    parentExitHookInstalled = true;
-  }
-  running.add(child);
-  void exited.then(() => running.delete(child));
 }
 
 function spawnFailure(error: Error, requested: string): Error {
@@ -270,8 +271,8 @@ function spawnFailure(error: Error, requested: string): Error {
   });
 }
 
-function failure(summary: string, tail: OutputTail): Error {
-  return new Error(`${summary}. Last output:\n${tail.toString()}`);
+function failure(summary: string, tail: string): Error {
+  return new Error(`${summary}. Last output:\n${tail}`);
 }
 
 /** A wildcard bind address is not something a client can connect to. */

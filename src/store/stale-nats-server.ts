@@ -1,23 +1,39 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 
+const KILL_WAIT_MS = 5_000;
+
 /**
- * A broker killed with SIGKILL cannot stop its embedded nats-server, which then keeps the
- * store directory. Before starting a new one on that directory, stop the old one, found
- * through the pid file nats-server writes there (`-P`).
+ * The fallback for a nats-server left running on the store directory (its supervisor shell
+ * was killed too, or it was started by an older sessionbus): before starting a new one on
+ * that directory, stop the old one, found through the pid file nats-server writes there
+ * (`-P`). SIGTERM, so that JetStream flushes; SIGKILL only when it ignores that for
+ * `timeoutMs`.
  */
-export async function stopStaleNatsServer(pidFile: string, timeoutMs = 10_000): Promise<void> {
+export async function stopStaleNatsServer(pidFile: string, timeoutMs = 30_000): Promise<void> {
   const pid = await readPid(pidFile);
   if (pid === undefined || !(await isNatsServer(pid))) return;
-  process.kill(pid, "SIGTERM");
+  signal(pid, "SIGTERM");
+  if (await exitWithin(pid, timeoutMs)) return;
+  signal(pid, "SIGKILL");
+  await exitWithin(pid, KILL_WAIT_MS);
+}
+
+/** No event tells when an unrelated process exits; look every 50 ms, bounded. */
+async function exitWithin(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  // No event tells when an unrelated process exits; look every 50 ms, bounded.
   while (isAlive(pid)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, "SIGKILL");
-      return;
-    }
+    if (Date.now() > deadline) return false;
     await delay(50);
+  }
+  return true;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // It has exited in the meantime.
   }
 }
 

@@ -36,8 +36,10 @@ export interface BrokerProcess {
 }
 
 export interface BrokerProcessOptions {
-  /** NATS server the broker uses (NATS_URL). */
-  natsUrl: string;
+  /** NATS server the broker uses (NATS_URL); unset: the broker starts its embedded one. */
+  natsUrl?: string;
+  /** With the embedded nats-server: its data directory (SESSIONBUS_DATA_DIR). */
+  dataDir?: string;
   /** @default 30_000 */
   startTimeoutMs?: number;
   /**
@@ -52,14 +54,16 @@ let exitHookInstalled = false;
 
 /** Starts src/main.ts on a free port and resolves once it prints its listening line. */
 export async function startBrokerProcess(options: BrokerProcessOptions): Promise<BrokerProcess> {
+  const { NATS_URL: _inherited, SESSIONBUS_DATA_DIR: _dataDir, ...env } = process.env;
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: projectRoot,
     env: {
-      ...process.env,
+      ...env,
       SESSIONBUS_HOST: "127.0.0.1",
       SESSIONBUS_PORT: "0",
       SESSIONBUS_HTTP_PORT: "0",
-      NATS_URL: options.natsUrl,
+      ...(options.natsUrl === undefined ? {} : { NATS_URL: options.natsUrl }),
+      ...(options.dataDir === undefined ? {} : { SESSIONBUS_DATA_DIR: options.dataDir }),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
