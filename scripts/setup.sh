@@ -42,6 +42,8 @@ python_packages=()
 if ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
   python_packages+=(python3-grpcio python3-protobuf)
 fi
+# curl runs the README's curl lines in test/readme.test.ts.
+command -v curl >/dev/null 2>&1 || python_packages+=(curl)
 if [ "${#python_packages[@]}" -gt 0 ]; then
   apt_install "${python_packages[@]}"
 fi

@@ -1,6 +1,6 @@
 /**
- * One port serves gRPC, gRPC-Web and the Connect protocol, each with the binary and the
- * JSON encoding: a message sent, received in a session, abandoned and completed reads the
+ * The HTTP port serves gRPC-Web and the Connect protocol, each with the binary and the
+ * JSON encoding, over HTTP/2 (h2c) and HTTP/1.1: a message sent, received in a session, abandoned and completed reads the
  * same in every one of them. Clients: connect-node's transports for gRPC-Web and Connect
  * (gRPC itself is what every other test file uses, through grpc-js); the grpc-js client
  * of test/support creates the queues and checks that nothing is left.
@@ -30,6 +30,15 @@ const protocols: [string, (baseUrl: string) => Transport][] = [
   [
     "Connect, JSON",
     (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
+  ],
+  // Browsers and curl without --http2-prior-knowledge speak HTTP/1.1 to the same port.
+  [
+    "gRPC-Web, binary, HTTP/1.1",
+    (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+  ],
+  [
+    "Connect, JSON, HTTP/1.1",
+    (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
   ],
 ];
 

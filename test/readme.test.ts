@@ -277,3 +277,41 @@ describe("README SDK sample", () => {
     }
   });
 });
+
+describe("README curl lines", () => {
+  let broker: RunningSessionbus;
+
+  beforeAll(async () => {
+    broker = await startInProcessBroker();
+  });
+
+  afterAll(async () => {
+    await broker?.close();
+  });
+
+  it("create a queue, send to it and peek it on the HTTP port", async () => {
+    const queue = `readme-curl-${randomUUID().slice(0, 8)}`;
+    // Continued lines joined, as the shell reads them; one command per curl.
+    const commands = fencedBlock("sample: curl")
+      .replaceAll("\\\n", " ")
+      .split("\n")
+      .filter((line) => line.startsWith("curl "))
+      .map((line) =>
+        line
+          .replaceAll("127.0.0.1:50052", `127.0.0.1:${broker.httpPort}`)
+          .replaceAll('"orders"', `"${queue}"`),
+      );
+    expect(commands).toHaveLength(3);
+    const outputs: unknown[] = [];
+    for (const command of commands) {
+      const result = await run("bash", ["-c", command], process.env);
+      expect(result.code, `${command}\n${result.output}`).toBe(0);
+      outputs.push(JSON.parse(result.stdout));
+    }
+    expect(outputs[0]).toMatchObject({ queue: { name: queue } });
+    expect(outputs[1]).toMatchObject({ results: [{ sequenceNumber: "1" }] });
+    expect(outputs[2]).toMatchObject({
+      messages: [{ message: { body: "aGVsbG8=" }, sequenceNumber: "1" }],
+    });
+  });
+});

@@ -1,5 +1,6 @@
+import http from "node:http";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import net from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { RouteTable } from "./route-table.js";
 
@@ -18,9 +19,15 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
+/** Every HTTP/2 connection without TLS starts with this preface; no HTTP/1.1 request does. */
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
 /**
  * Serves every method of `routes` with the Connect protocol (binary and JSON) and gRPC-Web,
- * over HTTP/2 without TLS (h2c), with connect-node: the port for browsers and curl.
+ * with connect-node: the port for browsers and curl. Without TLS there is no ALPN to choose
+ * the protocol, and Node's HTTP/2 server takes no HTTP/1.1 in cleartext, so the first bytes
+ * of each connection decide: the HTTP/2 preface goes to the HTTP/2 server (h2c), anything
+ * else to the HTTP/1.1 one. Both run the same handler.
  */
 export async function startHttpServer(
   routes: RouteTable,
@@ -34,28 +41,48 @@ export async function startHttpServer(
     },
   });
   // A 100 MiB session state is one message; http2's default of 10 MB per session refuses it.
-  const server = http2.createServer({ maxSessionMemory: 512 }, handler);
+  const h2c = http2.createServer({ maxSessionMemory: 512 }, handler);
+  const http1 = http.createServer(handler);
   const sessions = new Set<http2.Http2Session>();
-  server.on("session", (session) => {
+  h2c.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
+  });
+  const server = net.createServer((socket) => {
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const compared = Math.min(first.length, HTTP2_PREFACE.length);
+      const isHttp2 = first.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+      // Node's HTTP/2 session reads what is buffered on the socket; flowing it would lose it.
+      if (isHttp2) h2c.emit("connection", socket);
+      else {
+        http1.emit("connection", socket);
+        socket.resume();
+      }
+    });
+    socket.on("error", () => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
   });
   return {
-    port: (server.address() as AddressInfo).port,
+    port: (server.address() as net.AddressInfo).port,
     close: (graceMs) =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           for (const session of sessions) session.destroy();
+          http1.closeAllConnections();
         }, graceMs);
         server.close(() => {
           clearTimeout(force);
           resolve();
         });
         for (const session of sessions) session.close();
+        http1.closeIdleConnections();
+        http1.close();
+        h2c.close();
       }),
   };
 }
