@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSessionbus } from "../src/app.js";
 import {
@@ -207,6 +208,32 @@ describe("queues without sessions", () => {
 });
 
 describe("session receivers", () => {
+  it("work through a Connect transport to the HTTP port, as in a browser", async () => {
+    const q = await queue("connect", true);
+    const overConnect = createSessionBusClient({
+      url: broker.url,
+      transport: createConnectTransport({ baseUrl: broker.httpUrl, httpVersion: "2" }),
+    });
+    try {
+      await overConnect.sender(q).sendBatch([
+        { sessionId: "c", body: "c 1" },
+        { sessionId: "c", body: "c 2" },
+      ]);
+      const session = await overConnect.acceptSession(q, "c");
+      const texts: string[] = [];
+      for await (const message of session) {
+        texts.push(message.text);
+        await session.complete(message);
+        if (texts.length === 2) break;
+      }
+      expect(texts).toEqual(["c 1", "c 2"]);
+      await session.close();
+      expect((await client.getQueue(q)).runtimeInfo.activeMessageCount).toBe(0);
+    } finally {
+      await overConnect.close();
+    }
+  });
+
   it("receive one session's messages in order; accept-next takes another session", async () => {
     const q = await queue("order", true);
     const sender = client.sender(q);

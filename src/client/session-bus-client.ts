@@ -4,7 +4,7 @@
  * subscriptions and rules, and request–reply.
  */
 import { randomUUID } from "node:crypto";
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Transport } from "@connectrpc/connect";
 import {
   createGrpcTransport,
   type GrpcTransportOptions,
@@ -75,8 +75,15 @@ import {
 
 export interface SessionBusClientOptions
   extends Omit<GrpcTransportOptions, "baseUrl" | "defaultTimeoutMs" | "sessionManager"> {
-  /** The broker, e.g. "http://127.0.0.1:50051" (cleartext HTTP/2). */
+  /** The broker's gRPC port, e.g. "http://127.0.0.1:50051" (cleartext HTTP/2). */
   url: string;
+  /**
+   * A transport of your own instead of gRPC to `url`: e.g. a Connect or gRPC-Web transport
+   * to the broker's HTTP port (`SESSIONBUS_HTTP_PORT`, default 50052), where HTTP/2 to the
+   * gRPC port is not available. Closing the client does not close it.
+   * @default gRPC over HTTP/2 to `url`
+   */
+  transport?: Transport | undefined;
   /** Deadline of each unary call (accept-next: on top of its wait). @default 30_000 */
   callTimeoutMs?: number | undefined;
   /**
@@ -202,20 +209,30 @@ export interface SessionBusClient {
 }
 
 export function createSessionBusClient(options: SessionBusClientOptions): SessionBusClient {
-  const { url, callTimeoutMs: _timeout, instanceId: _id, ...transportOptions } = options;
+  const {
+    url,
+    callTimeoutMs: _timeout,
+    instanceId: _id,
+    transport: ownTransport,
+    ...transportOptions
+  } = options;
   const { callTimeoutMs } = withDefaults(CLIENT_DEFAULTS, options);
   const instanceId = options.instanceId ?? randomUUID();
-  const sessionManager = new Http2SessionManager(
-    url,
-    {
-      pingIntervalMs: transportOptions.pingIntervalMs,
-      pingIdleConnection: transportOptions.pingIdleConnection,
-      pingTimeoutMs: transportOptions.pingTimeoutMs,
-      idleConnectionTimeoutMs: transportOptions.idleConnectionTimeoutMs,
-    },
-    transportOptions.nodeOptions,
-  );
-  const transport = createGrpcTransport({ ...transportOptions, baseUrl: url, sessionManager });
+  // Only the default transport's connection is the client's to close.
+  const sessionManager = ownTransport
+    ? undefined
+    : new Http2SessionManager(
+        url,
+        {
+          pingIntervalMs: transportOptions.pingIntervalMs,
+          pingIdleConnection: transportOptions.pingIdleConnection,
+          pingTimeoutMs: transportOptions.pingTimeoutMs,
+          idleConnectionTimeoutMs: transportOptions.idleConnectionTimeoutMs,
+        },
+        transportOptions.nodeOptions,
+      );
+  const transport =
+    ownTransport ?? createGrpcTransport({ ...transportOptions, baseUrl: url, sessionManager });
   const messaging = createClient(MessagingService, transport);
   const rpc: Rpc = {
     messaging,
@@ -278,7 +295,7 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
       responders.clear();
       await requester.close();
       rpc.settler.close();
-      sessionManager.abort();
+      sessionManager?.abort();
     },
   };
 }
