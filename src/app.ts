@@ -78,7 +78,7 @@ async function serve(
   const shutdown = new AbortController();
   // Every call links its signal to this one: many concurrent calls are normal here.
   setMaxListeners(0, shutdown.signal);
-  const routes = createRoutes(broker, health, shutdown.signal);
+  const routes = createRoutes(broker, health);
   const limits = {
     host: config.host,
     maxRequestBytes: config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
@@ -117,10 +117,10 @@ async function serve(
 }
 
 /** The one route table both servers serve. */
-function createRoutes(broker: Broker, health: HealthStatus, shutdown: AbortSignal): RouteTable {
+function createRoutes(broker: Broker, health: HealthStatus): RouteTable {
   const routes = createRouteTable();
   registerAdminService(routes, broker);
-  registerMessagingService(routes, broker, shutdown);
+  registerMessagingService(routes, broker);
   registerHealthService(routes, health);
   registerReflectionService(routes, [
     file_sessionbus_v1_admin_service,

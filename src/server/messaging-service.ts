@@ -14,11 +14,7 @@ import { answerInOrder, frameError } from "./frames-in-order.js";
 import type { RouteRegistry } from "./route-table.js";
 import { withErrorMapping } from "./with-error-mapping.js";
 
-export function registerMessagingService(
-  router: RouteRegistry,
-  broker: Broker,
-  shutdown: AbortSignal,
-): void {
+export function registerMessagingService(router: RouteRegistry, broker: Broker): void {
   // Settle and a SettleStream frame carry the same fields.
   const settle = (req: SettleRequest | SettleStreamRequest) =>
     broker.settle(
@@ -62,7 +58,7 @@ export function registerMessagingService(
       },
       async *receiveStream(req, ctx) {
         // The stream ends when the client cancels or the server shuts down.
-        const signal = AbortSignal.any([ctx.signal, shutdown]);
+        const { signal } = ctx;
         const messages = broker.receive(
           req.entityPath,
           {
@@ -117,7 +113,7 @@ export function registerMessagingService(
         };
       },
       async acceptSession(req, ctx) {
-        const signal = AbortSignal.any([ctx.signal, shutdown]);
+        const { signal } = ctx;
         const waitMs = durationArgumentMs(req.maxWait, "max_wait", MAX_WAIT_MS, req.entityPath);
         const accepted = await broker.acceptSession(req.entityPath, req.sessionId, waitMs, signal);
         if (!accepted) return {};
@@ -172,7 +168,7 @@ export function registerMessagingService(
           timeoutMs: durationArgumentMs(req.timeout, "timeout", MAX_WAIT_MS, req.entityPath),
           // The broker ends the call before this deadline, so the client sees its reason.
           deadlineMs: ctx.timeoutMs(),
-          signal: AbortSignal.any([ctx.signal, shutdown]),
+          signal: ctx.signal,
         });
         return {
           reply: result.reply,
