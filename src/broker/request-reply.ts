@@ -194,7 +194,8 @@ function effectiveTimeout(call: RequestReplyCall): number {
   const own = call.timeoutMs || DEFAULT_REQUEST_TIMEOUT_MS;
   if (call.deadlineMs === undefined) return own;
   const margin = Math.min(DEADLINE_MARGIN_MS, call.deadlineMs / 2);
-  return Math.max(1, Math.min(own, call.deadlineMs - margin));
+  // Whole milliseconds: AbortSignal.timeout throws on 141.5 (half of an odd deadline).
+  return Math.max(1, Math.floor(Math.min(own, call.deadlineMs - margin)));
 }
 
 /** The smaller of the request's own time to live and what is left of the wait. */
