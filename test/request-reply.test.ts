@@ -351,6 +351,34 @@ describe("RequestReply without a reply", () => {
     await expectReplySessionFree(replies, instanceId);
   });
 
+  // Half of an odd number of milliseconds left made a fractional timer: INTERNAL (fuzz).
+  it("answers REQUEST_TIMED_OUT, never INTERNAL, to callers with deadlines under 2 s", async () => {
+    const { requests, replies } = await queues("rr-odd-deadline");
+    const errors = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        failure(
+          requestReply(
+            {
+              entityPath: requests,
+              request: { body: Buffer.from("quick") },
+              replyTo: replies,
+              instanceId: `odd-${i}`,
+              timeout: seconds(60),
+            },
+            running.newClient({ deadlineMs: 1_501 + i }),
+          ),
+        ),
+      ),
+    );
+    for (const error of errors) {
+      expect(error).toMatchObject({
+        code: grpc.status.DEADLINE_EXCEEDED,
+        reason: "REQUEST_TIMED_OUT",
+      });
+    }
+    expect(await client.peekAll(requests)).toEqual([]);
+  });
+
   it("dead-letters a reply that comes after its call ended, when the instance next listens", async () => {
     const { requests, replies } = await queues("rr-late");
     const instanceId = randomUUID();

@@ -4,10 +4,13 @@
  */
 import type { EntityKind, EntityRecord } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
-import { InvalidArgumentError } from "./errors.js";
+import { checkCharacterLimit } from "./character-limits.js";
+import { type ErrorSubject, InvalidArgumentError } from "./errors.js";
 
 const MAX_PAGE_SIZE = 1000;
 const DEFAULT_PAGE_SIZE = 100;
+/** Longer than any next_page_token a List call returns (a key or a session id's token). */
+export const MAX_PAGE_TOKEN_LENGTH = 1024;
 
 export interface EntityPage<V> {
   views: V[];
@@ -24,6 +27,11 @@ export function checkedPageSize(pageSize: number): number {
     );
   }
   return pageSize || DEFAULT_PAGE_SIZE;
+}
+
+/** Refuses a page token longer than any the List calls return, before it is used. */
+export function checkPageToken(pageToken: string, subject: ErrorSubject = {}): void {
+  checkCharacterLimit(pageToken, MAX_PAGE_TOKEN_LENGTH, "page_token", subject);
 }
 
 /**
@@ -56,6 +64,7 @@ export function pageOfKind<V>(
   view: (record: EntityRecord) => Promise<V>,
 ): Promise<EntityPage<V>> {
   const size = checkedPageSize(pageSize);
+  checkPageToken(pageToken);
   return pageAfter(
     store.entities.keys(kind),
     (key) => key,

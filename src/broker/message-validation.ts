@@ -18,31 +18,53 @@ export const MAX_BATCH_BYTES = 1024 * 1024;
  */
 export function validateBatch(entity: ResolvedEntity, messages: Message[]): void {
   const path = entity.address.path;
-  if (entity.address.deadLetter) {
-    throw new InvalidArgumentError(
-      "entity_path",
-      `"${path}" is a dead-letter queue; messages reach it only by dead-lettering. Send to "${entity.record.name}" instead.`,
-      { entityPath: path },
-    );
-  }
-  if (messages.length === 0) {
-    throw new InvalidArgumentError("messages", "messages is empty: send at least one message.", {
-      entityPath: path,
-    });
-  }
-  if (messages.length > MAX_BATCH_MESSAGES) {
-    throw new InvalidArgumentError(
-      "messages",
-      `A batch holds at most ${MAX_BATCH_MESSAGES} messages; this one has ${messages.length}. Split it.`,
-      { entityPath: path },
-    );
-  }
+  refuseDeadLetterTarget(entity);
+  checkBatchCount(messages, path);
   let total = 0;
   messages.forEach((message, i) => {
     total += validateMessage(entity, message, `messages[${i}]`);
   });
   if (total > MAX_BATCH_BYTES) {
     throw new MessageTooLargeError(path, "messages", total, MAX_BATCH_BYTES);
+  }
+}
+
+/**
+ * Checks one message as a batch of one would be, but naming `field` (e.g. "request" of
+ * RequestReply), so that it can be refused before any other work for it is done.
+ */
+export function validateSingleMessage(
+  entity: ResolvedEntity,
+  message: Message,
+  field: string,
+): void {
+  refuseDeadLetterTarget(entity);
+  validateMessage(entity, message, field);
+}
+
+function refuseDeadLetterTarget(entity: ResolvedEntity): void {
+  if (!entity.address.deadLetter) return;
+  const path = entity.address.path;
+  throw new InvalidArgumentError(
+    "entity_path",
+    `"${path}" is a dead-letter queue; messages reach it only by dead-lettering. Send to "${entity.record.name}" instead.`,
+    { entityPath: path },
+  );
+}
+
+/** A batch holds 1 to MAX_BATCH_MESSAGES messages: checked before anything is done per message. */
+export function checkBatchCount(messages: readonly Message[], entityPath: string): void {
+  if (messages.length === 0) {
+    throw new InvalidArgumentError("messages", "messages is empty: send at least one message.", {
+      entityPath,
+    });
+  }
+  if (messages.length > MAX_BATCH_MESSAGES) {
+    throw new InvalidArgumentError(
+      "messages",
+      `A batch holds at most ${MAX_BATCH_MESSAGES} messages; this one has ${messages.length}. Split it.`,
+      { entityPath },
+    );
   }
 }
 

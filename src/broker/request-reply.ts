@@ -9,14 +9,14 @@ import {
 import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
 import { checkCharacterLimit } from "./character-limits.js";
-import { type ResolvedEntity, resolveEntity } from "./entity-resolver.js";
+import { type ResolvedEntity, resolveEntity, resolveSendTarget } from "./entity-resolver.js";
 import {
   InvalidArgumentError,
   NotSessionEntityError,
   RequestTimedOutError,
   StoreUnavailableError,
 } from "./errors.js";
-import { MAX_ID_LENGTH } from "./message-validation.js";
+import { MAX_ID_LENGTH, validateSingleMessage } from "./message-validation.js";
 import { ReplySession, type ReplySessionDeps } from "./reply-session.js";
 
 /** @default 60_000 — how long a RequestReply call waits when the request names no timeout. */
@@ -83,6 +83,13 @@ export class RequestReply {
     const signal = AbortSignal.any([call.signal, timedOut]);
     const request = call.request ?? create(MessageSchema);
     const messageId = request.messageId || randomUUID().replaceAll("-", "");
+    // The request is checked as it will be sent before the reply session is accepted.
+    const target = await resolveSendTarget(this.deps.store.entities, call.entityPath);
+    validateSingleMessage(
+      target,
+      { ...request, messageId, replyTo: call.replyTo, replyToSessionId: instanceId },
+      "request",
+    );
     const { session, reply } = await this.expect(replyEntity, instanceId, messageId, call);
     let sent: SendResult | undefined;
     try {
@@ -187,7 +194,8 @@ function effectiveTimeout(call: RequestReplyCall): number {
   const own = call.timeoutMs || DEFAULT_REQUEST_TIMEOUT_MS;
   if (call.deadlineMs === undefined) return own;
   const margin = Math.min(DEADLINE_MARGIN_MS, call.deadlineMs / 2);
-  return Math.max(1, Math.min(own, call.deadlineMs - margin));
+  // Whole milliseconds: AbortSignal.timeout throws on 141.5 (half of an odd deadline).
+  return Math.max(1, Math.floor(Math.min(own, call.deadlineMs - margin)));
 }
 
 /** The smaller of the request's own time to live and what is left of the wait. */

@@ -1,4 +1,5 @@
 import type { Rule } from "../../gen/ts/sessionbus/v1/topic_pb.js";
+import { checkSubscriptionRulesSize } from "../rules/rule-limits.js";
 import { type RuleRecord, ruleFromProto } from "../rules/rule-record.js";
 import type { Store } from "../store/store.js";
 import { EntityAlreadyExistsError, EntityNotFoundError, InvalidArgumentError } from "./errors.js";
@@ -34,7 +35,9 @@ export class RuleAdmin {
           { entityPath: record.name },
         );
       }
-      return { ...record, rules: [...rules, created], updatedAt: Date.now() };
+      const updated = [...rules, created];
+      checkSubscriptionRulesSize(updated, record.name);
+      return { ...record, rules: updated, updatedAt: Date.now() };
     });
     return created;
   }

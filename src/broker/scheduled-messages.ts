@@ -15,7 +15,8 @@ import { scheduledSubject } from "../store/subjects.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { BrokerError, InvalidArgumentError, StoreUnavailableError } from "./errors.js";
 import { encodeStored } from "./message-codec.js";
-import { checkTimestamp, validateBatch } from "./message-validation.js";
+import { checkBatchCount, checkTimestamp, validateBatch } from "./message-validation.js";
+import { checkListLength, MAX_CANCEL_SEQUENCE_NUMBERS } from "./request-list-limits.js";
 import { type SendOptions, sendBatch } from "./sender.js";
 
 /**
@@ -28,6 +29,7 @@ export async function sendOrSchedule(
   messages: Message[],
   options: SendOptions = {},
 ): Promise<SendResult[]> {
+  checkBatchCount(messages, entity.address.path);
   const now = Date.now();
   const dueAt = messages.map((message) => futureTime(message, now));
   // The hot path: nothing scheduled, nothing changes.
@@ -92,6 +94,7 @@ export async function scheduleMessages(
     );
   }
   checkTimestamp(at, "scheduled_enqueue_time", path);
+  checkBatchCount(messages, path);
   const timed = messages.map((message) => ({ ...message, scheduledEnqueueTime: at }));
   const results = await sendOrSchedule(store, entity, timed);
   return results.map((r) => r.sequenceNumber);
@@ -113,6 +116,9 @@ export async function cancelScheduled(
       entityPath: path,
     });
   }
+  checkListLength(sequences, MAX_CANCEL_SEQUENCE_NUMBERS, "sequence_numbers", {
+    entityPath: path,
+  });
   const bad = sequences.find((s) => s <= 0n);
   if (bad !== undefined) {
     throw new InvalidArgumentError(

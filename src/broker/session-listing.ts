@@ -1,6 +1,7 @@
 import type { Store } from "../store/store.js";
 import { sessionIdFromToken, sessionToken } from "../store/subjects.js";
 import { codePointLength } from "./character-limits.js";
+import { checkPageToken } from "./entity-paging.js";
 import type { ResolvedEntity } from "./entity-resolver.js";
 import { InvalidArgumentError, NotSessionEntityError } from "./errors.js";
 import { MAX_ID_LENGTH } from "./message-validation.js";
@@ -38,6 +39,7 @@ export async function listSessions(
       entityPath: entity.address.path,
     });
   }
+  checkPageToken(pageToken, { entityPath: entity.address.path });
   const after = pageToken === "" ? undefined : sessionAfter(entity, pageToken);
   const [counts, recorded] = await Promise.all([
     store.messages.sessionMessageCounts(entity.layout),

@@ -5,6 +5,7 @@ import type { SessionOffer } from "../store/session-index.js";
 import { INLINE_STATE_MAX_BYTES, type SessionRecord } from "../store/session-records.js";
 import type { Store } from "../store/store.js";
 import { sessionToken } from "../store/subjects.js";
+import { checkCharacterLimit } from "./character-limits.js";
 import {
   dropSettled,
   keepCount,
@@ -23,6 +24,7 @@ import {
 import { expireSessionOnAccept } from "./expiry.js";
 import type { MessageLocks } from "./message-locks.js";
 import { checkSessionId } from "./message-validation.js";
+import { MAX_LOCK_TOKEN_LENGTH } from "./request-list-limits.js";
 import type { IndexedSessions } from "./sender.js";
 import type { SessionHandle } from "./session-handle.js";
 import { updateSessionRecord } from "./session-record-update.js";
@@ -203,6 +205,9 @@ export class Sessions implements IndexedSessions {
     const path = entity.address.path;
     // Before any lookup: a session id far over the limit makes a KV key NATS cannot carry.
     checkSessionId(ref.sessionId, "session.session_id", path);
+    checkCharacterLimit(ref.lockToken, MAX_LOCK_TOKEN_LENGTH, "session.lock_token", {
+      entityPath: path,
+    });
     const local = this.handles.get(ref.lockToken);
     if (local) {
       if (local.entity !== entity.identity || local.sessionId !== ref.sessionId) {

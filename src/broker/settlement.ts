@@ -16,6 +16,11 @@ import {
 } from "./errors.js";
 import { decodeStored } from "./message-codec.js";
 import type { MessageLock, MessageLocks } from "./message-locks.js";
+import {
+  checkListLength,
+  checkLockTokens,
+  MAX_DEFERRED_SEQUENCE_NUMBERS,
+} from "./request-list-limits.js";
 import type { SessionHandle } from "./session-handle.js";
 import type { SessionRef, Sessions } from "./sessions.js";
 import { deadLetter, storeDeferred } from "./settlement-actions.js";
@@ -26,7 +31,9 @@ export interface SettleOptions {
   deadLetterDescription: string;
 }
 
+/** Dead-letter reason and description: characters (code points), as Service Bus allows. */
 const MAX_REASON_LENGTH = 4096;
+const MAX_DESCRIPTION_LENGTH = 4096;
 
 const abandonOptions: SettleOptions = {
   disposition: Disposition.ABANDON,
@@ -121,6 +128,7 @@ export class Settlement {
         entityPath: entity.address.path,
       });
     }
+    checkLockTokens(tokens, { entityPath: entity.address.path });
     if (entity.settings.requiresSession) {
       throw new InvalidArgumentError(
         "lock_tokens",
@@ -155,6 +163,9 @@ export class Settlement {
         entityPath: entity.address.path,
       });
     }
+    checkListLength(sequences, MAX_DEFERRED_SEQUENCE_NUMBERS, "sequence_numbers", {
+      entityPath: entity.address.path,
+    });
     const session = await this.sessionOf(entity, ref);
     const received: ReceivedMessage[] = [];
     for (const sequence of sequences)
@@ -299,6 +310,7 @@ function checkSettleOptions(
       },
     );
   }
+  checkLockTokens(tokens, { entityPath });
   if (new Set(tokens).size !== tokens.length) {
     throw new InvalidArgumentError("lock_tokens", "lock_tokens names a token twice.", {
       entityPath,
@@ -317,4 +329,10 @@ function checkSettleOptions(
   checkCharacterLimit(options.deadLetterReason, MAX_REASON_LENGTH, "dead_letter_reason", {
     entityPath,
   });
+  checkCharacterLimit(
+    options.deadLetterDescription,
+    MAX_DESCRIPTION_LENGTH,
+    "dead_letter_description",
+    { entityPath },
+  );
 }

@@ -3,7 +3,7 @@ import type { Rule } from "../../gen/ts/sessionbus/v1/topic_pb.js";
 import { defaultRule, ruleFromProto } from "../rules/rule-record.js";
 import type { EntityRecord, EntitySettings } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
-import { checkedPageSize, pageAfter } from "./entity-paging.js";
+import { checkedPageSize, checkPageToken, pageAfter } from "./entity-paging.js";
 import {
   entityKey,
   subscriptionPath,
@@ -120,6 +120,7 @@ export class SubscriptionAdmin {
 
   async list(topicName: string, pageSize: number, pageToken: string): Promise<SubscriptionPage> {
     const size = checkedPageSize(pageSize);
+    checkPageToken(pageToken);
     validateEntityName(topicName, "topic_name");
     const topic = await this.findTopic(topicName);
     const sorted = this.store.entities

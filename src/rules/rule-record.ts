@@ -15,6 +15,12 @@ import {
   TrueFilterSchema,
 } from "../../gen/ts/sessionbus/v1/topic_pb.js";
 import { InvalidArgumentError } from "../broker/errors.js";
+import {
+  checkCorrelationField,
+  checkFilterProperties,
+  checkFilterValue,
+  checkRuleSize,
+} from "./rule-limits.js";
 import { parseSqlFilter } from "./sql-parser.js";
 import { SqlSyntaxError } from "./sql-syntax-error.js";
 import {
@@ -37,6 +43,18 @@ export const CORRELATION_FIELDS = [
   "contentType",
 ] as const;
 export type CorrelationField = (typeof CORRELATION_FIELDS)[number];
+
+/** The API's name of each correlation filter field, for error messages. */
+const PROTO_NAMES: Record<CorrelationField, string> = {
+  correlationId: "correlation_id",
+  messageId: "message_id",
+  to: "to",
+  replyTo: "reply_to",
+  subject: "subject",
+  sessionId: "session_id",
+  replyToSessionId: "reply_to_session_id",
+  contentType: "content_type",
+};
 
 export type RuleFilterRecord =
   | { kind: "sql"; expression: string }
@@ -84,7 +102,13 @@ export function ruleFromProto(rule: Rule | undefined, field: string, now: number
     );
   }
   validateRuleName(rule.name, `${field}.name`);
-  return { name: rule.name, filter: filterFromProto(rule, field), createdAt: now };
+  const record: RuleRecord = {
+    name: rule.name,
+    filter: filterFromProto(rule, field),
+    createdAt: now,
+  };
+  checkRuleSize(record, field);
+  return record;
 }
 
 function filterFromProto(rule: Rule, field: string): RuleFilterRecord {
@@ -122,14 +146,25 @@ function correlationFromProto(filter: CorrelationFilter, field: string): RuleFil
   const fields: Partial<Record<CorrelationField, string>> = {};
   for (const name of CORRELATION_FIELDS) {
     const value = filter[name];
-    if (value !== undefined) fields[name] = value;
+    if (value === undefined) continue;
+    checkCorrelationField(name, value, field, PROTO_NAMES[name]);
+    fields[name] = value;
   }
+  const entries = Object.entries(filter.applicationProperties);
+  checkFilterProperties(
+    entries.map(([name]) => name),
+    `${field}.application_properties`,
+  );
   // fromEntries defines own keys, so even a property named "__proto__" is kept.
   const properties: Record<string, StoredPropertyValue> = Object.fromEntries(
-    Object.entries(filter.applicationProperties).map(([name, value]) => [
-      name,
-      storedPropertyFromProto(value, `${field}.application_properties[${JSON.stringify(name)}]`),
-    ]),
+    entries.map(([name, value]) => {
+      const valueField = `${field}.application_properties[${JSON.stringify(name)}]`;
+      const typed = value.value;
+      if (typed.case === "stringValue" || typed.case === "bytesValue") {
+        checkFilterValue(typed.value, valueField);
+      }
+      return [name, storedPropertyFromProto(value, valueField)];
+    }),
   );
   if (Object.keys(fields).length === 0 && Object.keys(properties).length === 0) {
     throw new InvalidArgumentError(

@@ -52,6 +52,16 @@ const INT64_EXTREMES = [
 ];
 const INT32_EXTREMES = [0, 1, -1, 2, 100, 250, 251, 1001, 2 ** 31 - 1, -(2 ** 31)];
 
+/** Lengths at and around the limits of some string fields, by field name. */
+const EDGE_LENGTHS: [RegExp, number[]][] = [
+  [/dead_letter_(reason|description)/, [4096, 4097, 100_000]],
+  [/lock_token/, [36, 128, 129, 100_000]],
+  [/page_token/, [1024, 1025, 100_000]],
+  [/^(correlation_id|to|subject|content_type|expression)$/, [1024, 1025, 100_000]],
+  [/^(message_id|session_id|reply_to_session_id|instance_id)$/, [128, 129]],
+  [/^reply_to$/, [260, 261]],
+];
+
 function hostileString(random: Random, targets: FuzzTargets, fieldName: string): string {
   const named = /path|name|topic|reply_to$|subscription/.test(fieldName)
     ? targets.entityPaths
@@ -59,6 +69,11 @@ function hostileString(random: Random, targets: FuzzTargets, fieldName: string):
       ? targets.sessionIds
       : [];
   if (named.length > 0 && random.chance(0.5)) return random.pick(named);
+  // Strings with a limit of their own get values at its edges (see request limits).
+  const edges = EDGE_LENGTHS.find(([pattern]) => pattern.test(fieldName))?.[1];
+  if (edges && random.chance(0.3)) {
+    return (random.chance(0.5) ? "😀" : "d").repeat(random.pick(edges));
+  }
   switch (random.int(12)) {
     case 0:
       return "";
@@ -114,7 +129,7 @@ function scalarValue(
       return hostileString(random, targets, field.name);
     case ScalarType.BYTES:
       return random.chance(0.1)
-        ? new Uint8Array(random.pick([64 * 1024, 256 * 1024 + 1, 600_000]))
+        ? new Uint8Array(random.pick([1024, 1025, 64 * 1024, 256 * 1024 + 1, 600_000]))
         : crypto.getRandomValues(new Uint8Array(random.int(64)));
     case ScalarType.BOOL:
       return random.chance(0.5);
@@ -173,20 +188,23 @@ function messageInit(
   for (const field of schema.fields) {
     if (field.oneof || random.chance(0.3)) continue;
     if (field.fieldKind === "list") {
-      // Long lists (over a limit) hold one small item many times: counts are what they test.
-      init[field.localName] = random.chance(0.05)
-        ? new Array(random.pick([251, 1001, 4501])).fill(smallItem(field))
-        : Array.from({ length: random.int(4) }, () => listItem(random, field, targets, depth));
+      // Long lists (at or over a limit) hold small items, the same one or distinct ones
+      // (distinct lock tokens and sequence numbers get past duplicate checks).
+      const long = random.chance(0.05) ? random.pick([250, 251, 1001, 4500, 4501, 20_000]) : 0;
+      init[field.localName] =
+        long > 0
+          ? random.chance(0.5)
+            ? new Array(long).fill(smallItem(field))
+            : Array.from({ length: long }, (_, i) => distinctItem(field, i))
+          : Array.from({ length: random.int(4) }, () => listItem(random, field, targets, depth));
     } else if (field.fieldKind === "map") {
-      const entries = random.int(4);
+      // Sometimes more entries than a correlation filter may compare (64), then small ones.
+      const many = random.chance(0.05);
+      const entries = many ? random.pick([64, 65, 1000]) : random.int(4);
       init[field.localName] = Object.fromEntries(
-        Array.from({ length: entries }, () => [
-          hostileString(random, targets, "key"),
-          field.mapKind === "message"
-            ? messageInit(random, field.message, targets, depth + 1)
-            : field.mapKind === "enum"
-              ? random.int(5)
-              : scalarValue(random, field, field.scalar, targets),
+        Array.from({ length: entries }, (_, i) => [
+          many ? `p${i}` : hostileString(random, targets, "key"),
+          many ? smallMapValue(field) : mapValue(random, field, targets, depth),
         ]),
       );
     } else {
@@ -194,6 +212,27 @@ function messageInit(
     }
   }
   return init;
+}
+
+/** A random value of a map field. */
+function mapValue(random: Random, field: DescField, targets: FuzzTargets, depth: number) {
+  if (field.fieldKind !== "map") return undefined;
+  return field.mapKind === "message"
+    ? messageInit(random, field.message, targets, depth + 1)
+    : field.mapKind === "enum"
+      ? random.int(5)
+      : scalarValue(random, field, field.scalar, targets);
+}
+
+/** A small value of a map field (a property value holds a bool). */
+function smallMapValue(field: DescField): unknown {
+  if (field.fieldKind !== "map") return undefined;
+  if (field.mapKind === "message") {
+    return field.message.typeName === "sessionbus.v1.PropertyValue"
+      ? { value: { case: "boolValue", value: true } }
+      : {};
+  }
+  return field.mapKind === "enum" ? 1 : field.scalar === ScalarType.STRING ? "v" : 1;
 }
 
 function fieldValue(
@@ -233,6 +272,23 @@ function smallItem(field: DescField): unknown {
       return 1n;
     default:
       return 1;
+  }
+}
+
+/** The i-th of a list of distinct small items (scalars only; messages stay empty). */
+function distinctItem(field: DescField, i: number): unknown {
+  if (field.fieldKind !== "list" || field.listKind !== "scalar") return smallItem(field);
+  switch (field.scalar) {
+    case ScalarType.STRING:
+      return i % 2 === 0 ? crypto.randomUUID() : `t${i}`;
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+    case ScalarType.SINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return BigInt(i + 1);
+    default:
+      return smallItem(field);
   }
 }
 
