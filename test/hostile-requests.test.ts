@@ -105,6 +105,49 @@ describe("one request never takes the broker down", () => {
 });
 
 describe("status codes of malformed requests", () => {
+  it("answers requests naming megabyte-long values with short errors, on a connection that survives", async () => {
+    const { client } = running;
+    const huge = "😀".repeat(500_000);
+    const queue = uniqueName("long-values");
+    await client.createSessionQueue(queue);
+    const refusals = await Promise.all([
+      failure(client.unary("AdminService", "GetQueue", { name: huge })),
+      failure(client.unary("AdminService", "CreateQueue", { name: `${huge}/x` })),
+      failure(client.unary("MessagingService", "Peek", { entityPath: queue, sessionId: huge })),
+      failure(
+        client.unary("MessagingService", "AcceptSession", { entityPath: queue, sessionId: huge }),
+      ),
+      // A check that names the entity before the entity path itself is checked.
+      failure(
+        client.unary("MessagingService", "AcceptSession", {
+          entityPath: "x".repeat(100_000),
+          maxWait: { seconds: INT64_MAX },
+        }),
+      ),
+      failure(
+        client.unary("MessagingService", "Send", {
+          entityPath: queue,
+          messages: [{ sessionId: "s", messageId: huge, body: Buffer.from("x") }],
+        }),
+      ),
+      failure(
+        client.unary("AdminService", "CreateRule", {
+          topicName: huge,
+          subscriptionName: "s",
+          rule: { name: huge, sqlFilter: { expression: huge } },
+        }),
+      ),
+    ]);
+    for (const refused of refusals) {
+      expect(refused.codeName).toBe("INVALID_ARGUMENT");
+      expect(refused.message.length).toBeLessThanOrEqual(2048);
+      expect((refused.sessionId ?? "").length).toBeLessThanOrEqual(300);
+      expect((refused.entityPath ?? "").length).toBeLessThanOrEqual(300);
+    }
+    // The same client, on the same connection, goes on.
+    await stillServes(client);
+  });
+
   it("refuses an undecodable request body with INVALID_ARGUMENT and an ErrorDetail", async () => {
     // Field 1 (entity_path) as a length-delimited value whose length runs past the end.
     const garbage = Buffer.from([0x0a, 0xff, 0x01, 0x41]);

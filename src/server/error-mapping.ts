@@ -45,20 +45,40 @@ export function toConnectError(error: unknown): ConnectError {
       error,
     );
   }
+  // An error often names the value that was refused, and that value may be megabytes long:
+  // everything is clipped, since it travels in headers (grpc-message and
+  // grpc-status-details-bin) that a client refuses past its header size limit — grpc-js
+  // then drops the whole connection, with every other call on it.
+  const { subject } = broker;
   const detail = create(ErrorDetailSchema, {
     reason: broker.reason,
-    field: broker.subject.field ?? "",
-    entityPath: broker.subject.entityPath ?? "",
-    sessionId: broker.subject.sessionId,
-    position: broker.subject.position ?? 0,
+    field: clip(subject.field ?? "", MAX_DETAIL_CHARACTERS),
+    entityPath: clip(subject.entityPath ?? "", MAX_DETAIL_CHARACTERS),
+    sessionId:
+      subject.sessionId === undefined ? undefined : clip(subject.sessionId, MAX_DETAIL_CHARACTERS),
+    position: subject.position ?? 0,
   });
   return new ConnectError(
-    broker.message,
+    clip(broker.message, MAX_MESSAGE_CHARACTERS),
     CODES[broker.reason] ?? Code.Internal,
     undefined,
     [{ desc: ErrorDetailSchema, value: detail }],
     broker,
   );
+}
+
+/** Longest error text sent: every limit of semantics §8 is named in far less. */
+const MAX_MESSAGE_CHARACTERS = 2048;
+/** Longest entity path, session id or field name in an ErrorDetail (valid ones are shorter). */
+const MAX_DETAIL_CHARACTERS = 300;
+
+/** `text` cut to at most `max` UTF-16 units (never inside a surrogate pair), marked with "…". */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
 }
 
 /** Errors of the NATS client (timeouts, lost connection) mean the store is unavailable. */

@@ -60,8 +60,8 @@ export async function startGrpcServer(
   const server = new Server({
     "grpc.max_receive_message_length": options.maxRequestBytes,
     "grpc.max_send_message_length": -1,
-    // A 100 MiB session state is one message; http2's default of 10 MB per session refuses it.
-    "grpc-node.max_session_memory": 512,
+    // http2's per-connection memory cap stays off, as grpc-js sets it (a 100 MiB session
+    // state is one message): memory per call is bounded by max_receive_message_length.
     interceptors: [detailFrameworkErrors(options.maxRequestBytes)],
   });
   const services = new Map<

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   Health,
@@ -31,6 +32,8 @@ export function createHealthStatus(
   const statuses = new Map(Object.entries({ "": ServingStatus.SERVING, ...initial }));
   const listeners = new Set<HealthListener>();
   const shutdownController = new AbortController();
+  // Every Watch stream listens to it: many watchers are normal.
+  setMaxListeners(0, shutdownController.signal);
 
   const update = (service: string, status: ServingStatus): void => {
     if (statuses.get(service) === status) return;
