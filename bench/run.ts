@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: starts a nats-server (temporary store, monitoring on) and the broker as
- * a child process on it, drives the broker over gRPC from this process through six
+ * a child process on it, drives the broker over gRPC from this process through its
  * scenarios, prints a table and writes the figures to bench/results/<ISO time>.json and
  * bench/results/latest.json. Every scenario has a time limit; the run stops by itself.
  */
@@ -13,6 +13,7 @@ import { acceptNextScenario } from "./scenarios/accept-next.js";
 import { heldSessions } from "./scenarios/held-sessions.js";
 import { latency, latencyUnary } from "./scenarios/latency.js";
 import { rawJetStream } from "./scenarios/raw-jetstream.js";
+import { rpcFloor } from "./scenarios/rpc-floor.js";
 import { sessionState } from "./scenarios/session-state.js";
 import { sessionThroughput } from "./scenarios/session-throughput.js";
 import { describeMachine, describeVersions } from "./support/environment.js";
@@ -38,8 +39,9 @@ import { round } from "./support/stats.js";
 import { type FiguresById, judgeTargets } from "./support/targets.js";
 
 /**
- * In the order they run. Held sessions comes last and on a broker of its own: its memory
- * figures must not inherit the heap that earlier scenarios grew.
+ * In the order they run. Held sessions and the RPC floor come last, each on a broker of its
+ * own: held sessions' memory figures must not inherit the heap that earlier scenarios grew,
+ * and nothing left over from them may run beside the RPC floor's calls.
  */
 const SCENARIOS: Scenario[] = [
   rawJetStream,
@@ -49,6 +51,7 @@ const SCENARIOS: Scenario[] = [
   acceptNextScenario,
   sessionState,
   heldSessions,
+  rpcFloor,
 ];
 /** A scenario that ignores its abort this long after its time limit is abandoned. */
 const ABORT_GRACE_MS = 30_000;
@@ -181,6 +184,7 @@ async function runScenario(
         natsUrl: nats.url,
         brokerUrl: broker.url,
         brokerPid: broker.pid,
+        natsPid: nats.pid,
         brokerMemoryAfterGc: () => broker.memoryAfterGc(),
         signal: controller.signal,
         log: (line) => console.error(`  ${line}`),

@@ -200,10 +200,78 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
   };
 }
 
+/** What bare-grpc-server.ts prints once it listens (not imported: it has side effects). */
+const BARE_LISTENING = /^bare-grpc-server listening on (\S+)$/;
+
+export interface BareGrpcServer {
+  /** host:port, as a grpc-js client takes it. */
+  address: string;
+  pid: number;
+  /** SIGTERM, SIGKILL after 15 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts bench/support/bare-grpc-server.ts (a grpc-js server with nothing but
+ * Health/Check) as a child process of its own, so its CPU time is read from /proc as the
+ * broker's is. Resolves once it listens.
+ */
+export async function startBareGrpcServer(): Promise<BareGrpcServer> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(projectRoot, "bench/support/bare-grpc-server.ts")],
+    // stdin stays open: the server ends when this process goes away.
+    { cwd: projectRoot, stdio: ["pipe", "pipe", "pipe"] },
+  );
+  killOnExit(child);
+  const tail: string[] = [];
+  const keep = (line: string) => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  };
+  createInterface({ input: child.stderr }).on("line", keep);
+  const exited = new Promise<void>((resolve) => {
+    child.once("close", () => resolve());
+    child.once("error", () => resolve());
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const address = await Promise.race([
+    new Promise<string>((resolve) => {
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        keep(line);
+        const match = BARE_LISTENING.exec(line);
+        if (match?.[1] !== undefined) resolve(match[1]);
+      });
+    }),
+    exited.then(() => undefined),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), BROKER_START_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  if (address === undefined || child.pid === undefined) {
+    child.kill("SIGKILL");
+    await exited;
+    throw new Error(`the bare grpc-js server did not start. Output:\n${tail.join("\n")}`);
+  }
+  return {
+    address,
+    pid: child.pid,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const escalate = setTimeout(() => child.kill("SIGKILL"), BROKER_STOP_GRACE_MS);
+      try {
+        await exited;
+      } finally {
+        clearTimeout(escalate);
+      }
+    },
+  };
+}
+
 const children = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** A bench that dies must not leave a broker behind (nats-server has its own hook). */
+/** A bench that dies must not leave a child behind (nats-server has its own hook). */
 function killOnExit(child: ChildProcess): void {
   if (!exitHookInstalled) {
     process.once("exit", () => {

@@ -8,6 +8,7 @@ export interface ScenarioContext {
   natsUrl: string;
   brokerUrl: string;
   brokerPid: number;
+  natsPid: number;
   /** The broker's memory after a full garbage collection in it. */
   brokerMemoryAfterGc(): Promise<BrokerMemory>;
   /** Aborted when the scenario runs past its time limit. */

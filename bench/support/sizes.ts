@@ -41,6 +41,8 @@ export interface Sizes {
   stateSamples: number;
   /** Scenario 6: set + get rounds of a 10 MiB state. */
   largeStateRounds: number;
+  /** Scenario 7: measured calls per server and method (after up to 2,000 to warm up). */
+  rpcCalls: number;
 }
 
 const DEFAULT_SIZES: Sizes = {
@@ -65,6 +67,7 @@ const DEFAULT_SIZES: Sizes = {
   receivingSessions: 1_000,
   stateSamples: 300,
   largeStateRounds: 3,
+  rpcCalls: 20_000,
 };
 
 export const PRESETS: Record<Scale, Sizes> = {
@@ -88,6 +91,7 @@ export const PRESETS: Record<Scale, Sizes> = {
     receivingSessions: 10,
     stateSamples: 20,
     largeStateRounds: 1,
+    rpcCalls: 2_000,
   },
   default: DEFAULT_SIZES,
   full: {
