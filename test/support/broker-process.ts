@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
 const LISTENING = /sessionbus listening on (http:\/\/\S+)/;
-const START_TIMEOUT_MS = 30_000;
+/** Generous: ten brokers starting at once through tsx on a busy 2-core machine. */
+const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 const TAIL_LINES = 40;
 
@@ -40,7 +41,7 @@ export interface BrokerProcessOptions {
   natsUrl?: string;
   /** With the embedded nats-server: its data directory (SESSIONBUS_DATA_DIR). */
   dataDir?: string;
-  /** @default 30_000 */
+  /** @default 60_000 */
   startTimeoutMs?: number;
   /**
    * Sends this signal the moment the listening line is read, as a supervisor that waits for
