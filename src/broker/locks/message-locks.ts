@@ -1,37 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.js";
-import type { Delivery } from "../../store/message-streams.js";
-import type { SessionHandle } from "./lock-handles.js";
+import type { MessageLock, NewLock, SettledLock } from "./lock-handles.js";
 import { SettledTokens } from "./settled-tokens.js";
-
-/** What a lock token settles: a delivery of the consumer, or a fetched deferred message. */
-export type LockTarget =
-  | { kind: "active"; delivery: Delivery }
-  | { kind: "deferred"; copySequence: number; revision: number };
-
-export interface MessageLock {
-  token: string;
-  /** Identity of the entity (its stream id) the message was delivered from. */
-  entity: string;
-  entityPath: string;
-  lockedUntil: number;
-  settled: boolean;
-  target: LockTarget;
-  /** The message as delivered, for dead-letter and defer copies. */
-  message: ReceivedMessage;
-  /** The session the message was received under; its lock is the message lock. */
-  session: SessionHandle | undefined;
-  /** Called once, when the lock ends by settlement or expiry (returns receive credit). */
-  onEnd: (() => void) | undefined;
-  timer: NodeJS.Timeout | undefined;
-}
-
-export type NewLock = Omit<MessageLock, "token" | "settled" | "timer">;
-
-/** What is kept of a settled lock: enough to refuse a second settle with the right error. */
-export type SettledLock = Pick<MessageLock, "token" | "entity" | "entityPath" | "session"> & {
-  settled: true;
-};
 
 /**
  * The message locks this broker process handed out. JetStream holds the lock itself (the

@@ -19,8 +19,8 @@ import {
   checkLockTokens,
   MAX_DEFERRED_SEQUENCE_NUMBERS,
 } from "../limits/request-list-limits.js";
-import type { SessionHandle } from "../locks/lock-handles.js";
-import type { MessageLock, MessageLocks } from "../locks/message-locks.js";
+import type { MessageLock, SessionHandle } from "../locks/lock-handles.js";
+import type { MessageLocks } from "../locks/message-locks.js";
 import { decodeStored } from "../messages/message-codec.js";
 import { deadLetter, storeDeferred } from "../messages/settlement-actions.js";
 import type { SessionRef, Sessions } from "../sessions/sessions.js";
