@@ -5,7 +5,7 @@
  * the structure, on fake timers.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { SettledTokens } from "../src/broker/settled-tokens.js";
+import { SettledTokens } from "../src/broker/locks/settled-tokens.js";
 
 beforeEach(() => {
   vi.useFakeTimers({ now: new Date("2026-12-06T10:00:00.250Z") });

@@ -2,28 +2,36 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../store/store.js";
-import { resolveEntity, resolveSendTarget } from "./entity-resolver.js";
+import { resolveEntity, resolveSendTarget } from "./entities/entity-resolver.js";
+import { QueueAdmin } from "./entities/queue-admin.js";
 import { NotSessionEntityError } from "./errors.js";
-import { MessageLocks } from "./message-locks.js";
-import { peekMessages } from "./peek.js";
-import { QueueAdmin } from "./queue-admin.js";
-import { QuotaGuard } from "./quota-guard.js";
+import { MessageLocks } from "./locks/message-locks.js";
+import { peekMessages } from "./receiving/peek.js";
 import {
   checkOptions,
   type ReceiveEvent,
   type ReceiveOptions,
   receiveMessages,
-} from "./receiver.js";
-import { RequestReply, type RequestReplyCall, type RequestReplyResult } from "./request-reply.js";
-import { RuleAdmin } from "./rule-admin.js";
-import { startScheduler } from "./schedule-activation.js";
-import { cancelScheduled, scheduleMessages, sendOrSchedule } from "./scheduled-messages.js";
-import { listSessions, type SessionPage } from "./session-listing.js";
-import { receiveSession } from "./session-receiver.js";
-import { type AcceptedSession, type SessionRef, Sessions } from "./sessions.js";
-import { Settlement, type SettleOptions } from "./settlement.js";
-import { SubscriptionAdmin } from "./subscription-admin.js";
-import { TopicAdmin } from "./topic-admin.js";
+} from "./receiving/receiver.js";
+import {
+  RequestReply,
+  type RequestReplyCall,
+  type RequestReplyResult,
+} from "./request-reply/request-reply.js";
+import { startScheduler } from "./scheduling/schedule-activation.js";
+import {
+  cancelScheduled,
+  scheduleMessages,
+  sendOrSchedule,
+} from "./scheduling/scheduled-messages.js";
+import { QuotaGuard } from "./sending/quota-guard.js";
+import { listSessions, type SessionPage } from "./sessions/session-listing.js";
+import { receiveSession } from "./sessions/session-receiver.js";
+import { type AcceptedSession, type SessionRef, Sessions } from "./sessions/sessions.js";
+import { Settlement, type SettleOptions } from "./settlement/settlement.js";
+import { RuleAdmin } from "./topics/rule-admin.js";
+import { SubscriptionAdmin } from "./topics/subscription-admin.js";
+import { TopicAdmin } from "./topics/topic-admin.js";
 
 /** The broker's operations, addressed by entity path; what the RPC handlers call. */
 export interface Broker {

@@ -3,10 +3,11 @@
  * NATS message of at most 1 MiB, so each rule and all rules of a subscription together are
  * bounded; every string of a correlation filter is bounded before anything is converted.
  */
-import { checkCharacterLimit, codePointLength } from "../broker/character-limits.js";
-import { MAX_ENTITY_PATH_LENGTH } from "../broker/entity-path.js";
+
+import { MAX_ENTITY_PATH_LENGTH } from "../broker/entities/entity-path.js";
 import { InvalidArgumentError } from "../broker/errors.js";
-import { MAX_ID_LENGTH } from "../broker/message-validation.js";
+import { checkCharacterLimit, codePointLength } from "../broker/limits/character-limits.js";
+import { MAX_ID_LENGTH } from "../broker/messages/message-validation.js";
 import type { CorrelationField, RuleRecord } from "./rule-record.js";
 
 /** Characters (code points) of a correlation filter's other strings, as of a SQL expression. */

@@ -5,7 +5,7 @@
  * sys. property, unknown function, a number where a condition must be) so a stored filter
  * is always one that evaluates.
  */
-import { codePointLength } from "../broker/character-limits.js";
+import { codePointLength } from "../broker/limits/character-limits.js";
 import { type LikePattern, parseLikePattern } from "./like-pattern.js";
 import type { PropertyReference, SqlNode, SystemProperty } from "./sql-ast.js";
 import { staticType } from "./sql-ast.js";

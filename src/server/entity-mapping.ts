@@ -8,7 +8,7 @@ import {
   type EntityRuntimeInfo,
   EntityRuntimeInfoSchema,
 } from "../../gen/ts/sessionbus/v1/queue_pb.js";
-import type { EntityRuntime } from "../broker/entity-streams.js";
+import type { EntityRuntime } from "../broker/entities/entity-streams.js";
 import type { EntityRecord } from "../store/entity-record.js";
 
 export function runtimeToProto(record: EntityRecord, runtime: EntityRuntime): EntityRuntimeInfo {

@@ -2,7 +2,7 @@ import type {
   SendStreamRequest,
   SettleStreamRequest,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
-import { MAX_BATCH_MESSAGES, MAX_ID_LENGTH } from "../broker/message-validation.js";
+import { MAX_BATCH_MESSAGES, MAX_ID_LENGTH } from "../broker/messages/message-validation.js";
 
 /** Entity paths are at most 260 characters (semantics §8). */
 const MAX_PATH_CHARACTERS = 260;

@@ -7,8 +7,8 @@ import {
   type SettleStreamRequest,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Broker } from "../broker/broker.js";
-import { durationArgumentMs, MAX_WAIT_MS } from "../broker/duration-argument.js";
-import type { SessionRef } from "../broker/sessions.js";
+import { durationArgumentMs, MAX_WAIT_MS } from "../broker/limits/duration-argument.js";
+import type { SessionRef } from "../broker/sessions/sessions.js";
 import { sendFrameKeys, settleFrameKeys } from "./frame-keys.js";
 import { answerInOrder, frameError } from "./frames-in-order.js";
 import type { RouteRegistry } from "./route-table.js";

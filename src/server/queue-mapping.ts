@@ -5,7 +5,7 @@ import {
   type QueueProperties,
   QueueSchema,
 } from "../../gen/ts/sessionbus/v1/queue_pb.js";
-import type { QueueView } from "../broker/queue-admin.js";
+import type { QueueView } from "../broker/entities/queue-admin.js";
 import type { EntitySettings } from "../store/entity-record.js";
 import { ms, num, runtimeToProto, ttl } from "./entity-mapping.js";
 

@@ -8,8 +8,11 @@ import {
   type TopicProperties,
   TopicSchema,
 } from "../../gen/ts/sessionbus/v1/topic_pb.js";
-import type { SubscriptionSettingChanges, SubscriptionView } from "../broker/subscription-admin.js";
-import type { TopicSettingChanges, TopicView } from "../broker/topic-admin.js";
+import type {
+  SubscriptionSettingChanges,
+  SubscriptionView,
+} from "../broker/topics/subscription-admin.js";
+import type { TopicSettingChanges, TopicView } from "../broker/topics/topic-admin.js";
 import { ms, num, runtimeToProto, ttl } from "./entity-mapping.js";
 
 /** The fields a topic request sets (unset fields stay undefined). */
