@@ -5,16 +5,11 @@
 import type { Client } from "@connectrpc/connect";
 import type { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type { CallOptions } from "./call-options.js";
 import { toSessionBusError } from "./errors.js";
 import type { StreamSettler } from "./stream-settler.js";
 
-/** Options every call takes. */
-export interface CallOptions {
-  /** Cancels the call; it then rejects with `signal.reason` (an AbortError by default). */
-  signal?: AbortSignal | undefined;
-  /** Deadline of the call. @default the client's `callTimeoutMs` */
-  timeoutMs?: number | undefined;
-}
+export type { CallOptions } from "./call-options.js";
 
 /** What the parts of the SDK share: the two service clients and the call deadline. */
 export interface Rpc {

@@ -6,9 +6,9 @@ import type {
   SettleStreamRequestSchema,
   SettleStreamResponse,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type { CallOptions } from "./call-options.js";
 import { toSessionBusError } from "./errors.js";
 import { FramePipe } from "./frame-pipe.js";
-import type { CallOptions } from "./rpc.js";
 
 type SettleFrame = MessageInitShape<typeof SettleStreamRequestSchema>;
 

@@ -6,9 +6,12 @@
 
 import { MAX_ENTITY_PATH_LENGTH } from "../broker/entities/entity-path.js";
 import { InvalidArgumentError } from "../broker/errors.js";
-import { checkCharacterLimit, codePointLength } from "../broker/limits/character-limits.js";
-import { MAX_ID_LENGTH } from "../broker/messages/message-validation.js";
-import type { CorrelationField, RuleRecord } from "./rule-record.js";
+import {
+  checkCharacterLimit,
+  codePointLength,
+  MAX_ID_LENGTH,
+} from "../broker/limits/character-limits.js";
+import type { CorrelationField, RuleRecord } from "./rule-types.js";
 
 /** Characters (code points) of a correlation filter's other strings, as of a SQL expression. */
 export const MAX_FILTER_TEXT_LENGTH = 1024;

@@ -21,6 +21,12 @@ import {
   checkFilterValue,
   checkRuleSize,
 } from "./rule-limits.js";
+import {
+  CORRELATION_FIELDS,
+  type CorrelationField,
+  type RuleFilterRecord,
+  type RuleRecord,
+} from "./rule-types.js";
 import { parseSqlFilter } from "./sql-parser.js";
 import { SqlSyntaxError } from "./sql-syntax-error.js";
 import {
@@ -29,20 +35,13 @@ import {
   storedPropertyToProto,
 } from "./stored-property-value.js";
 
+export {
+  CORRELATION_FIELDS,
+  type CorrelationField,
+  type RuleFilterRecord,
+  type RuleRecord,
+} from "./rule-types.js";
 export type { StoredPropertyValue } from "./stored-property-value.js";
-
-/** The message fields a correlation filter can compare, in camelCase. */
-export const CORRELATION_FIELDS = [
-  "correlationId",
-  "messageId",
-  "to",
-  "replyTo",
-  "subject",
-  "sessionId",
-  "replyToSessionId",
-  "contentType",
-] as const;
-export type CorrelationField = (typeof CORRELATION_FIELDS)[number];
 
 /** The API's name of each correlation filter field, for error messages. */
 const PROTO_NAMES: Record<CorrelationField, string> = {
@@ -55,22 +54,6 @@ const PROTO_NAMES: Record<CorrelationField, string> = {
   replyToSessionId: "reply_to_session_id",
   contentType: "content_type",
 };
-
-export type RuleFilterRecord =
-  | { kind: "sql"; expression: string }
-  | {
-      kind: "correlation";
-      fields: Partial<Record<CorrelationField, string>>;
-      properties: Record<string, StoredPropertyValue>;
-    }
-  | { kind: "true" }
-  | { kind: "false" };
-
-export interface RuleRecord {
-  name: string;
-  filter: RuleFilterRecord;
-  createdAt: number;
-}
 
 export const DEFAULT_RULE_NAME = "$Default";
 const RULE_NAME = /^[A-Za-z0-9.\-_$]{1,50}$/;

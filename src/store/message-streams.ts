@@ -13,6 +13,7 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import type { Delivery, DeliveryBatch } from "./delivery.js";
 import type { EntitySettings } from "./entity-record.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
@@ -37,25 +38,7 @@ import {
   topicSubjects,
 } from "./subjects.js";
 
-/** A message handed out by a stream's consumer, with the ways to settle it. */
-export interface Delivery {
-  streamSequence: number;
-  /** JetStream's count of deliveries of this message, 1 on the first. */
-  deliveryCount: number;
-  subject: string;
-  data: Uint8Array;
-  /** Removes the message (work-queue stream: an ack deletes it); waits for the server. */
-  ack(): Promise<void>;
-  /** Hands the message back for redelivery, at once or after `delayMs`. */
-  nak(delayMs?: number): Promise<void>;
-  /** Restarts the server-side lock timer (ack_wait). */
-  extend(): Promise<void>;
-}
-
-/** A running pull of messages: iterate it; stop() ends it early. */
-export interface DeliveryBatch extends AsyncIterable<Delivery> {
-  stop(): void;
-}
+export type { Delivery, DeliveryBatch } from "./delivery.js";
 
 /** The consumer of one locked session. */
 export interface MessageReader {

@@ -1,5 +1,5 @@
 import { createInbox, type Msg, type NatsConnection, nanos } from "@nats-io/transport-node";
-import type { Delivery, DeliveryBatch } from "./message-streams.js";
+import type { Delivery, DeliveryBatch } from "./delivery.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { PullInterruptedError } from "./pull-errors.js";
 

@@ -5,6 +5,9 @@
  */
 import { type ErrorSubject, InvalidArgumentError } from "../errors.js";
 
+/** Session ids, message ids and reply-to session ids: characters (code points). */
+export const MAX_ID_LENGTH = 128;
+
 /** How many code points `text` holds; linear, without building an array. */
 export function codePointLength(text: string): number {
   let count = 0;

@@ -3,11 +3,11 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Message, MessageSchema } from "../../../gen/ts/sessionbus/v1/message_pb.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import { InvalidArgumentError, MessageTooLargeError, SessionIdRequiredError } from "../errors.js";
-import { checkCharacterLimit } from "../limits/character-limits.js";
+import { checkCharacterLimit, MAX_ID_LENGTH } from "../limits/character-limits.js";
 import { durationArgumentMs } from "../limits/duration-argument.js";
 
-/** Session ids, message ids and reply-to session ids: characters (code points). */
-export const MAX_ID_LENGTH = 128;
+// Defined with the other character limits; here too, for the code that validates messages.
+export { MAX_ID_LENGTH };
 export const MAX_PROPERTIES_BYTES = 64 * 1024;
 export const MAX_BATCH_MESSAGES = 4500;
 export const MAX_BATCH_BYTES = 1024 * 1024;
