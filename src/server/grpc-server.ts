@@ -172,16 +172,7 @@ function handlerOf(spec: MethodImplSpec, shutdown: AbortSignal): UntypedHandleCa
         const context = new GrpcCallContext(spec.method, call, shutdown);
         const answer = async () =>
           spec.impl(decoded(call.request as MessageShape<DescMessage>), context);
-        answer().then(
-          (response) => {
-            context.dispose();
-            callback(null, response);
-          },
-          (error: unknown) => {
-            context.dispose();
-            callback(statusOf(error));
-          },
-        );
+        answerOnce(answer(), context, callback);
       };
     case "server_streaming":
       return (call: ServerWritableStream<unknown, unknown>) => {
@@ -197,16 +188,7 @@ function handlerOf(spec: MethodImplSpec, shutdown: AbortSignal): UntypedHandleCa
         callback: (error: StatusObject | null, value?: unknown) => void,
       ) => {
         const context = new GrpcCallContext(spec.method, call, shutdown);
-        spec.impl(readAll(call), context).then(
-          (response) => {
-            context.dispose();
-            callback(null, response);
-          },
-          (error: unknown) => {
-            context.dispose();
-            callback(statusOf(error));
-          },
-        );
+        answerOnce(spec.impl(readAll(call), context), context, callback);
       };
     case "bidi_streaming":
       return (call: ServerDuplexStream<unknown, unknown>) => {
@@ -214,6 +196,24 @@ function handlerOf(spec: MethodImplSpec, shutdown: AbortSignal): UntypedHandleCa
         void writeAll(call, spec.impl(readAll(call), context), context);
       };
   }
+}
+
+/** Answers a call with one response: the handler's, or the status of what it threw. */
+function answerOnce(
+  response: Promise<unknown>,
+  context: GrpcCallContext,
+  callback: (error: StatusObject | null, value?: unknown) => void,
+): void {
+  response.then(
+    (value) => {
+      context.dispose();
+      callback(null, value);
+    },
+    (error: unknown) => {
+      context.dispose();
+      callback(statusOf(error));
+    },
+  );
 }
 
 /** The request messages of a client stream; an undecodable one ends it with its error. */
