@@ -3,6 +3,7 @@
  * a child process on it, drives the broker over gRPC from this process through its
  * scenarios, prints a table and writes the figures to bench/results/<ISO time>.json and
  * bench/results/latest.json. Every scenario has a time limit; the run stops by itself.
+ * With --peers it also runs scenario 2's job on a RabbitMQ node of its own.
  */
 import { setMaxListeners } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { parseArgs } from "node:util";
 import { acceptNextScenario } from "./scenarios/accept-next.js";
 import { heldSessions } from "./scenarios/held-sessions.js";
 import { latency, latencyUnary } from "./scenarios/latency.js";
+import { rabbitmqPeer } from "./scenarios/rabbitmq-peer.js";
 import { rawJetStream } from "./scenarios/raw-jetstream.js";
 import { rpcFloor } from "./scenarios/rpc-floor.js";
 import { sessionState } from "./scenarios/session-state.js";
@@ -53,6 +55,10 @@ const SCENARIOS: Scenario[] = [
   heldSessions,
   rpcFloor,
 ];
+/** Other systems doing a scenario's job (--peers): each runs right after the scenario it copies. */
+const PEERS: { after: string; scenario: Scenario }[] = [
+  { after: sessionThroughput.id, scenario: rabbitmqPeer },
+];
 /** A scenario that ignores its abort this long after its time limit is abandoned. */
 const ABORT_GRACE_MS = 30_000;
 
@@ -61,6 +67,8 @@ interface RunOptions {
   sizes: Sizes;
   outDir: string;
   scenarios: Scenario[];
+  /** --peers: the peer scenarios are among `scenarios`. */
+  peers: boolean;
   /** Directory for `node --cpu-prof` profiles of the broker. */
   profileDir: string | undefined;
   /** Extra node flags for the broker, e.g. V8 heap settings to compare. */
@@ -83,6 +91,8 @@ function usage(): string {
     "  --tiny                      same as --scale tiny (a few seconds per scenario)",
     "  --out DIR                   where the JSON goes (default: bench/results)",
     `  --only IDS                  comma-separated scenarios: ${SCENARIOS.map((s) => s.id).join(", ")}`,
+    "  --peers                     also run the peers (not by default): scenario 2's job on RabbitMQ",
+    "                              (installs Debian's rabbitmq-server if missing; see docs/performance.md)",
     "  --profile-broker DIR        run the broker with node --cpu-prof, profiles in DIR",
     "  --broker-node-args FLAGS    extra node flags for the broker (space-separated)",
     "",
@@ -103,6 +113,7 @@ function parseOptions(argv: string[]): RunOptions {
       tiny: { type: "boolean" },
       out: { type: "string" },
       only: { type: "string" },
+      peers: { type: "boolean" },
       "profile-broker": { type: "string" },
       "broker-node-args": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -130,15 +141,29 @@ function parseOptions(argv: string[]): RunOptions {
   const only = values.only?.split(",").map((id) => id.trim());
   const unknown = only?.filter((id) => !SCENARIOS.some((scenario) => scenario.id === id)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(", ")}`);
+  const chosen = only ? SCENARIOS.filter((scenario) => only.includes(scenario.id)) : SCENARIOS;
+  const peers = values.peers === true;
   return {
     scale,
     sizes,
     outDir: resolve(values.out ?? join(projectRoot, "bench", "results")),
-    scenarios: only ? SCENARIOS.filter((scenario) => only.includes(scenario.id)) : SCENARIOS,
+    scenarios: peers ? withPeers(chosen) : chosen,
+    peers,
     profileDir:
       values["profile-broker"] === undefined ? undefined : resolve(values["profile-broker"]),
     brokerNodeArgs: (values["broker-node-args"] ?? "").split(" ").filter((a) => a !== ""),
   };
+}
+
+/** --peers adds every peer, whatever --only says: after the scenario it copies, else last. */
+function withPeers(chosen: Scenario[]): Scenario[] {
+  const peersAfter = (id: string) =>
+    PEERS.filter((peer) => peer.after === id).map((peer) => peer.scenario);
+  const orphans = PEERS.filter((peer) => !chosen.some((scenario) => scenario.id === peer.after));
+  return [
+    ...chosen.flatMap((scenario) => [scenario, ...peersAfter(scenario.id)]),
+    ...orphans.map((peer) => peer.scenario),
+  ];
 }
 
 /** Counts each distinct problem; the report lists them with their counts. */
@@ -293,6 +318,22 @@ async function main(): Promise<number> {
       "ratio to scenario 1",
     );
   }
+  const rabbitmq = figuresById[rabbitmqPeer.id];
+  if (throughput && rabbitmq) {
+    throughput
+      .add(
+        "ratioToRabbitmq",
+        round(throughput.get("msgsPerSec") / rabbitmq.get("msgsPerSec")),
+        "×",
+        "ratio to RabbitMQ (msgs/s)",
+      )
+      .add(
+        "cpuRatioToRabbitmq",
+        round(throughput.get("cpuMsPerMsg") / rabbitmq.get("cpuMsPerMsg")),
+        "×",
+        "CPU per message, ratio to RabbitMQ",
+      );
+  }
   const targets = judgeTargets(figuresById, options.sizes);
   const finishedAt = new Date();
   const report: Report = {
@@ -303,7 +344,7 @@ async function main(): Promise<number> {
     scale: options.scale,
     sizes: options.sizes,
     machine,
-    versions: await describeVersions(),
+    versions: await describeVersions(options.peers),
     scenarios: scenariosJson(outcomes),
     targets,
     problems: problems.list(),

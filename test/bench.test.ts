@@ -17,7 +17,14 @@ const RUN_TIMEOUT_MS = 120_000;
 /** Figures every scenario must report (more may come). */
 const EXPECTED: Record<string, string[]> = {
   rawJetStream: ["messages", "msgsPerSec", "latencyP50Ms", "latencyP99Ms"],
-  sessionThroughput: ["messages", "msgsPerSec", "sendMsgsPerSec", "ratioToRaw"],
+  sessionThroughput: [
+    "messages",
+    "msgsPerSec",
+    "sendMsgsPerSec",
+    "ratioToRaw",
+    "verifiedMessages",
+    "cpuMsPerMsg",
+  ],
   latency: ["messages", "achievedRate", "p50Ms", "p99Ms", "p999Ms", "lowRateP99Ms"],
   latencyUnary: ["messages", "achievedRate", "p50Ms", "p99Ms", "p999Ms", "lowRateP99Ms"],
   acceptNext: [
@@ -53,6 +60,7 @@ const EXPECTED: Record<string, string[]> = {
 };
 const TARGETS = [
   "throughputRatio",
+  "rabbitmqRatio",
   "latencyP99",
   "latencyUnaryP99",
   "wakeupP99",
@@ -144,8 +152,17 @@ describe("npm run bench --tiny", () => {
         for (const key of keys) expect(scenario?.figures, id).toHaveProperty(key);
       }
 
+      // Scenario 2 checks per-session order and exactly-once completion of every message.
+      const throughput = result.scenarios.sessionThroughput?.figures;
+      expect(throughput?.verifiedMessages).toBe(throughput?.messages);
+
       expect(result.targets.map((target) => target.id)).toEqual(TARGETS);
       for (const target of result.targets) {
+        if (target.id === "rabbitmqRatio") {
+          // The RabbitMQ peer runs with --peers only: npm test does not need RabbitMQ.
+          expect(target.met, "rabbitmqRatio without --peers").toBeNull();
+          continue;
+        }
         expect(typeof target.met, `target ${target.id}`).toBe("boolean");
         expect(Number.isFinite(target.value), `target ${target.id}`).toBe(true);
       }

@@ -5,9 +5,12 @@
  * completes every message (one SettleStream frame per batch of lock tokens, one
  * SettleStream per connection) and closes the session
  * once its stream ends after `idleWaitMs` without a message. Measures msgs/s from the first
- * Send to the last completion.
+ * Send to the last completion and the CPU per message of broker, nats-server and client,
+ * and checks that each session's messages arrived in send order and that every message
+ * was completed exactly once.
  */
 import { performance } from "node:perf_hooks";
+import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import {
   acceptNext,
   type BenchClient,
@@ -19,10 +22,16 @@ import {
   describeError,
   type MessageInit,
   runPool,
-  stampedBody,
 } from "../support/client.js";
-import { drainSession } from "../support/drain-session.js";
+import { type DrainOptions, drainSession } from "../support/drain-session.js";
 import { SettlePipe } from "../support/frame-pipe.js";
+import {
+  type Sequenced,
+  SessionOrderCheck,
+  sequencedBody,
+  sequenceOf,
+} from "../support/order-check.js";
+import { type CpuReading, cpuMsPerMessage, readCpu } from "../support/resources.js";
 import {
   anySignal,
   Figures,
@@ -58,12 +67,35 @@ async function run(context: ScenarioContext): Promise<Figures> {
   const finished = new AbortController();
   const signal = anySignal(context.signal, finished.signal);
 
+  const check = new SessionOrderCheck(sizes.sessions, sizes.messagesPerSession, sessionId);
+  /** What each delivered lock token carried, until its completion is accepted. */
+  const delivered = new Map<string, Sequenced | undefined>();
+  const pids = { broker: context.brokerPid, nats: context.natsPid };
+  let cpuAtEnd: Promise<CpuReading> | undefined;
   let completed = 0;
   let lastCompletion = 0;
-  const onCompleted = (count: number) => {
+  const onCompleted = (count: number, lockTokens: string[]) => {
+    for (const token of lockTokens) {
+      check.completed(delivered.get(token));
+      delivered.delete(token);
+    }
     completed += count;
     lastCompletion = performance.now();
-    if (completed >= total) finished.abort();
+    if (completed >= total && cpuAtEnd === undefined) {
+      cpuAtEnd = readCpu(pids);
+      finished.abort();
+    }
+  };
+  const onMessage = (message: ReceivedMessage) => {
+    const sequenced = sequenceOf(message.message?.body);
+    const arrivedIn = message.message?.sessionId;
+    if (sequenced !== undefined && arrivedIn !== sessionId(sequenced.session)) {
+      context.problem(
+        `a message sent to session ${sessionId(sequenced.session)} arrived in ${arrivedIn}`,
+      );
+    }
+    check.delivered(sequenced);
+    delivered.set(message.lockToken, sequenced);
   };
   const stats = { sessionsAccepted: 0, idleTailsMs: [] as number[], closeMs: [] as number[] };
   const settlePipes = connections.map((c) => new SettlePipe(c.messaging, context.signal));
@@ -75,18 +107,21 @@ async function run(context: ScenarioContext): Promise<Figures> {
         queue,
         context,
         signal,
-        onCompleted,
+        { onCompleted, onMessage },
         stats,
       ),
     );
     await sleep(RECEIVERS_READY_MS, signal);
 
+    const cpuAtStart = await readCpu(pids);
     const started = performance.now();
     const sendTime = await sendAll(sender, queue, context, signal);
     await Promise.all(receivers);
+    const cpu = cpuMsPerMessage(cpuAtStart, await (cpuAtEnd ?? readCpu(pids)), completed);
     if (completed < total) {
       context.problem(`session throughput: ${completed} of ${total} messages completed`);
     }
+    for (const violation of check.violations()) context.problem(violation);
     const idleTail = summarize(stats.idleTailsMs);
     const close = summarize(stats.closeMs);
     return new Figures()
@@ -99,6 +134,16 @@ async function run(context: ScenarioContext): Promise<Figures> {
       .add("sessionsAccepted", stats.sessionsAccepted, "sessions", "sessions accepted")
       .add("idleTailP50Ms", idleTail.p50, "ms", "last message → stream end, p50")
       .add("closeP50Ms", close.p50, "ms", "CloseSession p50")
+      .add(
+        "verifiedMessages",
+        check.completedOnce(),
+        "msgs",
+        "completed exactly once (order checked per session)",
+      )
+      .add("cpuMsPerMsg", cpu.total as number, "ms", "CPU per message, all three processes")
+      .add("brokerCpuMsPerMsg", cpu.broker as number, "ms", "broker CPU per message")
+      .add("natsCpuMsPerMsg", cpu.nats as number, "ms", "nats-server CPU per message")
+      .add("clientCpuMsPerMsg", cpu.client as number, "ms", "client CPU per message")
       .add(
         "elapsedSeconds",
         round((lastCompletion - started) / 1000),
@@ -114,7 +159,13 @@ async function run(context: ScenarioContext): Promise<Figures> {
   }
 }
 
-/** Sends every message, session by session, in batches; resolves with the time it ended. */
+const sessionId = (session: number) => `t-${session}`;
+
+/**
+ * Sends every message, session by session, in batches; resolves with the time it ended.
+ * A batch that continues the last session of the batch before it waits for that batch, so
+ * that send order within a session is well defined while several Sends are in flight.
+ */
 async function sendAll(
   client: BenchClient,
   queue: string,
@@ -124,18 +175,32 @@ async function sendAll(
   const { sessions, messagesPerSession, sendBatch, sendsInFlight } = context.sizes;
   const total = sessions * messagesPerSession;
   const batches = Math.ceil(total / sendBatch);
+  const sent: Promise<void>[] = [];
   await runPool(batches, sendsInFlight, signal, async (batch) => {
-    const messages: MessageInit[] = [];
-    const stamp = performance.now();
-    for (let i = batch * sendBatch; i < Math.min(total, (batch + 1) * sendBatch); i++) {
-      const session = Math.floor(i / messagesPerSession);
-      messages.push({ sessionId: `t-${session}`, body: stampedBody(stamp) });
-    }
-    try {
-      await client.messaging.send({ entityPath: queue, messages }, { timeoutMs: CALL_TIMEOUT_MS });
-    } catch (error) {
-      context.problem(describeError("Send", error));
-    }
+    const first = batch * sendBatch;
+    const shared = batch > 0 && first % messagesPerSession !== 0;
+    const sending = (async () => {
+      if (shared) await sent[batch - 1];
+      const messages: MessageInit[] = [];
+      const stamp = performance.now();
+      for (let i = first; i < Math.min(total, first + sendBatch); i++) {
+        const session = Math.floor(i / messagesPerSession);
+        messages.push({
+          sessionId: sessionId(session),
+          body: sequencedBody(stamp, session, i % messagesPerSession),
+        });
+      }
+      try {
+        await client.messaging.send(
+          { entityPath: queue, messages },
+          { timeoutMs: CALL_TIMEOUT_MS },
+        );
+      } catch (error) {
+        context.problem(describeError("Send", error));
+      }
+    })();
+    sent[batch] = sending;
+    await sending;
   });
   return performance.now();
 }
@@ -147,7 +212,7 @@ async function receiverLoop(
   queue: string,
   context: ScenarioContext,
   signal: AbortSignal,
-  onCompleted: (count: number) => void,
+  handlers: Pick<DrainOptions, "onCompleted" | "onMessage">,
   stats: { sessionsAccepted: number; idleTailsMs: number[]; closeMs: number[] },
 ): Promise<void> {
   const { prefetch, idleWaitMs } = context.sizes;
@@ -168,7 +233,7 @@ async function receiverLoop(
       idleWaitMs,
       signal,
       settleChannel,
-      onCompleted,
+      ...handlers,
       onProblem: context.problem,
     });
     if (drained.received > 0) stats.idleTailsMs.push(drained.endedAt - drained.lastMessageAt);

@@ -173,7 +173,8 @@ export class Completer {
     private readonly messaging: MessagingClient,
     private readonly entityPath: string,
     private readonly session: SessionRef,
-    private readonly onCompleted: (count: number) => void,
+    /** Called per accepted Settle with the lock tokens it completed. */
+    private readonly onCompleted: (count: number, lockTokens: string[]) => void,
     private readonly onError: (what: string, error: unknown) => void,
     private readonly channel?: SettleChannel,
   ) {}
@@ -208,7 +209,7 @@ export class Completer {
         : this.messaging.settle(request, { timeoutMs: CALL_TIMEOUT_MS }).then(() => undefined)
     )
       .then(
-        () => this.onCompleted(lockTokens.length),
+        () => this.onCompleted(lockTokens.length, lockTokens),
         (error: unknown) => this.onError("Settle", error),
       )
       .finally(() => this.inFlight.delete(settled));

@@ -28,8 +28,8 @@ export interface DrainOptions {
   onMessage?(message: ReceivedMessage, arrivedAt: number): void;
   /** Settle over this SettleStream instead of with Settle calls. */
   settleChannel?: SettleChannel;
-  /** Called when a Settle call succeeded, with the number of messages it completed. */
-  onCompleted(count: number): void;
+  /** Called when a Settle call succeeded, with the number and lock tokens it completed. */
+  onCompleted(count: number, lockTokens: string[]): void;
   onProblem(line: string): void;
 }
 

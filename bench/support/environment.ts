@@ -18,6 +18,7 @@ const PACKAGES = [
   "@connectrpc/connect-node",
   "@bufbuild/protobuf",
   "tsx",
+  "amqplib",
 ];
 
 export interface Machine {
@@ -51,6 +52,8 @@ export interface Versions {
   node: string;
   natsServer: string;
   packages: Record<string, string>;
+  /** With --peers: the Debian package versions of the peers' servers. */
+  peers?: Record<string, string>;
 }
 
 /** The nats-server the run starts: NATS_SERVER_BIN, else on PATH, else Debian's. */
@@ -62,7 +65,7 @@ async function natsServerVersion(): Promise<string> {
   return "unknown";
 }
 
-export async function describeVersions(): Promise<Versions> {
+export async function describeVersions(peers = false): Promise<Versions> {
   const packages: Record<string, string> = {};
   for (const name of PACKAGES) packages[name] = await packageVersion(join("node_modules", name));
   return {
@@ -71,7 +74,21 @@ export async function describeVersions(): Promise<Versions> {
     node: process.version,
     natsServer: await natsServerVersion(),
     packages,
+    ...(peers
+      ? {
+          peers: {
+            "rabbitmq-server": await debianVersion("rabbitmq-server"),
+            "erlang-base": await debianVersion("erlang-base"),
+          },
+        }
+      : {}),
   };
+}
+
+/** dpkg's version of an installed Debian package. */
+function debianVersion(name: string): Promise<string> {
+  const format = "$" + "{Version}"; // dpkg-query's field, not a template placeholder
+  return output("dpkg-query", ["-W", "-f", format, name]);
 }
 
 async function packageVersion(dir: string): Promise<string> {

@@ -283,7 +283,7 @@ function killOnExit(child: ChildProcess): void {
   child.once("close", () => children.delete(child));
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

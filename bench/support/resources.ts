@@ -80,3 +80,32 @@ export async function usedSince(before: ResourceSnapshot, watched: Watched): Pro
     natsOutMsgs: after.natsOut - before.natsOut,
   };
 }
+
+/** CPU seconds used so far by named processes, and by this one (the client) as `client`. */
+export type CpuReading = Record<string, number>;
+
+export async function readCpu(pids: Record<string, number>): Promise<CpuReading> {
+  const usage = process.cpuUsage();
+  const reading: CpuReading = { client: (usage.user + usage.system) / 1e6 };
+  for (const [name, pid] of Object.entries(pids)) {
+    reading[name] = await cpuSeconds(pid).catch(() => Number.NaN);
+  }
+  return reading;
+}
+
+/** CPU milliseconds per message of each process between two readings, and their `total`. */
+export function cpuMsPerMessage(
+  before: CpuReading,
+  after: CpuReading,
+  messages: number,
+): CpuReading {
+  const perMessage: CpuReading = {};
+  let total = 0;
+  for (const name of Object.keys(before)) {
+    const ms = (((after[name] ?? Number.NaN) - (before[name] as number)) * 1000) / messages;
+    perMessage[name] = round(ms, 4);
+    total += ms;
+  }
+  perMessage.total = round(total, 4);
+  return perMessage;
+}

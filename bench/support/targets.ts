@@ -49,6 +49,20 @@ export function judgeTargets(byId: FiguresById, sizes: Sizes): TargetResult[] {
     false,
   );
 
+  const rabbitmq = get("rabbitmq", "msgsPerSec");
+  judge(
+    {
+      id: "rabbitmqRatio",
+      target: "session throughput ≥ 50 % of RabbitMQ",
+      value: get("sessionThroughput", "ratioToRabbitmq"),
+      threshold: 0.5,
+      measured: Number.isFinite(rabbitmq)
+        ? `${n(get("sessionThroughput", "ratioToRabbitmq") * 100)} % (${n(sessions)} vs ${n(rabbitmq)} msgs/s); CPU per message ${n(get("sessionThroughput", "cpuMsPerMsg"))} vs ${n(get("rabbitmq", "cpuMsPerMsg"))} ms`
+        : "RabbitMQ not run (npm run bench -- --peers)",
+    },
+    false,
+  );
+
   const rate = get("latency", "achievedRate");
   const rateReached = rate >= RATE_REACHED * 1_000;
   judge(
