@@ -20,7 +20,9 @@ import { type HttpServer, startHttpServer } from "./server/http-server.js";
 import { registerMessagingService } from "./server/messaging-service.js";
 import { registerReflectionService } from "./server/reflection-service.js";
 import { createRouteTable, type RouteTable } from "./server/route-table.js";
+import type { NatsAuth } from "./store/nats-auth.js";
 import { type NatsServerProcess, startNatsServer } from "./store/nats-server-process.js";
+import { ensurePrivateDir } from "./store/private-dir.js";
 import { openStore } from "./store/store.js";
 
 export interface RunningSessionbus {
@@ -43,15 +45,22 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export async function startSessionbus(config: SessionbusConfig): Promise<RunningSessionbus> {
   let embedded: NatsServerProcess | undefined;
   let natsUrl = config.natsUrl;
+  let auth = config.natsAuth;
   if (natsUrl === undefined) {
+    // The store and the server's generated credentials are the broker user's alone.
+    await ensurePrivateDir(path.resolve(config.dataDir));
     embedded = await startNatsServer({
       storeDir: path.resolve(config.dataDir, "jetstream"),
       ...(config.natsServerBin === undefined ? {} : { binary: config.natsServerBin }),
     });
     natsUrl = embedded.url;
+    auth = embedded.credentials && {
+      user: embedded.credentials.user,
+      password: embedded.credentials.password,
+    };
   }
   try {
-    return await serve(config, natsUrl, embedded);
+    return await serve(config, { url: natsUrl, ...(auth === undefined ? {} : { auth }) }, embedded);
   } catch (error) {
     await embedded?.stop();
     throw error;
@@ -60,10 +69,11 @@ export async function startSessionbus(config: SessionbusConfig): Promise<Running
 
 async function serve(
   config: SessionbusConfig,
-  natsUrl: string,
+  nats: { url: string; auth?: NatsAuth },
   embedded: NatsServerProcess | undefined,
 ): Promise<RunningSessionbus> {
-  const store = await openStore({ url: natsUrl });
+  const natsUrl = nats.url;
+  const store = await openStore(nats);
   const broker = createBroker(store);
   const health = createHealthStatus();
   // Without its store the broker cannot serve: health says so while NATS is away.

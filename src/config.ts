@@ -1,3 +1,5 @@
+import type { NatsAuth } from "./store/nats-auth.js";
+
 /** Settings of a sessionbus process, read from the environment in one place. */
 export interface SessionbusConfig {
   /** Address to listen on. @default "127.0.0.1" (SESSIONBUS_HOST) */
@@ -17,6 +19,13 @@ export interface SessionbusConfig {
   maxRequestBytes?: number;
   /** NATS server to use. @default undefined: start an embedded nats-server (NATS_URL) */
   natsUrl: string | undefined;
+  /**
+   * Credentials and TLS for NATS_URL (the embedded server gets fresh credentials at each
+   * start instead): NATS_CREDS (a .creds file), NATS_USER and NATS_PASSWORD, NATS_TOKEN,
+   * NATS_TLS_CA (CA bundle; requires TLS), NATS_TLS_CERT and NATS_TLS_KEY (client certificate).
+   * @default none
+   */
+  natsAuth?: NatsAuth;
   /** JetStream store of the embedded nats-server. @default "./data" (SESSIONBUS_DATA_DIR) */
   dataDir: string;
   /** nats-server binary for the embedded default. @default "nats-server" on PATH (NATS_SERVER_BIN) */
@@ -40,9 +49,31 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SessionbusConf
       DEFAULT_MAX_REQUEST_BYTES,
     ),
     natsUrl: env.NATS_URL || undefined,
+    natsAuth: readNatsAuth(env),
     dataDir: env.SESSIONBUS_DATA_DIR || "./data",
     natsServerBin: env.NATS_SERVER_BIN || undefined,
   };
+}
+
+function readNatsAuth(env: NodeJS.ProcessEnv): NatsAuth {
+  const auth: NatsAuth = {};
+  const fields: [keyof NatsAuth, string][] = [
+    ["credsFile", "NATS_CREDS"],
+    ["user", "NATS_USER"],
+    ["password", "NATS_PASSWORD"],
+    ["token", "NATS_TOKEN"],
+    ["tlsCaFile", "NATS_TLS_CA"],
+    ["tlsCertFile", "NATS_TLS_CERT"],
+    ["tlsKeyFile", "NATS_TLS_KEY"],
+  ];
+  for (const [field, name] of fields) {
+    const value = env[name];
+    if (value !== undefined && value !== "") auth[field] = value;
+  }
+  if ((auth.tlsCertFile === undefined) !== (auth.tlsKeyFile === undefined)) {
+    throw new Error("NATS_TLS_CERT and NATS_TLS_KEY must be set together.");
+  }
+  return auth;
 }
 
 function parsePort(name: string, raw: string | undefined, fallback: number): number {

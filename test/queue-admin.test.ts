@@ -241,7 +241,7 @@ describe("many queues on one nats-server", () => {
 
   beforeAll(async () => {
     storeDir = await mkdtemp(join(tmpdir(), "sessionbus-admin-many-"));
-    nats = await startNatsServer({ storeDir });
+    nats = await startNatsServer({ storeDir, credentials: "none" });
     own = await startSessionbus({
       host: "127.0.0.1",
       port: 0,

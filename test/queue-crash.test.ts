@@ -37,7 +37,7 @@ const onCleanup = (cleanup: () => void) => cleanups.push(cleanup);
 
 beforeEach(async () => {
   storeDir = await mkdtemp(join(tmpdir(), "sessionbus-crash-"));
-  nats = await startNatsServer({ storeDir });
+  nats = await startNatsServer({ storeDir, credentials: "none" });
 });
 
 afterEach(async () => {
@@ -168,7 +168,7 @@ describe("restart of the nats-server", () => {
     );
 
     await server.stop();
-    nats = await startNatsServer({ storeDir, port: server.port });
+    nats = await startNatsServer({ storeDir, port: server.port, credentials: "none" });
 
     // The broker reconnects by itself (same URL); wait, bounded, until it answers again.
     const peeked = await whenServing(() => client.peekAll(queue), 30_000);
@@ -216,7 +216,7 @@ describe("restart of the nats-server", () => {
     });
 
     await server.stop();
-    nats = await startNatsServer({ storeDir, port: server.port });
+    nats = await startNatsServer({ storeDir, port: server.port, credentials: "none" });
 
     await whenServing(
       () => client.send(queue, [{ sessionId: "s", body: Buffer.from("after") }]),
@@ -263,7 +263,7 @@ describe("restart of the nats-server", () => {
     const session = { sessionId: lock.sessionId, lockToken: lock.lockToken };
 
     await server.stop();
-    nats = await startNatsServer({ storeDir, port: server.port });
+    nats = await startNatsServer({ storeDir, port: server.port, credentials: "none" });
 
     // The second broker never saw this lock; it finds the consumer gone and makes it again.
     await whenServing(() => other.peekAll(queue, "o"), 30_000);

@@ -393,7 +393,7 @@ describe("durability", () => {
   it("activates a message scheduled through a broker that was killed since", async () => {
     // A nats-server of its own: no other test's broker can activate the message here.
     storeDir = await mkdtemp(join(tmpdir(), "sessionbus-sched-"));
-    nats = await startNatsServer({ storeDir });
+    nats = await startNatsServer({ storeDir, credentials: "none" });
     killed = await startBrokerProcess({ natsUrl: nats.url });
     const first = new SessionClient(killed.url);
     clients.push(first);

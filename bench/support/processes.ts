@@ -35,7 +35,12 @@ export interface BenchNats {
 /** Starts nats-server with JetStream in `storeDir` and the HTTP monitor on a free port. */
 export async function startBenchNats(storeDir: string): Promise<BenchNats> {
   const monitorPort = await freePort();
-  const server: NatsServerProcess = await startNatsServer({ storeDir, host: HOST, monitorPort });
+  const server: NatsServerProcess = await startNatsServer({
+    storeDir,
+    host: HOST,
+    monitorPort,
+    credentials: "none",
+  });
   const pid = Number((await readFile(join(storeDir, "nats-server.pid"), "utf8")).trim());
   if (!Number.isInteger(pid) || pid <= 0) throw new Error("nats-server wrote no pid file");
   return {

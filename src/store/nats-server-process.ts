@@ -1,12 +1,15 @@
 import type { ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, openSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { accessSync, closeSync, constants, fchmodSync, openSync } from "node:fs";
+import { rename } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { generateNatsCredentials, type NatsCredentials } from "./nats-credentials.js";
+import { writeNatsServerConfig } from "./nats-server-config.js";
 import { NatsServerLog } from "./nats-server-log.js";
 import { killSupervisedGroup, releaseServer, spawnSupervised } from "./nats-server-supervisor.js";
 import { readNatsServerVersion, supportsSyncAlways } from "./nats-server-version.js";
+import { ensurePrivateDir } from "./private-dir.js";
 import { stopStaleNatsServer } from "./stale-nats-server.js";
 
 /** Where Debian's package puts the binary; /usr/sbin is often not on a normal user's PATH. */
@@ -16,7 +19,7 @@ const STOP_GRACE_MS = 30_000;
 const PORT_RETRY_MS = 20;
 
 export interface NatsServerOptions {
-  /** JetStream store directory (`-sd`). Created when missing. */
+  /** JetStream store directory (`-sd`). Created when missing; made 0700 either way. */
   storeDir: string;
   /**
    * Executable to run.
@@ -43,6 +46,14 @@ export interface NatsServerOptions {
    * @default 10_000
    */
   startTimeoutMs?: number;
+  /**
+   * The user and password clients must present, given to the server in its config file (not
+   * on the command line); "none" leaves the server open to anyone who reaches its port (for
+   * tests and benchmarks only). Pass the previous run's to restart a server its clients
+   * reconnect to.
+   * @default fresh random ones (generateNatsCredentials)
+   */
+  credentials?: NatsCredentials | "none";
 }
 
 export interface NatsServerProcess {
@@ -52,6 +63,8 @@ export interface NatsServerProcess {
   storeDir: string;
   /** Set only when monitorPort was given. */
   monitorUrl?: string;
+  /** What clients must present; undefined when the server was started with credentials "none". */
+  credentials: NatsCredentials | undefined;
   /** nats-server's own pid (it runs under a small shell, see nats-server-supervisor.ts). */
   pid: number;
   /** What `nats-server --version` printed, e.g. "nats-server: v2.9.10". */
@@ -70,7 +83,7 @@ export interface NatsServerProcess {
 
 export async function startNatsServer(options: NatsServerOptions): Promise<NatsServerProcess> {
   const host = options.host ?? "127.0.0.1";
-  await mkdir(options.storeDir, { recursive: true });
+  await ensurePrivateDir(options.storeDir);
   const requested = options.binary ?? (process.env.NATS_SERVER_BIN || "nats-server");
   const binary = resolveBinary(requested);
   const pidFile = join(options.storeDir, "nats-server.pid");
@@ -85,13 +98,17 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
 
   const args = ["-a", host, "-p", String(port), "-js", "-sd", options.storeDir, "-P", pidFile];
   if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort));
-  if (syncAlways) args.unshift("-c", await writeSyncAlwaysConfig(options.storeDir));
+  const credentials =
+    options.credentials === "none" ? undefined : (options.credentials ?? generateNatsCredentials());
+  const configFile = await writeNatsServerConfig(options.storeDir, { syncAlways, credentials });
+  if (configFile !== undefined) args.unshift("-c", configFile);
 
   const logFile = join(options.storeDir, "nats-server.log");
   await rename(logFile, `${logFile}.1`).catch(() => {}); // keep one previous log
-  const logFd = openSync(logFile, "a");
+  const logFd = openSync(logFile, "a", 0o600);
   let supervised: ReturnType<typeof spawnSupervised>;
   try {
+    fchmodSync(logFd, 0o600); // a log the rename did not move keeps its old mode otherwise
     supervised = spawnSupervised(binary, args, logFd);
   } finally {
     closeSync(logFd); // the child has its own copy
@@ -134,6 +151,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     ...(options.monitorPort === undefined
       ? {}
       : { monitorUrl: `http://${urlHost(host)}:${options.monitorPort}` }),
+    credentials,
     pid,
     version,
     syncAlways,
@@ -144,24 +162,6 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     },
     exited,
   };
-}
-
-/**
- * The one option nats-server takes only from a config file. Written at each start; the
- * command-line options (store directory, ports) are merged over it.
- */
-async function writeSyncAlwaysConfig(storeDir: string): Promise<string> {
-  const file = join(storeDir, "nats-server.conf");
-  const text = [
-    "# Written by sessionbus at each start of its embedded nats-server; edits are lost.",
-    "# fsync every JetStream write: a crash of the server or the machine loses nothing acked.",
-    "jetstream {",
-    "  sync_interval: always",
-    "}",
-    "",
-  ].join("\n");
-  await writeFile(file, text);
-  return file;
 }
 
 function signalServer(pid: number, signal: NodeJS.Signals): void {

@@ -14,8 +14,11 @@ import { createInterface } from "node:readline";
  *
  * Background commands of a non-interactive shell get /dev/null as stdin, hence the copy of
  * stdin on fd 4 for the watcher.
+ *
+ * umask 077: what nats-server creates (store files, pid file) is its owner's only.
  */
-const SCRIPT = `exec 4<&0 </dev/null
+const SCRIPT = `umask 077
+exec 4<&0 </dev/null
 "$@" 3>&- 4<&- &
 server=$!
 echo "$server" >&3

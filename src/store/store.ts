@@ -1,9 +1,10 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AuthorizationError, connect, type NatsConnection } from "@nats-io/transport-node";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
+import { type NatsAuth, natsAuthOptions } from "./nats-auth.js";
 import { PipelinedRequests } from "./pipelined-requests.js";
 import { ScheduleTimers } from "./schedule-timers.js";
 import { SessionIndex } from "./session-index.js";
@@ -38,6 +39,8 @@ export interface StoreOptions {
   url: string;
   /** Name the connection shows in the server's monitoring. @default "sessionbus" */
   name?: string;
+  /** Credentials and TLS for the server. @default none */
+  auth?: NatsAuth;
 }
 
 /** nats.js's default for JetStream requests. */
@@ -50,6 +53,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     maxReconnectAttempts: -1,
     // Async stack traces cost two Error objects per request on the hot path.
     noAsyncTraces: true,
+    ...(await natsAuthOptions(options.auth)),
+  }).catch((error: unknown) => {
+    throw connectFailure(error, options.url);
   });
   try {
     return await openOn(nc);
@@ -95,4 +101,13 @@ async function openOn(nc: NatsConnection): Promise<Store> {
     onConnectionChange: (listener) => listeners.push(listener),
     closed: nc.closed().then((error) => error ?? undefined),
   };
+}
+
+/** A refusal of the credentials names the settings that supply them. */
+function connectFailure(error: unknown, url: string): Error {
+  if (!(error instanceof AuthorizationError)) return error as Error;
+  return new Error(
+    `the NATS server at ${url} refused the connection (${error.message}): set its credentials with NATS_CREDS, NATS_USER and NATS_PASSWORD, or NATS_TOKEN`,
+    { cause: error },
+  );
 }

@@ -21,7 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const storeDir = await mkdtemp(join(tmpdir(), "sessionbus-nats-"));
   try {
-    const server = await startNatsServer({ storeDir });
+    const server = await startNatsServer({ storeDir, credentials: "none" });
     project.provide("natsUrl", server.url);
     return async () => {
       await server.stop();
