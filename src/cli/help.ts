@@ -53,8 +53,9 @@ export const COMMAND_HELP: Record<string, string> = {
 
 Runs the broker in the foreground until SIGTERM or SIGINT, configured by the environment
 like npm start: SESSIONBUS_HOST, SESSIONBUS_PORT (gRPC), SESSIONBUS_HTTP_PORT (Connect,
-gRPC-Web), SESSIONBUS_MAX_REQUEST_BYTES, NATS_URL, SESSIONBUS_DATA_DIR, NATS_SERVER_BIN
-(see the README).
+gRPC-Web), SESSIONBUS_MAX_REQUEST_BYTES, NATS_URL, SESSIONBUS_DATA_DIR, NATS_SERVER_BIN,
+SESSIONBUS_TLS_CERT, SESSIONBUS_TLS_KEY, SESSIONBUS_TLS_CLIENT_CA (see the README). SIGHUP
+re-reads the TLS certificate.
 
 Examples:
   sessionbus serve
