@@ -21,19 +21,31 @@ import { registerMessagingService } from "./server/messaging-service.js";
 import { registerReflectionService } from "./server/reflection-service.js";
 import { createRouteTable, type RouteTable } from "./server/route-table.js";
 import type { NatsAuth } from "./store/nats-auth.js";
+import { readTlsMaterial, type TlsMaterial } from "./server/tls-material.js";
 import { type NatsServerProcess, startNatsServer } from "./store/nats-server-process.js";
 import { ensurePrivateDir } from "./store/private-dir.js";
 import { openStore } from "./store/store.js";
 
 export interface RunningSessionbus {
-  /** Base URL of the gRPC endpoint (grpc-js), e.g. "http://127.0.0.1:50051". */
+  /** Base URL of the gRPC endpoint (grpc-js), e.g. "http://127.0.0.1:50051"; https:// with TLS. */
   url: string;
   port: number;
-  /** Base URL of the Connect and gRPC-Web endpoint (connect-node), e.g. "http://127.0.0.1:50052". */
+  /**
+   * Base URL of the Connect and gRPC-Web endpoint (connect-node), e.g. "http://127.0.0.1:50052";
+   * https:// with TLS.
+   */
   httpUrl: string;
   httpPort: number;
   /** The NATS server in use (the embedded one, or NATS_URL). */
   natsUrl: string;
+  /** Whether both ports serve TLS (SESSIONBUS_TLS_CERT and SESSIONBUS_TLS_KEY). */
+  tls: boolean;
+  /**
+   * Reads the TLS files again and serves the new certificate on new connections of both
+   * ports; open connections keep theirs. Throws (the old certificate stays) when a file is
+   * unreadable or they make no usable certificate, or when TLS is off.
+   */
+  reloadTls(): void;
   /** Graceful stop: streams end, in-flight calls finish, NATS is drained. */
   close(): Promise<void>;
 }
@@ -43,6 +55,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Starts a broker: NATS (embedded unless configured), the store, and both servers. */
 export async function startSessionbus(config: SessionbusConfig): Promise<RunningSessionbus> {
+  // Read before anything starts, so a bad certificate stops the start with its file named.
+  const tls = config.tls === undefined ? undefined : readTlsMaterial(config.tls);
   let embedded: NatsServerProcess | undefined;
   let natsUrl = config.natsUrl;
   let auth = config.natsAuth;
@@ -60,7 +74,7 @@ export async function startSessionbus(config: SessionbusConfig): Promise<Running
     };
   }
   try {
-    return await serve(config, { url: natsUrl, ...(auth === undefined ? {} : { auth }) }, embedded);
+    return await serve(config, { url: natsUrl, ...(auth === undefined ? {} : { auth }) }, embedded, tls);
   } catch (error) {
     await embedded?.stop();
     throw error;
@@ -71,6 +85,7 @@ async function serve(
   config: SessionbusConfig,
   nats: { url: string; auth?: NatsAuth },
   embedded: NatsServerProcess | undefined,
+  tls: TlsMaterial | undefined,
 ): Promise<RunningSessionbus> {
   const natsUrl = nats.url;
   const store = await openStore(nats);
@@ -93,6 +108,7 @@ async function serve(
     host: config.host,
     maxRequestBytes: config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     shutdownSignal: shutdown.signal,
+    ...(tls === undefined ? {} : { tls }),
   };
   const grpc = await startGrpcServer(routes, { ...limits, port: config.port });
   let http: HttpServer;
@@ -113,12 +129,22 @@ async function serve(
     await embedded?.stop();
   };
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const scheme = tls === undefined ? "http" : "https";
   return {
-    url: `http://${host}:${grpc.port}`,
+    url: `${scheme}://${host}:${grpc.port}`,
     port: grpc.port,
-    httpUrl: `http://${host}:${http.port}`,
+    httpUrl: `${scheme}://${host}:${http.port}`,
     httpPort: http.port,
     natsUrl,
+    tls: tls !== undefined,
+    reloadTls: () => {
+      if (config.tls === undefined)
+        throw new Error("TLS is off: there is no certificate to reload.");
+      // Both read and checked first: a bad file changes neither port.
+      const material = readTlsMaterial(config.tls);
+      grpc.setTls(material);
+      http.setTls(material);
+    },
     close: () => {
       closing ??= close();
       return closing;

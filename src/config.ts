@@ -30,6 +30,21 @@ export interface SessionbusConfig {
   dataDir: string;
   /** nats-server binary for the embedded default. @default "nats-server" on PATH (NATS_SERVER_BIN) */
   natsServerBin: string | undefined;
+  /**
+   * TLS on both ports (PEM files, re-read by `reloadTls()`, on SIGHUP). @default undefined:
+   * plaintext (SESSIONBUS_TLS_CERT, SESSIONBUS_TLS_KEY, SESSIONBUS_TLS_CLIENT_CA)
+   */
+  tls?: TlsFiles;
+}
+
+/** Where the broker's certificate, its key and (for mutual TLS) the client CA are. */
+export interface TlsFiles {
+  /** PEM certificate chain, the server's certificate first. */
+  certFile: string;
+  /** PEM private key of that certificate. */
+  keyFile: string;
+  /** PEM CA certificates; when set, every client must present a certificate signed by one. */
+  clientCaFile?: string;
 }
 
 /**
@@ -52,6 +67,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SessionbusConf
     natsAuth: readNatsAuth(env),
     dataDir: env.SESSIONBUS_DATA_DIR || "./data",
     natsServerBin: env.NATS_SERVER_BIN || undefined,
+    ...readTlsFiles(env),
   };
 }
 
@@ -74,6 +90,28 @@ function readNatsAuth(env: NodeJS.ProcessEnv): NatsAuth {
     throw new Error("NATS_TLS_CERT and NATS_TLS_KEY must be set together.");
   }
   return auth;
+}
+
+function readTlsFiles(env: NodeJS.ProcessEnv): { tls?: TlsFiles } {
+  const certFile = env.SESSIONBUS_TLS_CERT || undefined;
+  const keyFile = env.SESSIONBUS_TLS_KEY || undefined;
+  const clientCaFile = env.SESSIONBUS_TLS_CLIENT_CA || undefined;
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) {
+      throw new Error(
+        "SESSIONBUS_TLS_CLIENT_CA needs TLS: set SESSIONBUS_TLS_CERT and SESSIONBUS_TLS_KEY too.",
+      );
+    }
+    return {};
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    const [set, unset] =
+      certFile === undefined
+        ? ["SESSIONBUS_TLS_KEY", "SESSIONBUS_TLS_CERT"]
+        : ["SESSIONBUS_TLS_CERT", "SESSIONBUS_TLS_KEY"];
+    throw new Error(`${set} is set but ${unset} is not: TLS needs both (PEM file paths).`);
+  }
+  return { tls: { certFile, keyFile, ...(clientCaFile === undefined ? {} : { clientCaFile }) } };
 }
 
 function parsePort(name: string, raw: string | undefined, fallback: number): number {

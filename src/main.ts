@@ -1,7 +1,11 @@
 import { type RunningSessionbus, startSessionbus } from "./app.js";
 import { readConfig } from "./config.js";
+import { reloadTlsOnSignal } from "./tls-reload.js";
 
-/** `npm start`: runs the broker until SIGTERM or SIGINT, then shuts down gracefully. */
+/**
+ * `npm start`: runs the broker until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP
+ * re-reads the TLS certificate.
+ */
 async function main(): Promise<void> {
   const config = readConfig();
   let running: RunningSessionbus | undefined;
@@ -22,12 +26,19 @@ async function main(): Promise<void> {
   // Installed before anything starts, so no signal meets the default action (exit at once).
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Certificates rotate without a restart; before the broker is up there is nothing to reload.
+  process.on("SIGHUP", () => {
+    if (running === undefined) return;
+    const { ok, line } = reloadTlsOnSignal(running);
+    (ok ? console.log : console.error)(line);
+  });
   running = await startSessionbus(config);
   const nats = config.natsUrl
     ? running.natsUrl
     : `embedded nats-server at ${running.natsUrl}, data in ${config.dataDir}`;
+  const tls = config.tls?.clientCaFile ? "TLS with client certificates" : "TLS";
   console.log(
-    `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web); NATS: ${nats}`,
+    `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${nats}`,
   );
   if (stopping) {
     await running.close();

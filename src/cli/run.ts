@@ -11,6 +11,7 @@ import {
   type SessionInfo,
 } from "../client/index.js";
 import { readConfig } from "../config.js";
+import { reloadTlsOnSignal } from "../tls-reload.js";
 import {
   findCommand,
   flag,
@@ -135,9 +136,12 @@ const COMMANDS: Record<string, Command> = {
       positionals(ctx.parsed, "serve", []);
       const config = readConfig(ctx.io.env);
       const running = await startSessionbus(config);
+      const tls = config.tls?.clientCaFile ? "TLS with client certificates" : "TLS";
       ctx.io.stderr(
-        `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web); NATS: ${running.natsUrl}`,
+        `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${running.natsUrl}`,
       );
+      const reload = () => ctx.io.stderr(reloadTlsOnSignal(running).line);
+      process.on("SIGHUP", reload);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           ctx.io.stderr(`sessionbus: ${signal} received, shutting down`);
@@ -146,6 +150,7 @@ const COMMANDS: Record<string, Command> = {
         process.once("SIGTERM", () => stop("SIGTERM"));
         process.once("SIGINT", () => stop("SIGINT"));
       });
+      process.off("SIGHUP", reload);
       await running.close();
       return EXIT.ok;
     },

@@ -27,7 +27,9 @@ import { InvalidArgumentError, RequestTooLargeError } from "../broker/errors.js"
 import { toConnectError } from "./error-mapping.js";
 import { GrpcCallContext } from "./grpc-call-context.js";
 import { grpcStatusOf, STATUS_DETAILS_TRAILER } from "./grpc-status.js";
+import { createReloadableGrpcCredentials } from "./grpc-tls.js";
 import type { RouteTable } from "./route-table.js";
+import type { TlsMaterial } from "./tls-material.js";
 
 /** What `sendStatus` of a server call takes (grpc-js does not export the name). */
 type PartialStatusObject = Parameters<ServerInterceptingCallInterface["sendStatus"]>[0];
@@ -40,10 +42,14 @@ export interface GrpcServerOptions {
   maxRequestBytes: number;
   /** Aborted when the broker shuts down; handlers' signals follow it. */
   shutdownSignal: AbortSignal;
+  /** Serve TLS only, with this certificate (and mutual TLS with its client CA). */
+  tls?: TlsMaterial;
 }
 
 export interface GrpcServer {
   readonly port: number;
+  /** With TLS: new connections get this certificate; open ones keep theirs. */
+  setTls(material: TlsMaterial): void;
   /** Stops accepting calls and waits for running ones, for at most `graceMs`; then ends them. */
   close(graceMs: number): Promise<void>;
 }
@@ -85,15 +91,20 @@ export async function startGrpcServer(
     server.addService(definition as ServiceDefinition, impl);
   }
   const address = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const tls = options.tls === undefined ? undefined : createReloadableGrpcCredentials(options.tls);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${address}:${options.port}`,
-      ServerCredentials.createInsecure(),
+      tls?.credentials ?? ServerCredentials.createInsecure(),
       (error, bound) => (error ? reject(error) : resolve(bound)),
     ),
   );
   return {
     port,
+    setTls: (material) => {
+      if (tls === undefined) throw new Error("the gRPC port was started without TLS");
+      tls.update(material);
+    },
     close: (graceMs) =>
       new Promise<void>((resolve) => {
         // forceShutdown does not call tryShutdown's callback: either one resolves.

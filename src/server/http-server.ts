@@ -1,8 +1,10 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { RouteTable } from "./route-table.js";
+import { secureContextOptions, type TlsMaterial } from "./tls-material.js";
 
 export interface HttpServerOptions {
   host: string;
@@ -11,10 +13,14 @@ export interface HttpServerOptions {
   /** Largest request message read (connect-node's `readMaxBytes`). */
   maxRequestBytes: number;
   shutdownSignal: AbortSignal;
+  /** Serve TLS only, with this certificate (and mutual TLS with its client CA). */
+  tls?: TlsMaterial;
 }
 
 export interface HttpServer {
   readonly port: number;
+  /** With TLS: new connections get this certificate; open ones keep theirs. */
+  setTls(material: TlsMaterial): void;
   /** GOAWAY to every client, then waits until their running calls end (at most `graceMs`). */
   close(graceMs: number): Promise<void>;
 }
@@ -27,7 +33,8 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * with connect-node: the port for browsers and curl. Without TLS there is no ALPN to choose
  * the protocol, and Node's HTTP/2 server takes no HTTP/1.1 in cleartext, so the first bytes
  * of each connection decide: the HTTP/2 preface goes to the HTTP/2 server (h2c), anything
- * else to the HTTP/1.1 one. Both run the same handler.
+ * else to the HTTP/1.1 one. Both run the same handler. With TLS, ALPN chooses instead: "h2"
+ * goes to the HTTP/2 server, "http/1.1" (or no ALPN) to the HTTP/1.1 one.
  */
 export async function startHttpServer(
   routes: RouteTable,
@@ -48,27 +55,48 @@ export async function startHttpServer(
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
-  const server = net.createServer((socket) => {
-    socket.once("data", (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
-      const compared = Math.min(first.length, HTTP2_PREFACE.length);
-      const isHttp2 = first.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
-      // Node's HTTP/2 session reads what is buffered on the socket; flowing it would lose it.
-      if (isHttp2) h2c.emit("connection", socket);
-      else {
-        http1.emit("connection", socket);
-        socket.resume();
-      }
-    });
-    socket.on("error", () => socket.destroy());
-  });
+  const server =
+    options.tls === undefined
+      ? net.createServer((socket) => {
+          socket.once("data", (first: Buffer) => {
+            socket.pause();
+            socket.unshift(first);
+            const compared = Math.min(first.length, HTTP2_PREFACE.length);
+            const isHttp2 = first.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+            // Node's HTTP/2 session reads what is buffered on the socket; flowing it would lose it.
+            if (isHttp2) h2c.emit("connection", socket);
+            else {
+              http1.emit("connection", socket);
+              socket.resume();
+            }
+          });
+          socket.on("error", () => socket.destroy());
+        })
+      : tls.createServer(
+          {
+            ...secureContextOptions(options.tls),
+            ALPNProtocols: ["h2", "http/1.1"],
+            // Mutual TLS: the handshake fails for a client without a certificate of the CA.
+            requestCert: options.tls.clientCa !== undefined,
+            rejectUnauthorized: options.tls.clientCa !== undefined,
+          },
+          (socket) => {
+            if (socket.alpnProtocol === "h2") h2c.emit("connection", socket);
+            else http1.emit("connection", socket);
+            socket.on("error", () => socket.destroy());
+          },
+        );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
   });
   return {
     port: (server.address() as net.AddressInfo).port,
+    setTls: (material) => {
+      if (!(server instanceof tls.Server)) throw new Error("the HTTP port was started without TLS");
+      // New handshakes use it; established connections keep the context they were made with.
+      server.setSecureContext(secureContextOptions(material));
+    },
     close: (graceMs) =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => {

@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
-const LISTENING = /sessionbus listening on (http:\/\/\S+)/;
+const LISTENING = /sessionbus listening on (https?:\/\/\S+)/;
 /** Generous: ten brokers starting at once through tsx on a busy 2-core machine. */
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
@@ -34,6 +34,8 @@ export interface BrokerProcess {
   stop(): Promise<BrokerExit>;
   /** The last lines the process wrote (stdout and stderr), for failure messages. */
   output(): string;
+  /** Resolves with the next line the process writes that matches `pattern` (after this call). */
+  nextLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
 export interface BrokerProcessOptions {
@@ -48,6 +50,8 @@ export interface BrokerProcessOptions {
    * readiness might. @default none
    */
   signalOnListening?: NodeJS.Signals;
+  /** More environment variables for the broker (e.g. SESSIONBUS_TLS_CERT). */
+  env?: Record<string, string>;
 }
 
 const running = new Set<ChildProcess>();
@@ -65,12 +69,14 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       SESSIONBUS_HTTP_PORT: "0",
       ...(options.natsUrl === undefined ? {} : { NATS_URL: options.natsUrl }),
       ...(options.dataDir === undefined ? {} : { SESSIONBUS_DATA_DIR: options.dataDir }),
+      ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   killOnParentExit(child);
 
   const tail: string[] = [];
+  const lineWaiters = new Set<(line: string) => void>();
   let onListening: (url: string) => void = () => {};
   const listening = new Promise<string>((resolve) => {
     onListening = resolve;
@@ -80,6 +86,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     createInterface({ input: stream }).on("line", (line) => {
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
+      for (const waiter of lineWaiters) waiter(line);
       const match = LISTENING.exec(line);
       if (match?.[1] === undefined) return;
       if (options.signalOnListening !== undefined) child.kill(options.signalOnListening);
@@ -133,6 +140,22 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       }
     },
     output,
+    nextLine: (pattern, waitMs = START_TIMEOUT_MS) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          lineWaiters.delete(waiter);
+          reject(
+            new Error(`no line matching ${pattern} within ${waitMs} ms. Output:\n${output()}`),
+          );
+        }, waitMs);
+        const waiter = (line: string) => {
+          if (!pattern.test(line)) return;
+          clearTimeout(timer);
+          lineWaiters.delete(waiter);
+          resolve(line);
+        };
+        lineWaiters.add(waiter);
+      }),
   };
 }
 

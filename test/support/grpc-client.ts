@@ -366,6 +366,8 @@ export interface ClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** @default 30_000 */
   deadlineMs?: number;
+  /** @default grpc.credentials.createInsecure() */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /**
@@ -381,7 +383,7 @@ export class GrpcClient {
   constructor(address: string, options: ClientOptions = {}) {
     this.client = new grpc.Client(
       target(address),
-      grpc.credentials.createInsecure(),
+      options.credentials ?? grpc.credentials.createInsecure(),
       options.channelOptions ?? {},
     );
     this.deadlineMs = options.deadlineMs ?? CALL_DEADLINE_MS;
