@@ -20,8 +20,8 @@ import { type HttpServer, startHttpServer } from "./server/http-server.js";
 import { registerMessagingService } from "./server/messaging-service.js";
 import { registerReflectionService } from "./server/reflection-service.js";
 import { createRouteTable, type RouteTable } from "./server/route-table.js";
-import type { NatsAuth } from "./store/nats-auth.js";
 import { readTlsMaterial, type TlsMaterial } from "./server/tls-material.js";
+import type { NatsAuth } from "./store/nats-auth.js";
 import { type NatsServerProcess, startNatsServer } from "./store/nats-server-process.js";
 import { ensurePrivateDir } from "./store/private-dir.js";
 import { openStore } from "./store/store.js";
@@ -74,7 +74,12 @@ export async function startSessionbus(config: SessionbusConfig): Promise<Running
     };
   }
   try {
-    return await serve(config, { url: natsUrl, ...(auth === undefined ? {} : { auth }) }, embedded, tls);
+    return await serve(
+      config,
+      { url: natsUrl, ...(auth === undefined ? {} : { auth }) },
+      embedded,
+      tls,
+    );
   } catch (error) {
     await embedded?.stop();
     throw error;
