@@ -27,7 +27,8 @@ afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
   await Promise.all(brokers.splice(0).map((broker) => broker.stop()));
   for (const pid of serverPids) {
-    if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    // Only the server of this test's data directory: pids are reused.
+    if (isAlive(pid) && (await commandLine(pid)).includes(dataDir)) process.kill(pid, "SIGKILL");
   }
   serverPids.clear();
   await rm(dataDir, { recursive: true, force: true });
@@ -129,3 +130,7 @@ describe("kill -9 of a broker on its embedded nats-server", () => {
     expect(dlq.map(bodyText)).toEqual([bodyText(deadLettered)]);
   });
 });
+
+async function commandLine(pid: number): Promise<string> {
+  return readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+}

@@ -75,7 +75,8 @@ export function releaseServer(shell: ChildProcess): void {
 
 /** SIGKILL to the shell, its watcher and the server alike (they share a process group). */
 export function killSupervisedGroup(shell: ChildProcess): void {
-  if (shell.pid === undefined) return;
+  // Once the shell has exited its pid, and so the group id, may belong to others.
+  if (shell.pid === undefined || shell.exitCode !== null || shell.signalCode !== null) return;
   try {
     process.kill(-shell.pid, "SIGKILL");
   } catch {

@@ -12,7 +12,7 @@ const KILL_WAIT_MS = 5_000;
  */
 export async function stopStaleNatsServer(pidFile: string, timeoutMs = 30_000): Promise<void> {
   const pid = await readPid(pidFile);
-  if (pid === undefined || !(await isNatsServer(pid))) return;
+  if (pid === undefined || !(await isServerOf(pid, pidFile))) return;
   signal(pid, "SIGTERM");
   if (await exitWithin(pid, timeoutMs)) return;
   signal(pid, "SIGKILL");
@@ -46,10 +46,16 @@ async function readPid(pidFile: string): Promise<number | undefined> {
   }
 }
 
-async function isNatsServer(pid: number): Promise<boolean> {
+/**
+ * Whether `pid` is the nats-server that wrote `pidFile`: its arguments name that very file.
+ * Pids are reused (pid_max is 32,768 here), so a pid file left by a dead server may name
+ * another process by now, even another nats-server.
+ */
+async function isServerOf(pid: number, pidFile: string): Promise<boolean> {
   if (!isAlive(pid)) return false;
   try {
-    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).includes("nats-server");
+    const args = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+    return args.some((arg) => arg.endsWith("nats-server")) && args.includes(pidFile);
   } catch {
     return false;
   }
