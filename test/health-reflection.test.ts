@@ -1,4 +1,3 @@
-import http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import {
@@ -6,7 +5,6 @@ import {
   FileDescriptorProtoSchema,
   FileDescriptorSetSchema,
 } from "@bufbuild/protobuf/wkt";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,12 +18,15 @@ import { file_sessionbus_v1_error_detail } from "../gen/ts/sessionbus/v1/error_d
 import { file_sessionbus_v1_message } from "../gen/ts/sessionbus/v1/message_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { file_sessionbus_v1_queue } from "../gen/ts/sessionbus/v1/queue_pb.js";
+import { DEFAULT_MAX_REQUEST_BYTES } from "../src/config.js";
+import { startGrpcServer } from "../src/server/grpc-server.js";
 import {
   createHealthStatus,
   type HealthStatus,
   registerHealthService,
 } from "../src/server/health-service.js";
 import { registerReflectionService } from "../src/server/reflection-service.js";
+import { createRouteTable } from "../src/server/route-table.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 
 const reflectedFiles = [
@@ -106,36 +107,29 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-/** Serves only health and reflection on a free port; returns a grpc-js client of it. */
+/**
+ * Serves only health and reflection on a free port with the broker's gRPC server (grpc-js,
+ * what grpcurl and Postman talk to); returns a grpc-js client of it.
+ */
 async function startServer(health: HealthStatus): Promise<grpc.Client> {
-  const server = http2.createServer(
-    connectNodeAdapter({
-      routes: (router) => {
-        registerHealthService(router, health);
-        registerReflectionService(router, reflectedFiles);
-      },
-    }),
-  );
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
-  await within(
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
+  const routes = createRouteTable();
+  registerHealthService(routes, health);
+  registerReflectionService(routes, reflectedFiles);
+  const shutdown = new AbortController();
+  const server = await within(
+    startGrpcServer(routes, {
+      host: "127.0.0.1",
+      port: 0,
+      maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
+      shutdownSignal: shutdown.signal,
     }),
     "the server to listen",
   );
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no TCP address");
-  const client = new grpc.Client(`127.0.0.1:${address.port}`, grpc.credentials.createInsecure());
+  const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
   cleanups.push(async () => {
     client.close();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const session of sessions) session.destroy();
-    await within(closed, "the server to close");
+    shutdown.abort();
+    await within(server.close(1_000), "the server to close");
   });
   return client;
 }
