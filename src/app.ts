@@ -7,6 +7,9 @@ import {
 import { file_grpc_reflection_v1_reflection } from "../gen/ts/grpc/reflection/v1/reflection_pb.js";
 import { file_sessionbus_v1_admin_service } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { guardRoutes } from "./auth/call-guard.js";
+import { ensureRootRule } from "./auth/root-rule.js";
+import { TokenVerifier } from "./auth/token-verifier.js";
 import { type Broker, createBroker } from "./broker/broker.js";
 import { DEFAULT_MAX_REQUEST_BYTES, type SessionbusConfig } from "./config.js";
 import { registerAdminService } from "./server/admin-service.js";
@@ -46,6 +49,8 @@ export interface RunningSessionbus {
    * unreadable or they make no usable certificate, or when TLS is off.
    */
   reloadTls(): void;
+  /** Whether calls need tokens, and what the start did about the root rule (a line to log). */
+  auth: { enabled: boolean; note: string };
   /** Graceful stop: streams end, in-flight calls finish, NATS is drained. */
   close(): Promise<void>;
 }
@@ -55,6 +60,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Starts a broker: NATS (embedded unless configured), the store, and both servers. */
 export async function startSessionbus(config: SessionbusConfig): Promise<RunningSessionbus> {
+  checkAuthOffIsLocal(config);
   // Read before anything starts, so a bad certificate stops the start with its file named.
   const tls = config.tls === undefined ? undefined : readTlsMaterial(config.tls);
   let embedded: NatsServerProcess | undefined;
@@ -108,7 +114,12 @@ async function serve(
   const shutdown = new AbortController();
   // Every call links its signal to this one: many concurrent calls are normal here.
   setMaxListeners(0, shutdown.signal);
-  const routes = createRoutes(broker, health);
+  const auth = config.auth ?? { enabled: true };
+  // Every method passes its access rule; with auth off, only the check that it has one.
+  const routes = guardRoutes(
+    createRoutes(broker, health),
+    auth.enabled ? new TokenVerifier(store.authorizationRules) : undefined,
+  );
   const limits = {
     host: config.host,
     maxRequestBytes: config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
@@ -122,6 +133,22 @@ async function serve(
   } catch (error) {
     await grpc.close(0);
     throw error;
+  }
+  let authNote =
+    "authorization OFF (SESSIONBUS_AUTH=off): every client may do everything; use it on a trusted machine only";
+  if (auth.enabled) {
+    try {
+      authNote = await ensureRootRule(store.authorizationRules, {
+        ...(auth.rootKey === undefined ? {} : { rootKey: auth.rootKey }),
+        dataDir: config.dataDir,
+        host: config.host,
+        port: grpc.port,
+        tls: tls !== undefined,
+      });
+    } catch (error) {
+      await Promise.all([grpc.close(0), http.close(0)]);
+      throw error;
+    }
   }
   let closing: Promise<void> | undefined;
   const close = async () => {
@@ -142,6 +169,7 @@ async function serve(
     httpPort: http.port,
     natsUrl,
     tls: tls !== undefined,
+    auth: { enabled: auth.enabled, note: authNote },
     reloadTls: () => {
       if (config.tls === undefined)
         throw new Error("TLS is off: there is no certificate to reload.");
@@ -155,6 +183,22 @@ async function serve(
       return closing;
     },
   };
+}
+
+/**
+ * With auth off, anyone who reaches the ports may do anything: allowed on a loopback address
+ * only, unless SESSIONBUS_ALLOW_INSECURE=true says the operator means it.
+ */
+function checkAuthOffIsLocal(config: SessionbusConfig): void {
+  const auth = config.auth ?? { enabled: true };
+  if (auth.enabled || auth.allowInsecure || isLoopback(config.host)) return;
+  throw new Error(
+    `SESSIONBUS_AUTH=off would let anyone who reaches ${config.host} read, send and delete everything; refusing to listen there. Listen on 127.0.0.1 (SESSIONBUS_HOST), turn auth on, or set SESSIONBUS_ALLOW_INSECURE=true if the network is trusted.`,
+  );
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** The one route table both servers serve. */

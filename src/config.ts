@@ -35,6 +35,21 @@ export interface SessionbusConfig {
    * plaintext (SESSIONBUS_TLS_CERT, SESSIONBUS_TLS_KEY, SESSIONBUS_TLS_CLIENT_CA)
    */
   tls?: TlsFiles;
+  /**
+   * Shared access authorization: every call but health and reflection needs a token.
+   * @default on (SESSIONBUS_AUTH=off turns it off; SESSIONBUS_ROOT_KEY,
+   * SESSIONBUS_ALLOW_INSECURE)
+   */
+  auth?: AuthSettings;
+}
+
+export interface AuthSettings {
+  /** Tokens required. Off is allowed on a loopback address only, unless allowInsecure. */
+  enabled: boolean;
+  /** The RootManageSharedAccessKey rule's primary key, set at start (else generated once). */
+  rootKey?: string;
+  /** Auth off on a non-loopback address: anyone who reaches the port may do anything. */
+  allowInsecure?: boolean;
 }
 
 /** Where the broker's certificate, its key and (for mutual TLS) the client CA are. */
@@ -68,6 +83,25 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SessionbusConf
     dataDir: env.SESSIONBUS_DATA_DIR || "./data",
     natsServerBin: env.NATS_SERVER_BIN || undefined,
     ...readTlsFiles(env),
+    auth: readAuth(env),
+  };
+}
+
+function readAuth(env: NodeJS.ProcessEnv): AuthSettings {
+  const mode = (env.SESSIONBUS_AUTH || "on").toLowerCase();
+  if (mode !== "on" && mode !== "off") {
+    throw new Error(`SESSIONBUS_AUTH must be "on" or "off", not "${env.SESSIONBUS_AUTH}".`);
+  }
+  const insecure = (env.SESSIONBUS_ALLOW_INSECURE || "false").toLowerCase();
+  if (insecure !== "true" && insecure !== "false") {
+    throw new Error(
+      `SESSIONBUS_ALLOW_INSECURE must be "true" or "false", not "${env.SESSIONBUS_ALLOW_INSECURE}".`,
+    );
+  }
+  return {
+    enabled: mode === "on",
+    ...(env.SESSIONBUS_ROOT_KEY ? { rootKey: env.SESSIONBUS_ROOT_KEY } : {}),
+    allowInsecure: insecure === "true",
   };
 }
 

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   console.log(
     `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${nats}`,
   );
+  console.log(`sessionbus: ${running.auth.note}`);
   if (stopping) {
     await running.close();
     process.exit(0);

@@ -1,6 +1,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { AuthorizationRuleAdmin } from "../auth/authorization-rule-admin.js";
 import type { Store } from "../store/store.js";
 import { resolveEntity, resolveSendTarget } from "./entities/entity-resolver.js";
 import { QueueAdmin } from "./entities/queue-admin.js";
@@ -39,6 +40,8 @@ export interface Broker {
   topics: TopicAdmin;
   subscriptions: SubscriptionAdmin;
   rules: RuleAdmin;
+  /** Shared access authorization rules (who may call what; checked in src/auth). */
+  authorizationRules: AuthorizationRuleAdmin;
   /** To a queue or a topic; messages with a scheduled_enqueue_time in the future are scheduled. */
   send(entityPath: string, messages: Message[]): Promise<SendResult[]>;
   /** Returns the scheduled messages' sequence numbers, in order. */
@@ -131,6 +134,7 @@ export function createBroker(store: Store): Broker {
     topics: new TopicAdmin(store),
     subscriptions,
     rules: new RuleAdmin(store, subscriptions),
+    authorizationRules: new AuthorizationRuleAdmin(store),
     send: async (path, messages) => {
       const entity = await resolveSendTarget(store.entities, path);
       await quota.check(entity);

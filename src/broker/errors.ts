@@ -10,6 +10,8 @@ export interface ErrorSubject {
   field?: string;
   /** 1-based character position in the field's value, for parse errors. */
   position?: number;
+  /** For MISSING_RIGHT: the right the call needed. */
+  missingRight?: string;
 }
 
 export abstract class BrokerError extends Error {
@@ -234,6 +236,51 @@ export class TopicNotReceivableError extends BrokerError {
     super(
       `"${entityPath}" is a topic; topics are only sent to. Receive from one of its subscriptions, "${entityPath}/subscriptions/<name>".`,
       { entityPath, field: "entity_path" },
+    );
+  }
+}
+
+/** A call without a token, on a broker that requires them. */
+export class TokenMissingError extends BrokerError {
+  override readonly name = "TokenMissingError";
+  readonly reason = "TOKEN_MISSING";
+  constructor() {
+    super(
+      'This broker requires a token: send "authorization: SharedAccessSignature sr=…&sig=…&se=…&skn=…" (clients do it for you when given a connection string).',
+    );
+  }
+}
+
+/** A token that is malformed, names no rule the broker knows, or has a wrong signature. */
+export class TokenInvalidError extends BrokerError {
+  override readonly name = "TokenInvalidError";
+  readonly reason = "TOKEN_INVALID";
+  constructor(why: string) {
+    super(`The token is not valid: ${why}.`);
+  }
+}
+
+/** A well-signed token past its expiry (se). */
+export class TokenExpiredError extends BrokerError {
+  override readonly name = "TokenExpiredError";
+  readonly reason = "TOKEN_EXPIRED";
+  constructor(expiredAtSeconds: number) {
+    super(
+      `The token expired at ${new Date(expiredAtSeconds * 1000).toISOString()}; mint a new one (clients given a connection string renew theirs).`,
+    );
+  }
+}
+
+/** A valid token whose rule does not grant what the call needs on its entity. */
+export class MissingRightError extends BrokerError {
+  override readonly name = "MissingRightError";
+  readonly reason = "MISSING_RIGHT";
+  constructor(right: string, entityPath: string) {
+    super(
+      entityPath === ""
+        ? `This call needs the ${right} right on the namespace, which the token does not grant.`
+        : `This call needs the ${right} right on "${entityPath}", which the token does not grant.`,
+      { entityPath, missingRight: right },
     );
   }
 }

@@ -1,6 +1,11 @@
 import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import { ruleToProto } from "../rules/rule-record.js";
+import {
+  authorizationRuleToProto,
+  keyChoiceFromProto,
+  rightsFromProto,
+} from "./authorization-rule-mapping.js";
 import { queueToProto, settingsFromProto } from "./queue-mapping.js";
 import type { RouteRegistry } from "./route-table.js";
 import {
@@ -12,7 +17,7 @@ import {
 import { withErrorMapping } from "./with-error-mapping.js";
 
 export function registerAdminService(router: RouteRegistry, broker: Broker): void {
-  const { queues, topics, subscriptions, rules } = broker;
+  const { queues, topics, subscriptions, rules, authorizationRules } = broker;
   router.service(
     AdminService,
     withErrorMapping(AdminService, {
@@ -109,6 +114,46 @@ export function registerAdminService(router: RouteRegistry, broker: Broker): voi
       },
       async deleteRule(req) {
         await rules.delete(req.topicName, req.subscriptionName, req.ruleName);
+        return {};
+      },
+
+      async createAuthorizationRule(req) {
+        const rule = await authorizationRules.create(
+          req.entityPath,
+          req.name,
+          rightsFromProto(req.rights),
+          { primaryKey: req.primaryKey, secondaryKey: req.secondaryKey },
+        );
+        return { rule: authorizationRuleToProto(rule) };
+      },
+      async getAuthorizationRule(req) {
+        return {
+          rule: authorizationRuleToProto(await authorizationRules.get(req.entityPath, req.name)),
+        };
+      },
+      async listAuthorizationRules(req) {
+        const found = await authorizationRules.list(req.entityPath);
+        return { rules: found.map(authorizationRuleToProto) };
+      },
+      async updateAuthorizationRule(req) {
+        const rule = await authorizationRules.updateRights(
+          req.entityPath,
+          req.name,
+          rightsFromProto(req.rights),
+        );
+        return { rule: authorizationRuleToProto(rule) };
+      },
+      async regenerateAuthorizationRuleKey(req) {
+        const rule = await authorizationRules.regenerateKey(
+          req.entityPath,
+          req.name,
+          keyChoiceFromProto(req.key),
+          req.value,
+        );
+        return { rule: authorizationRuleToProto(rule) };
+      },
+      async deleteAuthorizationRule(req) {
+        await authorizationRules.delete(req.entityPath, req.name);
         return {};
       },
     }),

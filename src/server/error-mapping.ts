@@ -23,8 +23,10 @@ const CODES: Record<string, Code> = {
   REQUEST_TOO_LARGE: Code.ResourceExhausted, // one request over the server's size cap
   REQUEST_TIMED_OUT: Code.DeadlineExceeded, // RequestReply got no reply in time
   STORE_UNAVAILABLE: Code.Unavailable, // NATS JetStream did not answer
-  UNAUTHENTICATED: Code.Unauthenticated,
-  PERMISSION_DENIED: Code.PermissionDenied,
+  TOKEN_MISSING: Code.Unauthenticated, // no authorization header or metadata
+  TOKEN_INVALID: Code.Unauthenticated, // malformed, unknown rule or bad signature
+  TOKEN_EXPIRED: Code.Unauthenticated, // past its `se`
+  MISSING_RIGHT: Code.PermissionDenied, // the rule lacks Manage, Send or Listen there
 };
 
 /** Turns anything a handler throws into the ConnectError a client sees, cause kept. */
@@ -57,6 +59,7 @@ export function toConnectError(error: unknown): ConnectError {
     sessionId:
       subject.sessionId === undefined ? undefined : clip(subject.sessionId, MAX_DETAIL_CHARACTERS),
     position: subject.position ?? 0,
+    missingRight: subject.missingRight ?? "",
   });
   return new ConnectError(
     clip(broker.message, MAX_MESSAGE_CHARACTERS),

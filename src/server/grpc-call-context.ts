@@ -78,6 +78,12 @@ export class GrpcCallContext implements HandlerContext {
     return Number.isFinite(at) ? at - Date.now() : undefined;
   }
 
+  /** One request metadata value (the first, if sent several times), without building Headers. */
+  metadataValue(name: string): string | undefined {
+    const [value] = this.call.metadata.get(name);
+    return typeof value === "string" ? value : undefined;
+  }
+
   get requestHeader(): Headers {
     if (!this.headers) {
       this.headers = new Headers();

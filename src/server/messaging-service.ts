@@ -6,6 +6,7 @@ import {
   type SettleRequest,
   type SettleStreamRequest,
 } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { authorizeFrame } from "../auth/frame-authorization.js";
 import type { Broker } from "../broker/broker.js";
 import { durationArgumentMs, MAX_WAIT_MS } from "../broker/limits/duration-argument.js";
 import type { SessionRef } from "../broker/sessions/sessions.js";
@@ -80,19 +81,21 @@ export function registerMessagingService(router: RouteRegistry, broker: Broker):
         await settle(req);
         return {};
       },
-      sendStream(requests) {
+      sendStream(requests, ctx) {
         // Messages of one session (or without one) keep the order of their frames.
         return answerInOrder(requests, sendFrameKeys, async (req) => {
           try {
+            authorizeFrame(ctx, req.entityPath);
             return { results: await broker.send(req.entityPath, req.messages) };
           } catch (error) {
             return { error: frameError(error) };
           }
         });
       },
-      settleStream(requests) {
+      settleStream(requests, ctx) {
         return answerInOrder(requests, settleFrameKeys, async (req) => {
           try {
+            authorizeFrame(ctx, req.entityPath);
             await settle(req);
             return {};
           } catch (error) {

@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { AuthorizationError, connect, type NatsConnection } from "@nats-io/transport-node";
+import { AuthorizationRuleStore } from "./authorization-rule-store.js";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
@@ -11,6 +12,7 @@ import { SessionIndex } from "./session-index.js";
 import { SessionRecords } from "./session-records.js";
 import { SessionStateChunks } from "./session-state-chunks.js";
 import {
+  AUTHORIZATION_RULE_BUCKET,
   DEFERRED_LOCK_BUCKET,
   ENTITY_BUCKET,
   SESSION_BUCKET,
@@ -20,6 +22,7 @@ import {
 /** Everything the broker keeps in NATS JetStream, behind one connection. */
 export interface Store {
   entities: EntityRegistry;
+  authorizationRules: AuthorizationRuleStore;
   messages: MessageStreams;
   deferredLocks: DeferredLocks;
   sessions: SessionRecords;
@@ -77,6 +80,10 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   await scheduleTimers.ensure();
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
+  const authorizationRules = new AuthorizationRuleStore(
+    await kvm.create(AUTHORIZATION_RULE_BUCKET, { history: 1 }),
+  );
+  await authorizationRules.startWatching();
   // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
   const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS);
   const listeners: ((connected: boolean) => void)[] = [];
@@ -88,6 +95,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   })();
   return {
     entities,
+    authorizationRules,
     messages: new MessageStreams(nc, js, jsm, requests, () => nc.flush()),
     deferredLocks: new DeferredLocks(lockKv),
     sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests),
@@ -96,6 +104,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
     scheduleTimers,
     drain: async () => {
       entities.stop();
+      authorizationRules.stop();
       if (!nc.isClosed()) await nc.drain();
     },
     onConnectionChange: (listener) => listeners.push(listener),

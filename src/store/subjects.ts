@@ -144,6 +144,8 @@ export const PLAIN_CONSUMER = "receivers";
 
 export const ENTITY_BUCKET = "sessionbus-entities";
 export const DEFERRED_LOCK_BUCKET = "sessionbus-deferred-locks";
+/** Shared access authorization rules, one entry per rule. */
+export const AUTHORIZATION_RULE_BUCKET = "sessionbus-authorization-rules";
 
 /**
  * Index of sessions that may have work, for accept-next: one subject per session in the

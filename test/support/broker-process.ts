@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { TEST_ROOT_KEY } from "./test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
 const LISTENING = /sessionbus listening on (https?:\/\/\S+)/;
@@ -67,6 +68,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       SESSIONBUS_HOST: "127.0.0.1",
       SESSIONBUS_PORT: "0",
       SESSIONBUS_HTTP_PORT: "0",
+      SESSIONBUS_ROOT_KEY: TEST_ROOT_KEY,
       ...(options.natsUrl === undefined ? {} : { NATS_URL: options.natsUrl }),
       ...(options.dataDir === undefined ? {} : { SESSIONBUS_DATA_DIR: options.dataDir }),
       ...options.env,

@@ -2,6 +2,7 @@
 import { inject } from "vitest";
 import { type RunningSessionbus, startSessionbus } from "../../src/app.js";
 import { type GrpcClient, SessionbusClient } from "./grpc-client.js";
+import { TEST_ROOT_KEY } from "./test-credentials.js";
 
 export interface TestBroker {
   broker: RunningSessionbus;
@@ -18,6 +19,7 @@ export function startInProcessBroker(): Promise<RunningSessionbus> {
     natsUrl: inject("natsUrl"),
     dataDir: "unused",
     natsServerBin: undefined,
+    auth: { enabled: true, rootKey: TEST_ROOT_KEY },
   });
 }
 

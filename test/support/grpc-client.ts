@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
+import { rootToken } from "./test-credentials.js";
 
 const protoDir = fileURLToPath(new URL("../../proto", import.meta.url));
 
@@ -368,6 +369,11 @@ export interface ClientOptions {
   deadlineMs?: number;
   /** @default grpc.credentials.createInsecure() */
   credentials?: grpc.ChannelCredentials;
+  /**
+   * The `authorization` metadata of every call; null sends none.
+   * @default a namespace token of the test root rule (test-credentials.ts)
+   */
+  token?: string | null;
 }
 
 /**
@@ -377,6 +383,7 @@ export interface ClientOptions {
 export class GrpcClient {
   private readonly client: grpc.Client;
   private readonly deadlineMs: number;
+  private readonly token: string | null | undefined;
   /** Queues this client created, for deleteCreatedQueues(). */
   readonly created = new Set<string>();
 
@@ -387,6 +394,15 @@ export class GrpcClient {
       options.channelOptions ?? {},
     );
     this.deadlineMs = options.deadlineMs ?? CALL_DEADLINE_MS;
+    this.token = options.token;
+  }
+
+  /** Metadata of a new call: the token, unless the client was made without one. */
+  metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    const token = this.token === undefined ? rootToken() : this.token;
+    if (token !== null) metadata.set("authorization", token);
+    return metadata;
   }
 
   close(): void {
@@ -402,7 +418,7 @@ export class GrpcClient {
         requestSerialize,
         (bytes: Buffer) => responseDeserialize(bytes) as Res,
         request,
-        new grpc.Metadata(),
+        this.metadata(),
         { deadline: Date.now() + this.deadlineMs },
         (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
       );
@@ -421,7 +437,7 @@ export class GrpcClient {
         identity,
         identity,
         request,
-        new grpc.Metadata(),
+        this.metadata(),
         { deadline: Date.now() + deadlineMs },
         (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
       );
@@ -439,7 +455,7 @@ export class GrpcClient {
       requestSerialize,
       (bytes: Buffer) => responseDeserialize(bytes) as ReceiveStreamResponse,
       request,
-      new grpc.Metadata(),
+      this.metadata(),
     );
   }
 
@@ -453,7 +469,7 @@ export class GrpcClient {
       path,
       requestSerialize,
       (bytes: Buffer) => responseDeserialize(bytes) as Res,
-      new grpc.Metadata(),
+      this.metadata(),
     );
   }
 

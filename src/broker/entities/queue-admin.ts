@@ -45,6 +45,8 @@ export class QueueAdmin {
     };
     const key = entityKey(name);
     if (!(await this.store.entities.create(key, record))) throw new EntityAlreadyExistsError(name);
+    // Rules left by an earlier entity of this name (a delete cut short) do not carry over.
+    await this.store.authorizationRules.removeScope(key);
     await ensureStreamsOrUndo(
       this.store,
       key,
@@ -89,6 +91,8 @@ export class QueueAdmin {
     const record = await this.find(name);
     await this.store.entities.remove(entityKey(name));
     await this.removeStreams(record);
+    // Its access rules go with it: a queue or topic made later under this name starts without.
+    await this.store.authorizationRules.removeScope(entityKey(name));
   }
 
   private async find(name: string): Promise<EntityRecord> {

@@ -60,6 +60,8 @@ export class TopicAdmin {
     };
     const key = entityKey(name);
     if (!(await this.store.entities.create(key, record))) throw new EntityAlreadyExistsError(name);
+    // Rules left by an earlier entity of this name (a delete cut short) do not carry over.
+    await this.store.authorizationRules.removeScope(key);
     await ensureStreamsOrUndo(
       this.store,
       key,
@@ -108,6 +110,8 @@ export class TopicAdmin {
     const { record } = found;
     await this.store.entities.remove(key);
     await this.removeStreams(record);
+    // Its access rules go with it: a queue or topic made later under this name starts without.
+    await this.store.authorizationRules.removeScope(key);
     for (const subscriptionKey of Object.keys(record.slots ?? {})) {
       const found = await this.store.entities.read(subscriptionKey);
       if (found?.record.link?.topicKey !== key) continue;

@@ -1,0 +1,148 @@
+import type { KV } from "@nats-io/kv";
+import type { Right } from "../auth/access-rights.js";
+
+/** A shared access authorization rule as stored. */
+export interface AuthorizationRuleRecord {
+  /** As first written; matched case-insensitively. */
+  name: string;
+  rights: Right[];
+  primaryKey: string;
+  secondaryKey: string;
+  createdMs: number;
+  updatedMs: number;
+}
+
+/** Where a rule lives: "" for the namespace, else its queue or topic's lower-cased name. */
+export type RuleScope = string;
+
+export interface VersionedRule {
+  rule: AuthorizationRuleRecord;
+  revision: number;
+}
+
+/**
+ * Authorization rules in one KV bucket, one entry per rule. A watch keeps a local copy, so
+ * checking a token costs no round trip; `generation` changes with every change seen, which
+ * is what cached token verdicts are checked against.
+ */
+export class AuthorizationRuleStore {
+  private readonly rules = new Map<string, VersionedRule>();
+  private stopWatch: (() => void) | undefined;
+  private changes = 0;
+
+  constructor(private readonly kv: KV) {}
+
+  /** Counts every change to the local copy (a cached verdict of an older generation is stale). */
+  get generation(): number {
+    return this.changes;
+  }
+
+  /** Starts the watch and waits until the local copy holds every rule stored at the start. */
+  async startWatching(): Promise<void> {
+    const lastRevision = (await this.kv.status()).streamInfo.state.last_seq;
+    const watch = await this.kv.watch();
+    this.stopWatch = () => watch.stop();
+    let synced: () => void = () => undefined;
+    const initialSync = new Promise<void>((resolve) => {
+      synced = resolve;
+    });
+    if (lastRevision === 0) synced();
+    void (async () => {
+      for await (const entry of watch) {
+        if (entry.operation === "PUT") {
+          this.remember(entry.key, {
+            rule: entry.json<AuthorizationRuleRecord>(),
+            revision: entry.revision,
+          });
+        } else {
+          this.forget(entry.key);
+        }
+        if (entry.revision >= lastRevision || entry.delta === 0) synced();
+      }
+    })();
+    await initialSync;
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+  }
+
+  /** The rule from the local copy; a miss reads the bucket (another broker may have just made it). */
+  async find(scope: RuleScope, name: string): Promise<VersionedRule | undefined> {
+    const key = ruleKey(scope, name);
+    const known = this.rules.get(key);
+    if (known) return known;
+    const entry = await this.kv.get(key);
+    if (entry?.operation !== "PUT") return undefined;
+    const found = { rule: entry.json<AuthorizationRuleRecord>(), revision: entry.revision };
+    this.remember(key, found);
+    return found;
+  }
+
+  /** The rules of a scope from the local copy, sorted by name. */
+  list(scope: RuleScope): AuthorizationRuleRecord[] {
+    const prefix = scopePrefix(scope);
+    return [...this.rules]
+      .filter(([key]) => key.startsWith(prefix) && key.indexOf(".", prefix.length) === -1)
+      .map(([, found]) => found.rule)
+      .sort((a, b) => (a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1));
+  }
+
+  /** Adds a rule; false when the scope has one of that name. */
+  async create(scope: RuleScope, rule: AuthorizationRuleRecord): Promise<boolean> {
+    const key = ruleKey(scope, rule.name);
+    try {
+      const revision = await this.kv.create(key, JSON.stringify(rule));
+      this.remember(key, { rule, revision });
+      return true;
+    } catch (error) {
+      const entry = await this.kv.get(key);
+      if (entry?.operation === "PUT") return false;
+      throw error;
+    }
+  }
+
+  /** Compare-and-set: fails when the rule changed since `revision`. */
+  async update(scope: RuleScope, rule: AuthorizationRuleRecord, revision: number): Promise<void> {
+    const key = ruleKey(scope, rule.name);
+    const next = await this.kv.update(key, JSON.stringify(rule), revision);
+    this.remember(key, { rule, revision: next });
+  }
+
+  async remove(scope: RuleScope, name: string): Promise<void> {
+    const key = ruleKey(scope, name);
+    await this.kv.purge(key);
+    this.forget(key);
+  }
+
+  /** Removes every rule of an entity's scope (when the entity is deleted or made anew). */
+  async removeScope(scope: RuleScope): Promise<void> {
+    for (const rule of this.list(scope)) await this.remove(scope, rule.name);
+  }
+
+  private remember(key: string, found: VersionedRule): void {
+    const known = this.rules.get(key);
+    // The watch may replay an older revision after a local write: keep the newer one.
+    if (known && known.revision >= found.revision) return;
+    this.rules.set(key, found);
+    this.changes++;
+  }
+
+  private forget(key: string): void {
+    if (this.rules.delete(key)) this.changes++;
+  }
+}
+
+// Names may hold characters KV keys cannot, and "." splits KV keys: each part is base64url
+// of the lower-cased text; the namespace's rules sit under "n", an entity's under "e.<entity>".
+function scopePrefix(scope: RuleScope): string {
+  return scope === "" ? "n." : `e.${encode(scope)}.`;
+}
+
+function ruleKey(scope: RuleScope, name: string): string {
+  return `${scopePrefix(scope)}${encode(name.toLowerCase())}`;
+}
+
+function encode(text: string): string {
+  return Buffer.from(text, "utf8").toString("base64url");
+}
