@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import path from "node:path";
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
   file_grpc_health_v1_health,
   HealthCheckResponse_ServingStatus,
@@ -49,6 +50,8 @@ export interface RunningSessionbus {
    * unreadable or they make no usable certificate, or when TLS is off.
    */
   reloadTls(): void;
+  /** Every method served (on both ports), from the one route table. */
+  methods: readonly DescMethod[];
   /** Whether calls need tokens, and what the start did about the root rule (a line to log). */
   auth: { enabled: boolean; note: string };
   /** Graceful stop: streams end, in-flight calls finish, NATS is drained. */
@@ -169,6 +172,7 @@ async function serve(
     httpPort: http.port,
     natsUrl,
     tls: tls !== undefined,
+    methods: routes.methods.map((spec) => spec.method),
     auth: { enabled: auth.enabled, note: authNote },
     reloadTls: () => {
       if (config.tls === undefined)

@@ -288,6 +288,8 @@ export interface ErrorReason {
   sessionId: string | undefined;
   /** ErrorDetail.position: where in `field`'s value a parse error is (0: not a parse error). */
   position: number | undefined;
+  /** ErrorDetail.missing_right, for MISSING_RIGHT ("Manage", "Send" or "Listen"). */
+  missingRight: string | undefined;
   message: string;
 }
 
@@ -303,6 +305,7 @@ interface DecodedErrorDetail {
   entity_path?: string;
   session_id?: string;
   position?: number;
+  missing_right?: string;
 }
 
 /** Decodes the status code and the sessionbus.v1.ErrorDetail of a failed call. */
@@ -319,6 +322,7 @@ export function errorReason(error: unknown): ErrorReason {
     entityPath: undefined,
     sessionId: undefined,
     position: undefined,
+    missingRight: undefined,
     message: failure.details ?? "",
   };
   const [raw] = failure.metadata.get("grpc-status-details-bin");
@@ -332,6 +336,7 @@ export function errorReason(error: unknown): ErrorReason {
   result.entityPath = detail.entity_path ?? "";
   result.sessionId = detail.session_id;
   result.position = detail.position ?? 0;
+  result.missingRight = detail.missing_right ?? "";
   return result;
 }
 
