@@ -22,6 +22,7 @@ import {
   type Random,
 } from "./support/fuzz-requests.js";
 import { errorReason, SessionbusClient, uniqueName } from "./support/grpc-client.js";
+import { rootToken } from "./support/test-credentials.js";
 
 const REQUESTS = Number(process.env.SESSIONBUS_FUZZ_REQUESTS || 5000);
 const SEED = Number(process.env.SESSIONBUS_FUZZ_SEED || Math.floor(Math.random() * 2 ** 31));
@@ -42,6 +43,8 @@ const KNOWN_CODES = new Set([
   grpc.status.ABORTED,
   grpc.status.RESOURCE_EXHAUSTED,
   grpc.status.DEADLINE_EXCEEDED,
+  // Hostile tokens (a few of the requests carry one): TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED.
+  grpc.status.UNAUTHENTICATED,
 ]);
 const RSS_BOUND_BYTES = 800 * 1024 * 1024;
 
@@ -55,6 +58,38 @@ interface Outcome {
 }
 
 const identity = (bytes: Buffer) => bytes;
+
+/**
+ * The metadata of one fuzzed call: mostly the root token (so requests reach the handlers),
+ * sometimes none, a mutated one or printable junk of any length.
+ */
+function metadataFor(random: Random): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  const token = rootToken();
+  const printable = (length: number) =>
+    Array.from({ length }, () => String.fromCharCode(32 + random.int(95))).join("");
+  switch (random.chance(0.9) ? 0 : 1 + random.int(5)) {
+    case 0:
+      metadata.set("authorization", token);
+      break;
+    case 1:
+      break;
+    case 2: {
+      const at = random.int(token.length);
+      metadata.set("authorization", `${token.slice(0, at)}${printable(1)}${token.slice(at + 1)}`);
+      break;
+    }
+    case 3:
+      metadata.set("authorization", `SharedAccessSignature ${printable(random.int(300))}`);
+      break;
+    case 4:
+      metadata.set("authorization", printable(random.pick([0, 1, 4096, 4097, 7000])));
+      break;
+    default:
+      metadata.set("authorization", token.replace(/se=\d+/, `se=${random.int(2_000_000_000)}`));
+  }
+  return metadata;
+}
 
 function call(
   client: grpc.Client,
@@ -83,7 +118,7 @@ function call(
         identity,
         identity,
         request,
-        new grpc.Metadata(),
+        metadataFor(random),
         options,
         () => undefined,
       );
@@ -94,7 +129,7 @@ function call(
         identity,
         identity,
         request,
-        new grpc.Metadata(),
+        metadataFor(random),
         options,
       );
       let received = 0;
@@ -108,7 +143,7 @@ function call(
         path,
         identity,
         identity,
-        new grpc.Metadata(),
+        metadataFor(random),
         options,
       );
       stream.on("data", (bytes: Buffer) => {

@@ -22,6 +22,7 @@ import {
   uniqueName,
 } from "./support/grpc-client.js";
 import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
+import { rootToken, rootTokenInterceptor } from "./support/test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 const INT64_MAX = "9223372036854775807";
@@ -241,8 +242,8 @@ describe("error texts", () => {
     await running.client.createSessionQueue(queue);
     const baseUrl = running.broker.httpUrl;
     for (const transport of [
-      createConnectTransport({ baseUrl, httpVersion: "2" }),
-      createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+      createConnectTransport({ baseUrl, interceptors: [rootTokenInterceptor], httpVersion: "2" }),
+      createGrpcWebTransport({ baseUrl, interceptors: [rootTokenInterceptor], httpVersion: "2" }),
     ]) {
       const messaging = createClient(MessagingService, transport);
       const error = await messaging
@@ -269,14 +270,15 @@ from sessionbus.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 stub = messaging_service_pb2_grpc.MessagingServiceStub(grpc.insecure_channel(sys.argv[1]))
 try:
     stub.AcceptSession(messaging_service_pb2.AcceptSessionRequest(
-        entity_path=sys.argv[2], max_wait=Duration(seconds=${INT64_MAX})), timeout=30)
+        entity_path=sys.argv[2], max_wait=Duration(seconds=${INT64_MAX})), timeout=30,
+        metadata=(("authorization", sys.argv[3]),))
 except grpc.RpcError as error:
     sys.stdout.write(error.code().name + "\\n" + error.details())
 `;
     const output = await new Promise<string>((resolve, reject) => {
       const child = spawn(
         "/usr/bin/python3",
-        ["-c", script, `127.0.0.1:${running.broker.port}`, queue],
+        ["-c", script, `127.0.0.1:${running.broker.port}`, queue, rootToken()],
         { stdio: ["ignore", "pipe", "pipe"], timeout: 45_000, killSignal: "SIGKILL" },
       );
       let out = "";

@@ -14,6 +14,7 @@ import { Disposition, MessagingService } from "../gen/ts/sessionbus/v1/messaging
 import { brokerPerFile } from "./support/broker-per-file.js";
 import { uniqueName } from "./support/grpc-client.js";
 import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
+import { rootTokenInterceptor } from "./support/test-credentials.js";
 
 let running: SessionTestBroker;
 brokerPerFile(startSessionBroker, (started) => {
@@ -21,24 +22,51 @@ brokerPerFile(startSessionBroker, (started) => {
 });
 
 const protocols: [string, (baseUrl: string) => Transport][] = [
-  ["gRPC-Web, binary", (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2" })],
+  [
+    "gRPC-Web, binary",
+    (baseUrl) =>
+      createGrpcWebTransport({ baseUrl, interceptors: [rootTokenInterceptor], httpVersion: "2" }),
+  ],
   [
     "gRPC-Web, JSON",
-    (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
+    (baseUrl) =>
+      createGrpcWebTransport({
+        baseUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion: "2",
+        useBinaryFormat: false,
+      }),
   ],
-  ["Connect, binary", (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2" })],
+  [
+    "Connect, binary",
+    (baseUrl) =>
+      createConnectTransport({ baseUrl, interceptors: [rootTokenInterceptor], httpVersion: "2" }),
+  ],
   [
     "Connect, JSON",
-    (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
+    (baseUrl) =>
+      createConnectTransport({
+        baseUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion: "2",
+        useBinaryFormat: false,
+      }),
   ],
   // Browsers and curl without --http2-prior-knowledge speak HTTP/1.1 to the same port.
   [
     "gRPC-Web, binary, HTTP/1.1",
-    (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+    (baseUrl) =>
+      createGrpcWebTransport({ baseUrl, interceptors: [rootTokenInterceptor], httpVersion: "1.1" }),
   ],
   [
     "Connect, JSON, HTTP/1.1",
-    (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+    (baseUrl) =>
+      createConnectTransport({
+        baseUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion: "1.1",
+        useBinaryFormat: false,
+      }),
   ],
 ];
 

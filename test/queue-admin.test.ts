@@ -18,6 +18,7 @@ import {
   toMs,
   uniqueName,
 } from "./support/grpc-client.js";
+import { TEST_ROOT_KEY } from "./support/test-credentials.js";
 
 let client: SessionbusClient;
 brokerPerFile(startTestBroker, (started) => {
@@ -248,6 +249,7 @@ describe("many queues on one nats-server", () => {
       natsUrl: nats.url,
       dataDir: "unused",
       natsServerBin: undefined,
+      auth: { enabled: true, rootKey: TEST_ROOT_KEY },
     });
     ownClient = new SessionbusClient(own.url);
   });

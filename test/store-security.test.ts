@@ -15,6 +15,7 @@ import { readConfig } from "../src/config.js";
 import { type NatsServerProcess, startNatsServer } from "../src/store/nats-server-process.js";
 import { type BrokerProcess, startBrokerProcess } from "./support/broker-process.js";
 import { SessionbusClient, uniqueName } from "./support/grpc-client.js";
+import { TEST_ROOT_KEY } from "./support/test-credentials.js";
 
 const EMBEDDED = /embedded nats-server at nats:\/\/127\.0\.0\.1:(\d+)/;
 
@@ -160,6 +161,7 @@ describe("NATS_URL with credentials", () => {
       NATS_URL: server.url,
       NATS_USER: credentials.user,
       NATS_PASSWORD: credentials.password,
+      SESSIONBUS_ROOT_KEY: TEST_ROOT_KEY,
     });
     const running = await startSessionbus(config);
     inProcess.push(running);

@@ -26,6 +26,7 @@ import {
   pem,
   type TestCa,
 } from "./support/test-certificates.js";
+import { rootTokenInterceptor, TEST_ROOT_KEY } from "./support/test-credentials.js";
 
 /** grpc.health.v1.HealthCheckResponse{status: SERVING}, as bytes. */
 const SERVING = Buffer.from([0x08, 0x01]);
@@ -65,6 +66,7 @@ async function startTlsBroker(files: TlsFiles): Promise<RunningSessionbus> {
     dataDir: "unused",
     natsServerBin: undefined,
     tls: files,
+    auth: { enabled: true, rootKey: TEST_ROOT_KEY },
   });
   brokers.push(broker);
   return broker;
@@ -128,17 +130,32 @@ const httpsTransports: [string, TransportFor][] = [
   [
     "Connect over HTTP/2",
     (baseUrl, client) =>
-      createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: nodeOptions(client) }),
+      createConnectTransport({
+        baseUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion: "2",
+        nodeOptions: nodeOptions(client),
+      }),
   ],
   [
     "Connect over HTTP/1.1",
     (baseUrl, client) =>
-      createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: nodeOptions(client) }),
+      createConnectTransport({
+        baseUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion: "1.1",
+        nodeOptions: nodeOptions(client),
+      }),
   ],
   [
     "gRPC-Web over HTTP/1.1",
     (baseUrl, client) =>
-      createGrpcWebTransport({ baseUrl, httpVersion: "1.1", nodeOptions: nodeOptions(client) }),
+      createGrpcWebTransport({
+        baseUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion: "1.1",
+        nodeOptions: nodeOptions(client),
+      }),
   ],
 ];
 
@@ -189,7 +206,11 @@ describe("TLS (SESSIONBUS_TLS_CERT, SESSIONBUS_TLS_KEY)", () => {
   it("refuses plaintext HTTP on the HTTP port", async () => {
     const plainUrl = broker.httpUrl.replace("https://", "http://");
     for (const httpVersion of ["2", "1.1"] as const) {
-      const transport = createConnectTransport({ baseUrl: plainUrl, httpVersion });
+      const transport = createConnectTransport({
+        baseUrl: plainUrl,
+        interceptors: [rootTokenInterceptor],
+        httpVersion,
+      });
       await expect(createClient(Health, transport).check({})).rejects.toThrow();
     }
   });

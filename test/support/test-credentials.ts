@@ -5,6 +5,7 @@
  * tests check the token format as any client sees it.
  */
 import { createHmac } from "node:crypto";
+import type { Interceptor } from "@connectrpc/connect";
 
 /** RootManageSharedAccessKey's primary key in tests (SESSIONBUS_ROOT_KEY). */
 export const TEST_ROOT_KEY = "c2Vzc2lvbmJ1cy10ZXN0LXJvb3Qta2V5LTAxMjM0NTY3ODk=";
@@ -53,3 +54,9 @@ export function testConnectionString(url: string): string {
   const plaintext = protocol === "http:" ? ";UseDevelopmentEmulator=true" : "";
   return `Endpoint=sb://${host}/;SharedAccessKeyName=${ROOT_RULE};SharedAccessKey=${TEST_ROOT_KEY}${plaintext}`;
 }
+
+/** A Connect interceptor sending the root token, for Connect and gRPC-Web test transports. */
+export const rootTokenInterceptor: Interceptor = (next) => async (request) => {
+  request.header.set("authorization", rootToken());
+  return next(request);
+};
