@@ -11,89 +11,90 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from sessionbus.v1 import authorization_pb2 as sessionbus_dot_v1_dot_authorization__pb2
 from sessionbus.v1 import queue_pb2 as sessionbus_dot_v1_dot_queue__pb2
 from sessionbus.v1 import topic_pb2 as sessionbus_dot_v1_dot_topic__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sessionbus/v1/admin_service.proto\x12\rsessionbus.v1\x1a\x19sessionbus/v1/queue.proto\x1a\x19sessionbus/v1/topic.proto\"h\n\x12\x43reateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13\x43reateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"%\n\x0fGetQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListQueuesResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13UpdateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"(\n\x12\x44\x65leteQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteQueueResponse\"h\n\x12\x43reateTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.TopicPropertiesR\nproperties\"A\n\x13\x43reateTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"%\n\x0fGetTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"O\n\x11ListTopicsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListTopicsResponse\x12,\n\x06topics\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.TopicR\x06topics\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.TopicPropertiesR\nproperties\"A\n\x13UpdateTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"(\n\x12\x44\x65leteTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteTopicResponse\"\xbe\x01\n\x19\x43reateSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x45\n\nproperties\x18\x03 \x01(\x0b\x32%.sessionbus.v1.SubscriptionPropertiesR\nproperties\x12\'\n\x04rule\x18\x04 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"]\n\x1a\x43reateSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"K\n\x16GetSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"Z\n\x17GetSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"u\n\x18ListSubscriptionsRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x86\x01\n\x19ListSubscriptionsResponse\x12\x41\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n\x19UpdateSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x45\n\nproperties\x18\x03 \x01(\x0b\x32%.sessionbus.v1.SubscriptionPropertiesR\nproperties\"]\n\x1aUpdateSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"N\n\x19\x44\x65leteSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\x88\x01\n\x11\x43reateRuleRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\x12\'\n\x04rule\x18\x03 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"=\n\x12\x43reateRuleResponse\x12\'\n\x04rule\x18\x01 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"^\n\x10ListRulesRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\">\n\x11ListRulesResponse\x12)\n\x05rules\x18\x01 \x03(\x0b\x32\x13.sessionbus.v1.RuleR\x05rules\"|\n\x11\x44\x65leteRuleRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\x12\x1b\n\trule_name\x18\x03 \x01(\tR\x08ruleName\"\x14\n\x12\x44\x65leteRuleResponse2\xd3\x0c\n\x0c\x41\x64minService\x12T\n\x0b\x43reateQueue\x12!.sessionbus.v1.CreateQueueRequest\x1a\".sessionbus.v1.CreateQueueResponse\x12K\n\x08GetQueue\x12\x1e.sessionbus.v1.GetQueueRequest\x1a\x1f.sessionbus.v1.GetQueueResponse\x12Q\n\nListQueues\x12 .sessionbus.v1.ListQueuesRequest\x1a!.sessionbus.v1.ListQueuesResponse\x12T\n\x0bUpdateQueue\x12!.sessionbus.v1.UpdateQueueRequest\x1a\".sessionbus.v1.UpdateQueueResponse\x12T\n\x0b\x44\x65leteQueue\x12!.sessionbus.v1.DeleteQueueRequest\x1a\".sessionbus.v1.DeleteQueueResponse\x12T\n\x0b\x43reateTopic\x12!.sessionbus.v1.CreateTopicRequest\x1a\".sessionbus.v1.CreateTopicResponse\x12K\n\x08GetTopic\x12\x1e.sessionbus.v1.GetTopicRequest\x1a\x1f.sessionbus.v1.GetTopicResponse\x12Q\n\nListTopics\x12 .sessionbus.v1.ListTopicsRequest\x1a!.sessionbus.v1.ListTopicsResponse\x12T\n\x0bUpdateTopic\x12!.sessionbus.v1.UpdateTopicRequest\x1a\".sessionbus.v1.UpdateTopicResponse\x12T\n\x0b\x44\x65leteTopic\x12!.sessionbus.v1.DeleteTopicRequest\x1a\".sessionbus.v1.DeleteTopicResponse\x12i\n\x12\x43reateSubscription\x12(.sessionbus.v1.CreateSubscriptionRequest\x1a).sessionbus.v1.CreateSubscriptionResponse\x12`\n\x0fGetSubscription\x12%.sessionbus.v1.GetSubscriptionRequest\x1a&.sessionbus.v1.GetSubscriptionResponse\x12\x66\n\x11ListSubscriptions\x12\'.sessionbus.v1.ListSubscriptionsRequest\x1a(.sessionbus.v1.ListSubscriptionsResponse\x12i\n\x12UpdateSubscription\x12(.sessionbus.v1.UpdateSubscriptionRequest\x1a).sessionbus.v1.UpdateSubscriptionResponse\x12i\n\x12\x44\x65leteSubscription\x12(.sessionbus.v1.DeleteSubscriptionRequest\x1a).sessionbus.v1.DeleteSubscriptionResponse\x12Q\n\nCreateRule\x12 .sessionbus.v1.CreateRuleRequest\x1a!.sessionbus.v1.CreateRuleResponse\x12N\n\tListRules\x12\x1f.sessionbus.v1.ListRulesRequest\x1a .sessionbus.v1.ListRulesResponse\x12Q\n\nDeleteRule\x12 .sessionbus.v1.DeleteRuleRequest\x1a!.sessionbus.v1.DeleteRuleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sessionbus/v1/admin_service.proto\x12\rsessionbus.v1\x1a!sessionbus/v1/authorization.proto\x1a\x19sessionbus/v1/queue.proto\x1a\x19sessionbus/v1/topic.proto\"h\n\x12\x43reateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13\x43reateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"%\n\x0fGetQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListQueuesResponse\x12,\n\x06queues\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.QueuePropertiesR\nproperties\"A\n\x13UpdateQueueResponse\x12*\n\x05queue\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.QueueR\x05queue\"(\n\x12\x44\x65leteQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteQueueResponse\"h\n\x12\x43reateTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.TopicPropertiesR\nproperties\"A\n\x13\x43reateTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"%\n\x0fGetTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\">\n\x10GetTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"O\n\x11ListTopicsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"j\n\x12ListTopicsResponse\x12,\n\x06topics\x18\x01 \x03(\x0b\x32\x14.sessionbus.v1.TopicR\x06topics\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x12UpdateTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12>\n\nproperties\x18\x02 \x01(\x0b\x32\x1e.sessionbus.v1.TopicPropertiesR\nproperties\"A\n\x13UpdateTopicResponse\x12*\n\x05topic\x18\x01 \x01(\x0b\x32\x14.sessionbus.v1.TopicR\x05topic\"(\n\x12\x44\x65leteTopicRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteTopicResponse\"\xbe\x01\n\x19\x43reateSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x45\n\nproperties\x18\x03 \x01(\x0b\x32%.sessionbus.v1.SubscriptionPropertiesR\nproperties\x12\'\n\x04rule\x18\x04 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"]\n\x1a\x43reateSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"K\n\x16GetSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"Z\n\x17GetSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"u\n\x18ListSubscriptionsRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x86\x01\n\x19ListSubscriptionsResponse\x12\x41\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n\x19UpdateSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x45\n\nproperties\x18\x03 \x01(\x0b\x32%.sessionbus.v1.SubscriptionPropertiesR\nproperties\"]\n\x1aUpdateSubscriptionResponse\x12?\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1b.sessionbus.v1.SubscriptionR\x0csubscription\"N\n\x19\x44\x65leteSubscriptionRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\x88\x01\n\x11\x43reateRuleRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\x12\'\n\x04rule\x18\x03 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"=\n\x12\x43reateRuleResponse\x12\'\n\x04rule\x18\x01 \x01(\x0b\x32\x13.sessionbus.v1.RuleR\x04rule\"^\n\x10ListRulesRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\">\n\x11ListRulesResponse\x12)\n\x05rules\x18\x01 \x03(\x0b\x32\x13.sessionbus.v1.RuleR\x05rules\"|\n\x11\x44\x65leteRuleRequest\x12\x1d\n\ntopic_name\x18\x01 \x01(\tR\ttopicName\x12+\n\x11subscription_name\x18\x02 \x01(\tR\x10subscriptionName\x12\x1b\n\trule_name\x18\x03 \x01(\tR\x08ruleName\"\x14\n\x12\x44\x65leteRuleResponse2\xb9\x12\n\x0c\x41\x64minService\x12T\n\x0b\x43reateQueue\x12!.sessionbus.v1.CreateQueueRequest\x1a\".sessionbus.v1.CreateQueueResponse\x12K\n\x08GetQueue\x12\x1e.sessionbus.v1.GetQueueRequest\x1a\x1f.sessionbus.v1.GetQueueResponse\x12Q\n\nListQueues\x12 .sessionbus.v1.ListQueuesRequest\x1a!.sessionbus.v1.ListQueuesResponse\x12T\n\x0bUpdateQueue\x12!.sessionbus.v1.UpdateQueueRequest\x1a\".sessionbus.v1.UpdateQueueResponse\x12T\n\x0b\x44\x65leteQueue\x12!.sessionbus.v1.DeleteQueueRequest\x1a\".sessionbus.v1.DeleteQueueResponse\x12T\n\x0b\x43reateTopic\x12!.sessionbus.v1.CreateTopicRequest\x1a\".sessionbus.v1.CreateTopicResponse\x12K\n\x08GetTopic\x12\x1e.sessionbus.v1.GetTopicRequest\x1a\x1f.sessionbus.v1.GetTopicResponse\x12Q\n\nListTopics\x12 .sessionbus.v1.ListTopicsRequest\x1a!.sessionbus.v1.ListTopicsResponse\x12T\n\x0bUpdateTopic\x12!.sessionbus.v1.UpdateTopicRequest\x1a\".sessionbus.v1.UpdateTopicResponse\x12T\n\x0b\x44\x65leteTopic\x12!.sessionbus.v1.DeleteTopicRequest\x1a\".sessionbus.v1.DeleteTopicResponse\x12i\n\x12\x43reateSubscription\x12(.sessionbus.v1.CreateSubscriptionRequest\x1a).sessionbus.v1.CreateSubscriptionResponse\x12`\n\x0fGetSubscription\x12%.sessionbus.v1.GetSubscriptionRequest\x1a&.sessionbus.v1.GetSubscriptionResponse\x12\x66\n\x11ListSubscriptions\x12\'.sessionbus.v1.ListSubscriptionsRequest\x1a(.sessionbus.v1.ListSubscriptionsResponse\x12i\n\x12UpdateSubscription\x12(.sessionbus.v1.UpdateSubscriptionRequest\x1a).sessionbus.v1.UpdateSubscriptionResponse\x12i\n\x12\x44\x65leteSubscription\x12(.sessionbus.v1.DeleteSubscriptionRequest\x1a).sessionbus.v1.DeleteSubscriptionResponse\x12Q\n\nCreateRule\x12 .sessionbus.v1.CreateRuleRequest\x1a!.sessionbus.v1.CreateRuleResponse\x12N\n\tListRules\x12\x1f.sessionbus.v1.ListRulesRequest\x1a .sessionbus.v1.ListRulesResponse\x12Q\n\nDeleteRule\x12 .sessionbus.v1.DeleteRuleRequest\x1a!.sessionbus.v1.DeleteRuleResponse\x12x\n\x17\x43reateAuthorizationRule\x12-.sessionbus.v1.CreateAuthorizationRuleRequest\x1a..sessionbus.v1.CreateAuthorizationRuleResponse\x12o\n\x14GetAuthorizationRule\x12*.sessionbus.v1.GetAuthorizationRuleRequest\x1a+.sessionbus.v1.GetAuthorizationRuleResponse\x12u\n\x16ListAuthorizationRules\x12,.sessionbus.v1.ListAuthorizationRulesRequest\x1a-.sessionbus.v1.ListAuthorizationRulesResponse\x12x\n\x17UpdateAuthorizationRule\x12-.sessionbus.v1.UpdateAuthorizationRuleRequest\x1a..sessionbus.v1.UpdateAuthorizationRuleResponse\x12\x8d\x01\n\x1eRegenerateAuthorizationRuleKey\x12\x34.sessionbus.v1.RegenerateAuthorizationRuleKeyRequest\x1a\x35.sessionbus.v1.RegenerateAuthorizationRuleKeyResponse\x12x\n\x17\x44\x65leteAuthorizationRule\x12-.sessionbus.v1.DeleteAuthorizationRuleRequest\x1a..sessionbus.v1.DeleteAuthorizationRuleResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sessionbus.v1.admin_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _CREATEQUEUEREQUEST._serialized_start=106
-  _CREATEQUEUEREQUEST._serialized_end=210
-  _CREATEQUEUERESPONSE._serialized_start=212
-  _CREATEQUEUERESPONSE._serialized_end=277
-  _GETQUEUEREQUEST._serialized_start=279
-  _GETQUEUEREQUEST._serialized_end=316
-  _GETQUEUERESPONSE._serialized_start=318
-  _GETQUEUERESPONSE._serialized_end=380
-  _LISTQUEUESREQUEST._serialized_start=382
-  _LISTQUEUESREQUEST._serialized_end=461
-  _LISTQUEUESRESPONSE._serialized_start=463
-  _LISTQUEUESRESPONSE._serialized_end=569
-  _UPDATEQUEUEREQUEST._serialized_start=571
-  _UPDATEQUEUEREQUEST._serialized_end=675
-  _UPDATEQUEUERESPONSE._serialized_start=677
-  _UPDATEQUEUERESPONSE._serialized_end=742
-  _DELETEQUEUEREQUEST._serialized_start=744
-  _DELETEQUEUEREQUEST._serialized_end=784
-  _DELETEQUEUERESPONSE._serialized_start=786
-  _DELETEQUEUERESPONSE._serialized_end=807
-  _CREATETOPICREQUEST._serialized_start=809
-  _CREATETOPICREQUEST._serialized_end=913
-  _CREATETOPICRESPONSE._serialized_start=915
-  _CREATETOPICRESPONSE._serialized_end=980
-  _GETTOPICREQUEST._serialized_start=982
-  _GETTOPICREQUEST._serialized_end=1019
-  _GETTOPICRESPONSE._serialized_start=1021
-  _GETTOPICRESPONSE._serialized_end=1083
-  _LISTTOPICSREQUEST._serialized_start=1085
-  _LISTTOPICSREQUEST._serialized_end=1164
-  _LISTTOPICSRESPONSE._serialized_start=1166
-  _LISTTOPICSRESPONSE._serialized_end=1272
-  _UPDATETOPICREQUEST._serialized_start=1274
-  _UPDATETOPICREQUEST._serialized_end=1378
-  _UPDATETOPICRESPONSE._serialized_start=1380
-  _UPDATETOPICRESPONSE._serialized_end=1445
-  _DELETETOPICREQUEST._serialized_start=1447
-  _DELETETOPICREQUEST._serialized_end=1487
-  _DELETETOPICRESPONSE._serialized_start=1489
-  _DELETETOPICRESPONSE._serialized_end=1510
-  _CREATESUBSCRIPTIONREQUEST._serialized_start=1513
-  _CREATESUBSCRIPTIONREQUEST._serialized_end=1703
-  _CREATESUBSCRIPTIONRESPONSE._serialized_start=1705
-  _CREATESUBSCRIPTIONRESPONSE._serialized_end=1798
-  _GETSUBSCRIPTIONREQUEST._serialized_start=1800
-  _GETSUBSCRIPTIONREQUEST._serialized_end=1875
-  _GETSUBSCRIPTIONRESPONSE._serialized_start=1877
-  _GETSUBSCRIPTIONRESPONSE._serialized_end=1967
-  _LISTSUBSCRIPTIONSREQUEST._serialized_start=1969
-  _LISTSUBSCRIPTIONSREQUEST._serialized_end=2086
-  _LISTSUBSCRIPTIONSRESPONSE._serialized_start=2089
-  _LISTSUBSCRIPTIONSRESPONSE._serialized_end=2223
-  _UPDATESUBSCRIPTIONREQUEST._serialized_start=2226
-  _UPDATESUBSCRIPTIONREQUEST._serialized_end=2375
-  _UPDATESUBSCRIPTIONRESPONSE._serialized_start=2377
-  _UPDATESUBSCRIPTIONRESPONSE._serialized_end=2470
-  _DELETESUBSCRIPTIONREQUEST._serialized_start=2472
-  _DELETESUBSCRIPTIONREQUEST._serialized_end=2550
-  _DELETESUBSCRIPTIONRESPONSE._serialized_start=2552
-  _DELETESUBSCRIPTIONRESPONSE._serialized_end=2580
-  _CREATERULEREQUEST._serialized_start=2583
-  _CREATERULEREQUEST._serialized_end=2719
-  _CREATERULERESPONSE._serialized_start=2721
-  _CREATERULERESPONSE._serialized_end=2782
-  _LISTRULESREQUEST._serialized_start=2784
-  _LISTRULESREQUEST._serialized_end=2878
-  _LISTRULESRESPONSE._serialized_start=2880
-  _LISTRULESRESPONSE._serialized_end=2942
-  _DELETERULEREQUEST._serialized_start=2944
-  _DELETERULEREQUEST._serialized_end=3068
-  _DELETERULERESPONSE._serialized_start=3070
-  _DELETERULERESPONSE._serialized_end=3090
-  _ADMINSERVICE._serialized_start=3093
-  _ADMINSERVICE._serialized_end=4712
+  _CREATEQUEUEREQUEST._serialized_start=141
+  _CREATEQUEUEREQUEST._serialized_end=245
+  _CREATEQUEUERESPONSE._serialized_start=247
+  _CREATEQUEUERESPONSE._serialized_end=312
+  _GETQUEUEREQUEST._serialized_start=314
+  _GETQUEUEREQUEST._serialized_end=351
+  _GETQUEUERESPONSE._serialized_start=353
+  _GETQUEUERESPONSE._serialized_end=415
+  _LISTQUEUESREQUEST._serialized_start=417
+  _LISTQUEUESREQUEST._serialized_end=496
+  _LISTQUEUESRESPONSE._serialized_start=498
+  _LISTQUEUESRESPONSE._serialized_end=604
+  _UPDATEQUEUEREQUEST._serialized_start=606
+  _UPDATEQUEUEREQUEST._serialized_end=710
+  _UPDATEQUEUERESPONSE._serialized_start=712
+  _UPDATEQUEUERESPONSE._serialized_end=777
+  _DELETEQUEUEREQUEST._serialized_start=779
+  _DELETEQUEUEREQUEST._serialized_end=819
+  _DELETEQUEUERESPONSE._serialized_start=821
+  _DELETEQUEUERESPONSE._serialized_end=842
+  _CREATETOPICREQUEST._serialized_start=844
+  _CREATETOPICREQUEST._serialized_end=948
+  _CREATETOPICRESPONSE._serialized_start=950
+  _CREATETOPICRESPONSE._serialized_end=1015
+  _GETTOPICREQUEST._serialized_start=1017
+  _GETTOPICREQUEST._serialized_end=1054
+  _GETTOPICRESPONSE._serialized_start=1056
+  _GETTOPICRESPONSE._serialized_end=1118
+  _LISTTOPICSREQUEST._serialized_start=1120
+  _LISTTOPICSREQUEST._serialized_end=1199
+  _LISTTOPICSRESPONSE._serialized_start=1201
+  _LISTTOPICSRESPONSE._serialized_end=1307
+  _UPDATETOPICREQUEST._serialized_start=1309
+  _UPDATETOPICREQUEST._serialized_end=1413
+  _UPDATETOPICRESPONSE._serialized_start=1415
+  _UPDATETOPICRESPONSE._serialized_end=1480
+  _DELETETOPICREQUEST._serialized_start=1482
+  _DELETETOPICREQUEST._serialized_end=1522
+  _DELETETOPICRESPONSE._serialized_start=1524
+  _DELETETOPICRESPONSE._serialized_end=1545
+  _CREATESUBSCRIPTIONREQUEST._serialized_start=1548
+  _CREATESUBSCRIPTIONREQUEST._serialized_end=1738
+  _CREATESUBSCRIPTIONRESPONSE._serialized_start=1740
+  _CREATESUBSCRIPTIONRESPONSE._serialized_end=1833
+  _GETSUBSCRIPTIONREQUEST._serialized_start=1835
+  _GETSUBSCRIPTIONREQUEST._serialized_end=1910
+  _GETSUBSCRIPTIONRESPONSE._serialized_start=1912
+  _GETSUBSCRIPTIONRESPONSE._serialized_end=2002
+  _LISTSUBSCRIPTIONSREQUEST._serialized_start=2004
+  _LISTSUBSCRIPTIONSREQUEST._serialized_end=2121
+  _LISTSUBSCRIPTIONSRESPONSE._serialized_start=2124
+  _LISTSUBSCRIPTIONSRESPONSE._serialized_end=2258
+  _UPDATESUBSCRIPTIONREQUEST._serialized_start=2261
+  _UPDATESUBSCRIPTIONREQUEST._serialized_end=2410
+  _UPDATESUBSCRIPTIONRESPONSE._serialized_start=2412
+  _UPDATESUBSCRIPTIONRESPONSE._serialized_end=2505
+  _DELETESUBSCRIPTIONREQUEST._serialized_start=2507
+  _DELETESUBSCRIPTIONREQUEST._serialized_end=2585
+  _DELETESUBSCRIPTIONRESPONSE._serialized_start=2587
+  _DELETESUBSCRIPTIONRESPONSE._serialized_end=2615
+  _CREATERULEREQUEST._serialized_start=2618
+  _CREATERULEREQUEST._serialized_end=2754
+  _CREATERULERESPONSE._serialized_start=2756
+  _CREATERULERESPONSE._serialized_end=2817
+  _LISTRULESREQUEST._serialized_start=2819
+  _LISTRULESREQUEST._serialized_end=2913
+  _LISTRULESRESPONSE._serialized_start=2915
+  _LISTRULESRESPONSE._serialized_end=2977
+  _DELETERULEREQUEST._serialized_start=2979
+  _DELETERULEREQUEST._serialized_end=3103
+  _DELETERULERESPONSE._serialized_start=3105
+  _DELETERULERESPONSE._serialized_end=3125
+  _ADMINSERVICE._serialized_start=3128
+  _ADMINSERVICE._serialized_end=5489
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 
 from sessionbus.v1 import admin_service_pb2 as sessionbus_dot_v1_dot_admin__service__pb2
+from sessionbus.v1 import authorization_pb2 as sessionbus_dot_v1_dot_authorization__pb2
 
 
 class AdminServiceStub(object):
@@ -104,6 +105,36 @@ class AdminServiceStub(object):
                 '/sessionbus.v1.AdminService/DeleteRule',
                 request_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleRequest.SerializeToString,
                 response_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleResponse.FromString,
+                )
+        self.CreateAuthorizationRule = channel.unary_unary(
+                '/sessionbus.v1.AdminService/CreateAuthorizationRule',
+                request_serializer=sessionbus_dot_v1_dot_authorization__pb2.CreateAuthorizationRuleRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_authorization__pb2.CreateAuthorizationRuleResponse.FromString,
+                )
+        self.GetAuthorizationRule = channel.unary_unary(
+                '/sessionbus.v1.AdminService/GetAuthorizationRule',
+                request_serializer=sessionbus_dot_v1_dot_authorization__pb2.GetAuthorizationRuleRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_authorization__pb2.GetAuthorizationRuleResponse.FromString,
+                )
+        self.ListAuthorizationRules = channel.unary_unary(
+                '/sessionbus.v1.AdminService/ListAuthorizationRules',
+                request_serializer=sessionbus_dot_v1_dot_authorization__pb2.ListAuthorizationRulesRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_authorization__pb2.ListAuthorizationRulesResponse.FromString,
+                )
+        self.UpdateAuthorizationRule = channel.unary_unary(
+                '/sessionbus.v1.AdminService/UpdateAuthorizationRule',
+                request_serializer=sessionbus_dot_v1_dot_authorization__pb2.UpdateAuthorizationRuleRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_authorization__pb2.UpdateAuthorizationRuleResponse.FromString,
+                )
+        self.RegenerateAuthorizationRuleKey = channel.unary_unary(
+                '/sessionbus.v1.AdminService/RegenerateAuthorizationRuleKey',
+                request_serializer=sessionbus_dot_v1_dot_authorization__pb2.RegenerateAuthorizationRuleKeyRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_authorization__pb2.RegenerateAuthorizationRuleKeyResponse.FromString,
+                )
+        self.DeleteAuthorizationRule = channel.unary_unary(
+                '/sessionbus.v1.AdminService/DeleteAuthorizationRule',
+                request_serializer=sessionbus_dot_v1_dot_authorization__pb2.DeleteAuthorizationRuleRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_authorization__pb2.DeleteAuthorizationRuleResponse.FromString,
                 )
 
 
@@ -225,6 +256,47 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAuthorizationRule(self, request, context):
+        """Shared access authorization rules of the namespace (entity_path empty) or of a queue or
+        topic. All need MANAGE on their scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuthorizationRule(self, request, context):
+        """The rule with its keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuthorizationRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAuthorizationRule(self, request, context):
+        """Replaces the rule's rights.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateAuthorizationRuleKey(self, request, context):
+        """Replaces one key; tokens signed with the other keep working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAuthorizationRule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -317,6 +389,36 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DeleteRule,
                     request_deserializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleRequest.FromString,
                     response_serializer=sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleResponse.SerializeToString,
+            ),
+            'CreateAuthorizationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAuthorizationRule,
+                    request_deserializer=sessionbus_dot_v1_dot_authorization__pb2.CreateAuthorizationRuleRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_authorization__pb2.CreateAuthorizationRuleResponse.SerializeToString,
+            ),
+            'GetAuthorizationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuthorizationRule,
+                    request_deserializer=sessionbus_dot_v1_dot_authorization__pb2.GetAuthorizationRuleRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_authorization__pb2.GetAuthorizationRuleResponse.SerializeToString,
+            ),
+            'ListAuthorizationRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuthorizationRules,
+                    request_deserializer=sessionbus_dot_v1_dot_authorization__pb2.ListAuthorizationRulesRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_authorization__pb2.ListAuthorizationRulesResponse.SerializeToString,
+            ),
+            'UpdateAuthorizationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAuthorizationRule,
+                    request_deserializer=sessionbus_dot_v1_dot_authorization__pb2.UpdateAuthorizationRuleRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_authorization__pb2.UpdateAuthorizationRuleResponse.SerializeToString,
+            ),
+            'RegenerateAuthorizationRuleKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateAuthorizationRuleKey,
+                    request_deserializer=sessionbus_dot_v1_dot_authorization__pb2.RegenerateAuthorizationRuleKeyRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_authorization__pb2.RegenerateAuthorizationRuleKeyResponse.SerializeToString,
+            ),
+            'DeleteAuthorizationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAuthorizationRule,
+                    request_deserializer=sessionbus_dot_v1_dot_authorization__pb2.DeleteAuthorizationRuleRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_authorization__pb2.DeleteAuthorizationRuleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -632,5 +734,107 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/DeleteRule',
             sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleRequest.SerializeToString,
             sessionbus_dot_v1_dot_admin__service__pb2.DeleteRuleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateAuthorizationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/CreateAuthorizationRule',
+            sessionbus_dot_v1_dot_authorization__pb2.CreateAuthorizationRuleRequest.SerializeToString,
+            sessionbus_dot_v1_dot_authorization__pb2.CreateAuthorizationRuleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetAuthorizationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/GetAuthorizationRule',
+            sessionbus_dot_v1_dot_authorization__pb2.GetAuthorizationRuleRequest.SerializeToString,
+            sessionbus_dot_v1_dot_authorization__pb2.GetAuthorizationRuleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListAuthorizationRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/ListAuthorizationRules',
+            sessionbus_dot_v1_dot_authorization__pb2.ListAuthorizationRulesRequest.SerializeToString,
+            sessionbus_dot_v1_dot_authorization__pb2.ListAuthorizationRulesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateAuthorizationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/UpdateAuthorizationRule',
+            sessionbus_dot_v1_dot_authorization__pb2.UpdateAuthorizationRuleRequest.SerializeToString,
+            sessionbus_dot_v1_dot_authorization__pb2.UpdateAuthorizationRuleResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RegenerateAuthorizationRuleKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/RegenerateAuthorizationRuleKey',
+            sessionbus_dot_v1_dot_authorization__pb2.RegenerateAuthorizationRuleKeyRequest.SerializeToString,
+            sessionbus_dot_v1_dot_authorization__pb2.RegenerateAuthorizationRuleKeyResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteAuthorizationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.AdminService/DeleteAuthorizationRule',
+            sessionbus_dot_v1_dot_authorization__pb2.DeleteAuthorizationRuleRequest.SerializeToString,
+            sessionbus_dot_v1_dot_authorization__pb2.DeleteAuthorizationRuleResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

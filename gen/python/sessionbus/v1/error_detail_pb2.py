@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sessionbus/v1/error_detail.proto\x12\rsessionbus.v1\"\xab\x01\n\x0b\x45rrorDetail\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x1f\n\x0b\x65ntity_path\x18\x03 \x01(\tR\nentityPath\x12\"\n\nsession_id\x18\x04 \x01(\tH\x00R\tsessionId\x88\x01\x01\x12\x1a\n\x08position\x18\x05 \x01(\x05R\x08positionB\r\n\x0b_session_idb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sessionbus/v1/error_detail.proto\x12\rsessionbus.v1\"\xd0\x01\n\x0b\x45rrorDetail\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x1f\n\x0b\x65ntity_path\x18\x03 \x01(\tR\nentityPath\x12\"\n\nsession_id\x18\x04 \x01(\tH\x00R\tsessionId\x88\x01\x01\x12\x1a\n\x08position\x18\x05 \x01(\x05R\x08position\x12#\n\rmissing_right\x18\x06 \x01(\tR\x0cmissingRightB\r\n\x0b_session_idb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sessionbus.v1.error_detail_pb2', globals())
@@ -21,5 +21,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   _ERRORDETAIL._serialized_start=52
-  _ERRORDETAIL._serialized_end=223
+  _ERRORDETAIL._serialized_end=260
 # @@protoc_insertion_point(module_scope)

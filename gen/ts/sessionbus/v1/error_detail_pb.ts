@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessionbus/v1/error_detail.proto.
  */
 export const file_sessionbus_v1_error_detail: GenFile = /*@__PURE__*/
-  fileDesc("CiBzZXNzaW9uYnVzL3YxL2Vycm9yX2RldGFpbC5wcm90bxINc2Vzc2lvbmJ1cy52MSJ7CgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSDQoFZmllbGQYAiABKAkSEwoLZW50aXR5X3BhdGgYAyABKAkSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBEhAKCHBvc2l0aW9uGAUgASgFQg0KC19zZXNzaW9uX2lkYgZwcm90bzM");
+  fileDesc("CiBzZXNzaW9uYnVzL3YxL2Vycm9yX2RldGFpbC5wcm90bxINc2Vzc2lvbmJ1cy52MSKSAQoLRXJyb3JEZXRhaWwSDgoGcmVhc29uGAEgASgJEg0KBWZpZWxkGAIgASgJEhMKC2VudGl0eV9wYXRoGAMgASgJEhcKCnNlc3Npb25faWQYBCABKAlIAIgBARIQCghwb3NpdGlvbhgFIAEoBRIVCg1taXNzaW5nX3JpZ2h0GAYgASgJQg0KC19zZXNzaW9uX2lkYgZwcm90bzM");
 
 /**
  * Attached to every error status the broker returns (in grpc-status-details-bin for gRPC,
@@ -55,6 +55,13 @@ export type ErrorDetail = Message<"sessionbus.v1.ErrorDetail"> & {
    * @generated from field: int32 position = 5;
    */
   position: number;
+
+  /**
+   * For MISSING_RIGHT: the right the call needed ("Manage", "Send" or "Listen").
+   *
+   * @generated from field: string missing_right = 6;
+   */
+  missingRight: string;
 };
 
 /**
