@@ -86,10 +86,11 @@ export interface SessionBusClientOptions
    * (plus `;UseDevelopmentEmulator=true` for a broker without TLS): the broker's address,
    * unless `url` is given, and the key every call's token is minted from. Tokens are valid
    * for an hour and replaced five minutes before they expire. A string with
-   * `SharedAccessSignature=<token>` instead of the key pair sends that token.
+   * `SharedAccessSignature=<token>` instead of the key pair sends that token. Takes the
+   * text or what parseConnectionString made of it.
    * @default none: calls carry no token
    */
-  connectionString?: string | undefined;
+  connectionString?: string | ConnectionString | undefined;
   /**
    * Instead of a connection string: a token minted elsewhere, or a function returning one
    * (called before the first call and whenever the last token's `se` is less than five
@@ -250,7 +251,9 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
   const { callTimeoutMs } = withDefaults(CLIENT_DEFAULTS, options);
   const instanceId = options.instanceId ?? randomUUID();
   const connectionString: ConnectionString | undefined =
-    givenConnectionString === undefined ? undefined : parseConnectionString(givenConnectionString);
+    typeof givenConnectionString === "string"
+      ? parseConnectionString(givenConnectionString)
+      : givenConnectionString;
   const token = createTokenSource({ connectionString, sharedAccessSignature });
   const url = givenUrl ?? connectionString?.url ?? "";
   if (url === "" && ownTransport === undefined) {
