@@ -14,10 +14,11 @@ import {
   createRouterTransport,
   type HandlerContext,
 } from "@connectrpc/connect";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { ErrorDetailSchema } from "../gen/ts/sessionbus/v1/error_detail_pb.js";
 import { MessagingService } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { FramePipe } from "../src/client/frame-pipe.js";
 import {
   createSasToken,
   createSessionBusClient,
@@ -314,5 +315,32 @@ describe("sasInterceptor", () => {
 
   it("needs a credential", () => {
     expect(() => sasInterceptor({})).toThrow(/connectionString or a sharedAccessSignature/);
+  });
+});
+
+describe("streams of frames (SettleStream)", () => {
+  it("go to a new stream, with a new token, before the one they were opened with could expire", async () => {
+    let opened = 0;
+    const pipe = new FramePipe<number, number>(
+      async function* (frames) {
+        opened++;
+        for await (const frame of frames) yield frame;
+      },
+      0,
+      240_000,
+    );
+    const now = vi.spyOn(Date, "now").mockReturnValue(1_000_000);
+    try {
+      expect(await pipe.frame(1)).toBe(1);
+      now.mockReturnValue(1_000_000 + 239_000);
+      expect(await pipe.frame(2)).toBe(2);
+      expect(opened).toBe(1);
+      now.mockReturnValue(1_000_000 + 240_000);
+      expect(await pipe.frame(3)).toBe(3);
+      expect(opened).toBe(2);
+    } finally {
+      now.mockRestore();
+      await pipe.close();
+    }
   });
 });
