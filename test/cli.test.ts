@@ -1,11 +1,18 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
+import { AccessRight } from "../gen/ts/sessionbus/v1/authorization_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
+import { formatConnectionString, sasInterceptor } from "../src/client/index.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
+import { testConnectionString } from "./support/test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 const launcher = join(projectRoot, "bin/sessionbus.mjs");
@@ -28,14 +35,22 @@ interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI as a child process (without blocking the in-process broker). */
-function cli(args: string[]): Promise<CliResult> {
-  return runProcess(process.execPath, [launcher, ...args], { SESSIONBUS_URL: "" });
+/**
+ * Runs the CLI as a child process (without blocking the in-process broker), with neither
+ * address nor connection string from the test's own environment.
+ */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [launcher, ...args], {
+    SESSIONBUS_URL: "",
+    SESSIONBUS_CONNECTION_STRING: "",
+    SESSIONBUS_DATA_DIR: "",
+    ...env,
+  });
 }
 
 /** Runs one README line through bash, as a reader would paste it. */
-function shell(command: string, url: string): Promise<CliResult> {
-  return runProcess("bash", ["-c", command], { SESSIONBUS_URL: url });
+function shell(command: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return runProcess("bash", ["-c", command], env);
 }
 
 function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
@@ -74,19 +89,30 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
   let broker: RunningSessionbus;
   const queue = `cli-${randomUUID().slice(0, 8)}`;
 
+  let connectionString: string;
+
   beforeAll(async () => {
     broker = await startInProcessBroker();
+    connectionString = testConnectionString(broker.url);
   });
 
   afterAll(async () => {
     await broker?.close();
   });
 
-  /** Runs a command against the test broker with --json; expects exit 0 and parses stdout. */
+  /**
+   * Runs a command against the test broker with --json and the root rule's connection string
+   * (which also gives the address); expects exit 0 and parses stdout.
+   */
   async function json(args: string[]): Promise<Record<string, unknown>> {
-    const result = await cli(["--url", broker.url, "--json", ...args]);
+    const result = await cli(["--connection-string", connectionString, "--json", ...args]);
     expect(result.code, result.stderr).toBe(0);
     return JSON.parse(result.stdout) as Record<string, unknown>;
+  }
+
+  /** Runs a command with the connection string in SESSIONBUS_CONNECTION_STRING. */
+  function authorized(args: string[]): Promise<CliResult> {
+    return cli(args, { SESSIONBUS_CONNECTION_STRING: connectionString });
   }
 
   it("creates a session queue, sends, peeks, receives and keeps session state", async () => {
@@ -134,7 +160,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
   });
 
   it("exits 3 when nothing arrives within --wait", async () => {
-    const result = await cli([
+    const result = await authorized([
       "--url",
       broker.url,
       "--json",
@@ -149,19 +175,25 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
   });
 
   it("exits 1 with the broker's reason for an unknown queue", async () => {
-    const result = await cli(["--url", broker.url, "--json", "peek", `missing-${randomUUID()}`]);
+    const result = await authorized([
+      "--url",
+      broker.url,
+      "--json",
+      "peek",
+      `missing-${randomUUID()}`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("ENTITY_NOT_FOUND");
   });
 
   it("exits 2 on a bad flag, a missing argument and mixed rule filters", async () => {
-    const bad = await cli(["--url", broker.url, "send", queue, "--bogus"]);
+    const bad = await authorized(["--url", broker.url, "send", queue, "--bogus"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--help");
-    const missing = await cli(["--url", broker.url, "subscription", "create", "t"]);
+    const missing = await authorized(["--url", broker.url, "subscription", "create", "t"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing NAME");
-    const mixed = await cli([
+    const mixed = await authorized([
       "--url",
       broker.url,
       "rule",
@@ -175,7 +207,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     ]);
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain("one kind of filter");
-    const noFilter = await cli(["--url", broker.url, "rule", "add", "t", "s", "r"]);
+    const noFilter = await authorized(["--url", broker.url, "rule", "add", "t", "s", "r"]);
     expect(noFilter.code).toBe(2);
     expect(noFilter.stderr).toContain('Run "sessionbus rule --help"');
   });
@@ -237,7 +269,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     await json(["rule", "delete", topic, "reds", "big-reds"]);
     const rules = await json(["rule", "list", topic, "reds"]);
     expect((rules.rules as { name: string }[]).map((r) => r.name)).toEqual(["vip"]);
-    const text = await cli(["--url", broker.url, "rule", "list", topic, "reds"]);
+    const text = await authorized(["--url", broker.url, "rule", "list", topic, "reds"]);
     expect(text.stdout.trim()).toBe('vip\tcorrelation: tier="gold"');
     await json([
       "send",
@@ -257,7 +289,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     expect((shown.rules as { name: string }[]).map((r) => r.name)).toEqual(["vip"]);
     await json(["subscription", "delete", topic, "reds"]);
     await json(["topic", "delete", topic]);
-    const gone = await cli(["--url", broker.url, "topic", "get", topic]);
+    const gone = await authorized(["--url", broker.url, "topic", "get", topic]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain("ENTITY_NOT_FOUND");
   });
@@ -361,7 +393,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
       rules: [{ name: "$Default" }],
     });
 
-    const refused = await cli([
+    const refused = await authorized([
       "--url",
       broker.url,
       "subscription",
@@ -377,7 +409,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     const unchanged = await json(["subscription", "get", topic, "plain"]);
     expect((unchanged.properties as { requiresSession: boolean }).requiresSession).toBe(false);
 
-    const nothing = await cli(["--url", broker.url, "topic", "update", topic]);
+    const nothing = await authorized(["--url", broker.url, "topic", "update", topic]);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toContain("at least one property flag");
     await json(["topic", "delete", topic]);
@@ -388,7 +420,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     await json(["topic", "create", topic]);
     await json(["subscription", "create", topic, "s"]);
     const expression = "color = 'red' AND AND x = 1";
-    const bad = await cli([
+    const bad = await authorized([
       "--url",
       broker.url,
       "rule",
@@ -407,7 +439,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     // The caret stands under the second AND, the 19th character.
     expect(lines[3]).toBe(`    ${" ".repeat(18)}^`);
     // Also when the bad rule comes with the subscription; nothing is created then.
-    const withSub = await cli([
+    const withSub = await authorized([
       "--url",
       broker.url,
       "subscription",
@@ -424,6 +456,155 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     await json(["topic", "delete", topic]);
   });
 
+  it("without a connection string, exits 1 and says where the broker wrote one", async () => {
+    const result = await cli(["--url", broker.url, "queue", "list"]);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines[0]).toMatch(/^TOKEN_MISSING: /);
+    expect(result.stderr).toContain("pass --connection-string or set SESSIONBUS_CONNECTION_STRING");
+    expect(result.stderr).toContain("<data dir>/connection-string");
+    expect(result.stderr).toContain(
+      'export SESSIONBUS_CONNECTION_STRING="$(cat data/connection-string)"',
+    );
+  });
+
+  it("points at the connection string file in SESSIONBUS_DATA_DIR when there is one, without showing it", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sessionbus-cli-auth-"));
+    try {
+      const file = join(dataDir, "connection-string");
+      writeFileSync(file, `${connectionString}\n`, { mode: 0o600 });
+      const result = await cli(["--url", broker.url, "queue", "list"], {
+        SESSIONBUS_DATA_DIR: dataDir,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`there is one at ${file}`);
+      expect(result.stderr).toContain(`export SESSIONBUS_CONNECTION_STRING="$(cat ${file})"`);
+      expect(result.stderr).not.toContain("SharedAccessKey=");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("exits 1 with TOKEN_INVALID for a key the broker does not know, never showing the key", async () => {
+    const wrongKey = "bm90LXRoZS1icm9rZXJzLWtleS1hdC1hbGwtMDEyMzQ1Njc4OQ==";
+    const wrong = connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${wrongKey}`);
+    const result = await cli(["--connection-string", wrong, "queue", "list"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^TOKEN_INVALID: /);
+    expect(result.stderr).toContain("regenerated");
+    expect(result.stderr).not.toContain(wrongKey);
+  });
+
+  it("exits 2 for a malformed connection string, never showing its key", async () => {
+    const key = "c2VjcmV0LWtleS12YWx1ZS10aGF0LXN0YXlzLXNlY3JldA";
+    const result = await cli([
+      "--connection-string",
+      `Endpoint=sb://127.0.0.1:1/;SharedAccessKey=${key}`,
+      "queue",
+      "list",
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--connection-string: ");
+    expect(result.stderr).toContain("no SharedAccessKeyName");
+    expect(result.stderr).not.toContain(key.slice(0, 12));
+  });
+
+  it("names the missing right when the connection string's rule lacks it", async () => {
+    const admin = createClient(
+      AdminService,
+      createGrpcTransport({
+        baseUrl: broker.url,
+        interceptors: [sasInterceptor(connectionString)],
+      }),
+    );
+    const ruleName = `cli-send-${randomUUID().slice(0, 8)}`;
+    const target = `cli-rights-${randomUUID().slice(0, 8)}`;
+    await json(["queue", "create", target]);
+    const { rule } = await admin.createAuthorizationRule({
+      entityPath: "",
+      name: ruleName,
+      rights: [AccessRight.SEND],
+    });
+    try {
+      const sendOnly = formatConnectionString({
+        host: "127.0.0.1",
+        port: broker.port,
+        keyName: ruleName,
+        key: rule?.primaryKey ?? "",
+        tls: false,
+      });
+      const denied = await cli(["--connection-string", sendOnly, "queue", "delete", target]);
+      expect(denied.code, denied.stderr).toBe(1);
+      const lines = denied.stderr.trim().split("\n");
+      expect(lines[0]).toMatch(/^MISSING_RIGHT: /);
+      expect(lines).toContain(`  missing right: Manage on ${target}`);
+      expect(denied.stderr).toContain(`rule "${ruleName}" lacks the Manage right`);
+
+      const sent = await cli(["--connection-string", sendOnly, "send", target, "--body", "b"]);
+      expect(sent.code, sent.stderr).toBe(0);
+    } finally {
+      await admin.deleteAuthorizationRule({ entityPath: "", name: ruleName });
+      await admin.deleteQueue({ name: target });
+    }
+  });
+
+  it("prints tokens that curl can call the HTTP port with, for one entity or the whole namespace", async () => {
+    const target = `cli-token-${randomUUID().slice(0, 8)}`;
+    const curl = async (token: string, method: string, body: object) => {
+      const result = await runProcess(
+        "curl",
+        [
+          "-sS",
+          "-H",
+          `authorization: ${token}`,
+          "-H",
+          "content-type: application/json",
+          "-d",
+          JSON.stringify(body),
+          `http://127.0.0.1:${broker.httpPort}/sessionbus.v1.${method}`,
+        ],
+        {},
+      );
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as Record<string, unknown>;
+    };
+
+    const namespace = await authorized(["token"]);
+    expect(namespace.code, namespace.stderr).toBe(0);
+    const namespaceToken = namespace.stdout.trim();
+    expect(namespaceToken).toMatch(
+      /^SharedAccessSignature sr=sb%3A%2F%2F127\.0\.0\.1%3A\d+%2F&sig=[^&]+&se=\d+&skn=[^&]+$/,
+    );
+    expect(await curl(namespaceToken, "AdminService/CreateQueue", { name: target })).toMatchObject({
+      queue: { name: target },
+    });
+
+    const scoped = await authorized(["--json", "token", "--entity", target, "--ttl", "10m"]);
+    expect(scoped.code, scoped.stderr).toBe(0);
+    const minted = JSON.parse(scoped.stdout) as {
+      token: string;
+      resourceUri: string;
+      expiresAt: string;
+    };
+    expect(minted.resourceUri).toBe(`sb://127.0.0.1:${broker.port}/${target}`);
+    const left = Date.parse(minted.expiresAt) - Date.now();
+    expect(left).toBeGreaterThan(590_000);
+    expect(left).toBeLessThanOrEqual(600_000);
+    const body = Buffer.from("hi").toString("base64");
+    expect(
+      await curl(minted.token, "MessagingService/Send", {
+        entityPath: target,
+        messages: [{ body }],
+      }),
+    ).toMatchObject({ results: [{ sequenceNumber: "1" }] });
+    // The entity's token reaches nothing else.
+    expect(
+      await curl(minted.token, "MessagingService/Peek", { entityPath: `${target}-other` }),
+    ).toMatchObject({ code: "permission_denied" });
+
+    await json(["queue", "delete", target]);
+  });
+
   it("shows help with examples and exit codes", async () => {
     const main = await cli(["--help"]);
     expect(main.code).toBe(0);
@@ -432,6 +613,10 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     const receive = await cli(["receive", "--help"]);
     expect(receive.code).toBe(0);
     expect(receive.stdout).toContain("Examples");
+    expect(receive.stdout).toContain("--connection-string");
+    const token = await cli(["token", "--help"]);
+    expect(token.code).toBe(0);
+    expect(token.stdout).toContain("grpcurl -plaintext -H");
   });
 });
 
@@ -461,7 +646,10 @@ describe("README CLI sample", () => {
         .replace(/^npx sessionbus/, `"${process.execPath}" "${launcher}"`)
         .replaceAll(" orders", ` ${queue}`)
         .replaceAll(" events", ` ${topic}`);
-      const result = await shell(command, broker.url);
+      const result = await shell(command, {
+        SESSIONBUS_URL: broker.url,
+        SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
+      });
       // The README's accept-next receive may find nothing left: exit code 3 says so.
       const allowed = line.includes("--next-session") ? [0, 3] : [0];
       expect(allowed, `${line}\n${result.stderr}`).toContain(result.code);

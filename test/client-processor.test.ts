@@ -19,6 +19,7 @@ import {
   type SessionProcessorHandlers,
 } from "../src/client/index.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
+import { testConnectionString } from "./support/test-credentials.js";
 
 let broker: RunningSessionbus;
 let client: SessionBusClient;
@@ -29,8 +30,8 @@ const processors: SessionProcessor[] = [];
 
 beforeAll(async () => {
   broker = await startInProcessBroker();
-  client = createSessionBusClient({ url: broker.url });
-  other = createSessionBusClient({ url: broker.url });
+  client = createSessionBusClient({ connectionString: testConnectionString(broker.url) });
+  other = createSessionBusClient({ connectionString: testConnectionString(broker.url) });
 });
 
 afterAll(async () => {

@@ -1,14 +1,18 @@
 /**
  * The client SDK (src/client) against an in-process broker on the test run's nats-server:
  * sending and receiving, sessions in order, the recall after an abandon, session state,
- * typed errors, request–reply, cancellation, and topics with subscriptions and rules.
+ * typed errors, request–reply, cancellation, topics with subscriptions and rules, and
+ * shared access authorization (connection strings, tokens, rights).
  */
 import { randomUUID } from "node:crypto";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
+import { AccessRight } from "../gen/ts/sessionbus/v1/authorization_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
 import {
+  createSasToken,
   createSessionBusClient,
   deadLetterQueuePath,
   EntityAlreadyExistsError,
@@ -16,6 +20,7 @@ import {
   InvalidArgumentError,
   MessageLockLostError,
   NotSessionEntityError,
+  PermissionDeniedError,
   type ReceivedMessage,
   type SessionBusClient,
   SessionBusError,
@@ -23,11 +28,16 @@ import {
   SessionIdRequiredError,
   SessionLockLostError,
   type SessionReceiver,
+  sasInterceptor,
   subscriptionPath,
+  UnauthenticatedError,
 } from "../src/client/index.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
+import { ROOT_RULE, TEST_ROOT_KEY, testConnectionString } from "./support/test-credentials.js";
 
 let broker: RunningSessionbus;
+/** The root rule's connection string: Manage, Send and Listen on the whole namespace. */
+let connectionString: string;
 let client: SessionBusClient;
 /** Another connection: "another receiver". */
 let other: SessionBusClient;
@@ -36,8 +46,9 @@ const createdTopics: string[] = [];
 
 beforeAll(async () => {
   broker = await startInProcessBroker();
-  client = createSessionBusClient({ url: broker.url });
-  other = createSessionBusClient({ url: broker.url });
+  connectionString = testConnectionString(broker.url);
+  client = createSessionBusClient({ connectionString });
+  other = createSessionBusClient({ connectionString });
 });
 
 afterAll(async () => {
@@ -45,7 +56,7 @@ afterAll(async () => {
   await client?.close();
   await other?.close();
   if (broker) {
-    const admin = createSessionBusClient({ url: broker.url });
+    const admin = createSessionBusClient({ connectionString });
     for (const name of created) await admin.deleteQueue(name).catch(() => undefined);
     for (const name of createdTopics) await admin.deleteTopic(name).catch(() => undefined);
     await admin.close();
@@ -211,7 +222,7 @@ describe("session receivers", () => {
   it("work through a Connect transport to the HTTP port, as in a browser", async () => {
     const q = await queue("connect", true);
     const overConnect = createSessionBusClient({
-      url: broker.url,
+      connectionString,
       transport: createConnectTransport({ baseUrl: broker.httpUrl, httpVersion: "2" }),
     });
     try {
@@ -401,7 +412,7 @@ describe("request–reply", () => {
   it("gives each of 50 concurrent calls its own reply through a responder", async () => {
     const requests = await queue("requests");
     const replies = await queue("replies", true);
-    const responderClient = createSessionBusClient({ url: broker.url });
+    const responderClient = createSessionBusClient({ connectionString });
     const handled: string[] = [];
     const responder = responderClient.createResponder(requests, (request) => {
       handled.push(request.text);
@@ -604,5 +615,159 @@ describe("topics, subscriptions and rules", () => {
     const badName = await rejection(client.createSubscription(t, "a/b"));
     expect(badName).toMatchObject({ reason: "INVALID_ARGUMENT", position: undefined });
     expect((await client.listRules(t, "s")).map((r) => r.name)).toEqual(["$Default"]);
+  });
+});
+
+describe("shared access authorization", () => {
+  /** Rules this block made, deleted at its end. */
+  const rules: { entityPath: string; name: string }[] = [];
+  const rootAdmin = () =>
+    createClient(
+      AdminService,
+      createConnectTransport({
+        baseUrl: broker.httpUrl,
+        httpVersion: "1.1",
+        interceptors: [sasInterceptor(connectionString)],
+      }),
+    );
+
+  /** A new rule with `rights` and the connection string of its primary key. */
+  async function ruleConnectionString(
+    rights: AccessRight[],
+    entityPath = "",
+  ): Promise<{ name: string; connectionString: string }> {
+    const name = `sdk-${randomUUID().slice(0, 8)}`;
+    const { rule } = await rootAdmin().createAuthorizationRule({ entityPath, name, rights });
+    rules.push({ entityPath, name });
+    const entity = entityPath === "" ? "" : `;EntityPath=${entityPath}`;
+    return {
+      name,
+      connectionString: `Endpoint=sb://127.0.0.1:${broker.port}/;SharedAccessKeyName=${name};SharedAccessKey=${rule?.primaryKey}${entity};UseDevelopmentEmulator=true`,
+    };
+  }
+
+  afterAll(async () => {
+    const admin = rootAdmin();
+    for (const rule of rules) await admin.deleteAuthorizationRule(rule).catch(() => undefined);
+  });
+
+  it("takes the broker's address from the connection string", () => {
+    expect(client.url).toBe(broker.url);
+  });
+
+  it("refuses a client without a token: UnauthenticatedError, TOKEN_MISSING", async () => {
+    const anonymous = createSessionBusClient({ url: broker.url });
+    try {
+      const error = await rejection(anonymous.getQueue("anything"));
+      expect(error).toBeInstanceOf(UnauthenticatedError);
+      expect(error).toMatchObject({ reason: "TOKEN_MISSING", code: Code.Unauthenticated });
+      // Streams too: a receiver fails on its first receive.
+      const receiveError = await rejection(
+        anonymous.receiver("anything").receiveMessage({ maxWaitMs: 1_000 }),
+      );
+      expect(receiveError).toMatchObject({ reason: "TOKEN_MISSING" });
+    } finally {
+      await anonymous.close();
+    }
+  });
+
+  it("refuses an expired token (TOKEN_EXPIRED) and a wrong key (TOKEN_INVALID)", async () => {
+    const expired = createSessionBusClient({
+      url: broker.url,
+      sharedAccessSignature: createSasToken({
+        resourceUri: `sb://127.0.0.1:${broker.port}/`,
+        keyName: ROOT_RULE,
+        key: TEST_ROOT_KEY,
+        expiresAtSeconds: Math.floor(Date.now() / 1000) - 60,
+      }),
+    });
+    const wrongKey = createSessionBusClient({
+      connectionString: connectionString.replace(
+        TEST_ROOT_KEY,
+        "d3Jvbmcta2V5LWQzSnZibWN0YTJWNUxRPT0=",
+      ),
+    });
+    try {
+      const expiredError = await rejection(expired.getQueue("anything"));
+      expect(expiredError).toBeInstanceOf(UnauthenticatedError);
+      expect(expiredError).toMatchObject({ reason: "TOKEN_EXPIRED" });
+      const invalidError = await rejection(wrongKey.getQueue("anything"));
+      expect(invalidError).toBeInstanceOf(UnauthenticatedError);
+      expect(invalidError).toMatchObject({ reason: "TOKEN_INVALID" });
+    } finally {
+      await Promise.all([expired.close(), wrongKey.close()]);
+    }
+  });
+
+  it("calls with tokens a function mints, as a token service would", async () => {
+    let minted = 0;
+    const withMinter = createSessionBusClient({
+      url: broker.url,
+      sharedAccessSignature: async () => {
+        minted++;
+        return createSasToken({
+          resourceUri: `sb://127.0.0.1:${broker.port}/`,
+          keyName: ROOT_RULE,
+          key: TEST_ROOT_KEY,
+          expiresAtSeconds: Math.floor(Date.now() / 1000) + 3600,
+        });
+      },
+    });
+    try {
+      const q = await queue("minted");
+      await withMinter.sender(q).send({ body: "one" });
+      await withMinter.sender(q).send({ body: "two" });
+      const receiver = withMinter.receiver(q);
+      expect((await next(receiver)).text).toBe("one");
+      await receiver.close();
+      expect(minted).toBe(1);
+    } finally {
+      await withMinter.close();
+    }
+  });
+
+  it("a Send-only rule sends; receiving or managing fails with PermissionDeniedError naming the right", async () => {
+    const q = await queue("rights");
+    const sendOnly = await ruleConnectionString([AccessRight.SEND]);
+    const sender = createSessionBusClient({ connectionString: sendOnly.connectionString });
+    try {
+      await sender.sender(q).send({ body: "allowed" });
+      const listenError = await rejection(sender.receiver(q).receiveMessage({ maxWaitMs: 1_000 }));
+      expect(listenError).toBeInstanceOf(PermissionDeniedError);
+      expect(listenError).toMatchObject({
+        reason: "MISSING_RIGHT",
+        code: Code.PermissionDenied,
+        missingRight: "Listen",
+      });
+      const manageError = await rejection(sender.deleteQueue(q));
+      expect(manageError).toBeInstanceOf(PermissionDeniedError);
+      expect(manageError).toMatchObject({ missingRight: "Manage", entityPath: q });
+    } finally {
+      await sender.close();
+    }
+    expect((await client.getQueue(q)).runtimeInfo.activeMessageCount).toBe(1);
+  });
+
+  it("a rule on one queue, with EntityPath, reaches that queue and its dead-letter queue only", async () => {
+    const q = await queue("entity-rule");
+    const otherQueue = await queue("entity-rule-other");
+    const onQueue = await ruleConnectionString([AccessRight.SEND, AccessRight.LISTEN], q);
+    const scoped = createSessionBusClient({ connectionString: onQueue.connectionString });
+    try {
+      await scoped.sender(q).send({ body: "to be dead-lettered" });
+      const receiver = scoped.receiver(q);
+      const message = await next(receiver);
+      await receiver.deadLetter(message, "test");
+      await receiver.close();
+      const dlq = scoped.receiver(deadLetterQueuePath(q));
+      expect((await next(dlq)).text).toBe("to be dead-lettered");
+      await dlq.close();
+
+      const elsewhere = await rejection(scoped.sender(otherQueue).send({ body: "no" }));
+      expect(elsewhere).toBeInstanceOf(PermissionDeniedError);
+      expect(elsewhere).toMatchObject({ missingRight: "Send", entityPath: otherQueue });
+    } finally {
+      await scoped.close();
+    }
   });
 });

@@ -14,6 +14,7 @@ import {
 } from "../gen/ts/grpc/health/v1/health_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
+import { rootToken, testConnectionString } from "./support/test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
 const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
@@ -89,7 +90,12 @@ describe("README TypeScript sample", () => {
     broker = await startInProcessBroker();
     // The README's file sits at the top of the project; this copy sits in test/.
     expect(source).toContain('from "./gen/');
-    writeFileSync(SAMPLE_FILE, source.replaceAll('from "./gen/', 'from "../gen/'));
+    writeFileSync(
+      SAMPLE_FILE,
+      source
+        .replaceAll('from "./gen/', 'from "../gen/')
+        .replaceAll('from "./src/', 'from "../src/'),
+    );
   });
 
   afterAll(async () => {
@@ -104,6 +110,7 @@ describe("README TypeScript sample", () => {
     const result = await run(tsx, [SAMPLE_FILE], {
       ...process.env,
       SESSIONBUS_URL: broker.url,
+      SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
       SESSIONBUS_QUEUE: `readme-${randomUUID()}`,
     });
 
@@ -114,6 +121,10 @@ describe("README TypeScript sample", () => {
 
   it("reaches the broker at the default address unless SESSIONBUS_URL says otherwise", () => {
     expect(source).toContain('process.env.SESSIONBUS_URL ?? "http://127.0.0.1:50051"');
+  });
+
+  it("signs its calls with the connection string in SESSIONBUS_CONNECTION_STRING", () => {
+    expect(source).toContain("sasInterceptor(process.env.SESSIONBUS_CONNECTION_STRING");
   });
 
   it("type-checks under the project's strict settings", async () => {
@@ -269,7 +280,7 @@ describe("README SDK sample", () => {
   it("processes each session in order, as the README shows", async () => {
     const result = await run(tsx, [file], {
       ...process.env,
-      SESSIONBUS_URL: broker.url,
+      SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
       SESSIONBUS_QUEUE: `readme-sdk-${randomUUID()}`,
     });
     expect(result.code, result.output).toBe(0);
@@ -294,7 +305,7 @@ describe("README curl lines", () => {
     await broker?.close();
   });
 
-  it("create a queue, send to it and peek it on the HTTP port", async () => {
+  it("create a queue, send to it and peek it on the HTTP port, with a token", async () => {
     const queue = `readme-curl-${randomUUID().slice(0, 8)}`;
     // Continued lines joined, as the shell reads them; one command per curl.
     const commands = fencedBlock("sample: curl")
@@ -309,7 +320,8 @@ describe("README curl lines", () => {
     expect(commands).toHaveLength(3);
     const outputs: unknown[] = [];
     for (const command of commands) {
-      const result = await run("bash", ["-c", command], process.env);
+      // $TOKEN, as the README's `TOKEN=$(npx sessionbus token)` sets it.
+      const result = await run("bash", ["-c", command], { ...process.env, TOKEN: rootToken() });
       expect(result.code, `${command}\n${result.output}`).toBe(0);
       outputs.push(JSON.parse(result.stdout));
     }

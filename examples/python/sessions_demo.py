@@ -2,7 +2,9 @@
 """Sessions and request-reply against a sessionbus broker, with the generated Python client.
 
 Usage: /usr/bin/python3 examples/python/sessions_demo.py <queue-name>
-The broker address comes from SESSIONBUS_ADDR (default 127.0.0.1:50051).
+Every call carries a token minted from SESSIONBUS_CONNECTION_STRING (the broker writes its
+root connection string to <data dir>/connection-string at its first start); the broker's
+address is SESSIONBUS_ADDR if set, else the connection string's, else 127.0.0.1:50051.
 Exits non-zero on any failure.
 """
 
@@ -13,7 +15,9 @@ import uuid
 
 # No __pycache__ under gen/: it would show up as untracked output in `npm run check-gen`.
 sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "gen", "python"))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "gen", "python"))
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 
 import grpc  # noqa: E402
 from google.protobuf.duration_pb2 import Duration  # noqa: E402
@@ -25,6 +29,7 @@ from sessionbus.v1 import (  # noqa: E402
     messaging_service_pb2_grpc,
     queue_pb2,
 )
+from sessionbus_client import create_channel, error_detail  # noqa: E402
 
 MAX_WAIT = Duration(seconds=10)
 COMPLETE = messaging_service_pb2.DISPOSITION_COMPLETE
@@ -149,16 +154,30 @@ def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: sessions_demo.py <queue-name>")
     queue = sys.argv[1]
-    address = os.environ.get("SESSIONBUS_ADDR", "127.0.0.1:50051")
-    with grpc.insecure_channel(address) as channel:
+    connection_string = os.environ.get("SESSIONBUS_CONNECTION_STRING") or None
+    address = os.environ.get("SESSIONBUS_ADDR") or (None if connection_string else "127.0.0.1:50051")
+    with create_channel(connection_string, address=address) as channel:
         admin = admin_service_pb2_grpc.AdminServiceStub(channel)
         messaging = messaging_service_pb2_grpc.MessagingServiceStub(channel)
         sessions(admin, messaging, queue)
         request_reply(admin, messaging, queue)
 
 
+def explain(error):
+    """The broker's reason, and where to find a connection string when none was given."""
+    detail = error_detail(error)
+    reason = f" ({detail.reason})" if detail and detail.reason else ""
+    text = f"sessions_demo: {error.code().name}{reason}: {error.details()}"
+    if error.code() == grpc.StatusCode.UNAUTHENTICATED and not os.environ.get("SESSIONBUS_CONNECTION_STRING"):
+        text += (
+            "\nSet SESSIONBUS_CONNECTION_STRING: the broker wrote its root connection string to"
+            " <data dir>/connection-string at its first start."
+        )
+    return text
+
+
 if __name__ == "__main__":
     try:
         main()
     except grpc.RpcError as error:
-        raise SystemExit(f"sessions_demo: {error.code().name}: {error.details()}") from None
+        raise SystemExit(explain(error)) from None

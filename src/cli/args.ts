@@ -18,6 +18,7 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 /** Options every command takes. */
 export const GLOBAL_OPTIONS = {
   url: { type: "string" },
+  "connection-string": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -33,7 +34,7 @@ export function findCommand(argv: readonly string[]): { command?: string; rest: 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--") break;
-    if (arg === "--url") {
+    if (arg === "--url" || arg === "--connection-string") {
       i++;
       continue;
     }

@@ -1,5 +1,5 @@
 /** What every CLI command is given and shares: exit codes, output, the client. */
-import type { SessionBusClient } from "../client/index.js";
+import type { ConnectionString, SessionBusClient } from "../client/index.js";
 import type { Parsed, parseCommand } from "./args.js";
 
 /** Exit codes scripts can rely on. */
@@ -16,6 +16,8 @@ export interface Context {
   io: Io;
   json: boolean;
   client(): SessionBusClient;
+  /** The connection string of --connection-string or SESSIONBUS_CONNECTION_STRING, if any. */
+  connection(): ConnectionString | undefined;
   /**
    * The SQL expression the command sends, when it sends one: a parse error's position is
    * shown under it.

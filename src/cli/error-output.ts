@@ -1,6 +1,7 @@
 /**
  * How a broker error reads on stderr: "REASON: message", then for an invalid argument the
- * field at fault and, for a parse error, the expression with a caret under the position.
+ * field at fault and, for a parse error, the expression with a caret under the position;
+ * for a missing right, which one.
  */
 import type { SessionBusError } from "../client/index.js";
 
@@ -9,6 +10,10 @@ const CONTEXT = 40;
 
 export function brokerErrorLines(error: SessionBusError, expression?: string): string[] {
   const lines = [`${error.reason}: ${error.message}`];
+  if (error.missingRight !== undefined) {
+    const on = error.entityPath === undefined ? "" : ` on ${error.entityPath}`;
+    lines.push(`  missing right: ${error.missingRight}${on}`);
+  }
   if (error.field === undefined) return lines;
   if (error.position === undefined) {
     lines.push(`  field: ${error.field}`);

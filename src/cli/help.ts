@@ -3,19 +3,27 @@
 const EXIT_CODES = `Exit codes:
   0  ok
   1  broker error (the reason goes to stderr, e.g. "ENTITY_NOT_FOUND: ..."; for a bad
-     rule, the field and the expression with a caret under the position follow)
+     rule, the field and the expression with a caret under the position follow; for
+     "MISSING_RIGHT", the right; for "TOKEN_MISSING", where to find a connection string)
   2  usage error (unknown command or flag, missing argument)
   3  nothing received within --wait (receive)`;
 
 const GLOBAL = `Global options:
-  --url URL      the broker (default: $SESSIONBUS_URL or http://127.0.0.1:50051)
+  --connection-string STRING
+                 the broker and the key to sign each call's token with (default:
+                 $SESSIONBUS_CONNECTION_STRING), e.g. "Endpoint=sb://127.0.0.1:50051/;
+                 SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=...;
+                 UseDevelopmentEmulator=true". The broker writes its root connection string
+                 to <data dir>/connection-string at its first start.
+  --url URL      the broker's address, over the connection string's (default: $SESSIONBUS_URL,
+                 else the connection string's endpoint, else http://127.0.0.1:50051)
   --json         machine-readable output: one JSON document per command, bigints as strings
   -h, --help     show help
   -V, --version  show the version`;
 
 export const MAIN_HELP = `sessionbus - command line client of the sessionbus broker
 
-Usage: sessionbus [--url URL] [--json] COMMAND [ARGS...]
+Usage: sessionbus [--connection-string STRING] [--url URL] [--json] COMMAND [ARGS...]
 
 Commands:
   serve                                          run the broker (like npm start)
@@ -29,6 +37,7 @@ Commands:
   peek ENTITY                                    read messages without locking them
   sessions list ENTITY                           list the sessions of a session entity
   state get|set ENTITY SESSION [VALUE]           read or write a session's state
+  token [--entity PATH] [--ttl DURATION]         print a shared access token for other clients
 
 ENTITY is a queue, a topic (send only), a subscription "TOPIC/subscriptions/NAME" or
 a dead-letter queue "PATH/$deadletterqueue" (receive, peek).
@@ -40,13 +49,15 @@ ${GLOBAL}
 ${EXIT_CODES}
 
 Examples:
+  export SESSIONBUS_CONNECTION_STRING="$(cat ./data/connection-string)"
   sessionbus queue create orders --requires-session
   sessionbus send orders --session customer-1 --body "hello"
   sessionbus receive orders --next-session --max 10
   sessionbus --json peek orders --max 50
   sessionbus topic create events
   sessionbus subscription create events audit --sql "sys.Label = 'red'"
-  sessionbus receive events/subscriptions/audit --max 10`;
+  sessionbus receive events/subscriptions/audit --max 10
+  grpcurl -plaintext -H "authorization: $(sessionbus token)" 127.0.0.1:50051 list`;
 
 export const COMMAND_HELP: Record<string, string> = {
   serve: `Usage: sessionbus serve
@@ -73,6 +84,7 @@ Options of create:
   --max-delivery-count N    deliveries before a message is dead-lettered
 
 Examples:
+  export SESSIONBUS_CONNECTION_STRING="$(cat ./data/connection-string)"
   sessionbus queue create orders --requires-session --lock-duration 30s
   sessionbus queue list
   sessionbus --json queue show orders
@@ -214,6 +226,26 @@ Examples:
   sessionbus subscription update events audit --lock-duration 2m --max-delivery-count 5
   sessionbus --json subscription get events reds
   sessionbus receive events/subscriptions/reds --max 10`,
+
+  token: `Usage: sessionbus token [--entity PATH] [--ttl DURATION]
+
+Prints a shared access token ("SharedAccessSignature sr=...&sig=...&se=...&skn=...") signed
+with the key of the connection string (--connection-string or
+$SESSIONBUS_CONNECTION_STRING), for clients that send a token rather than take a
+connection string: grpcurl and curl take it as the "authorization" header. The token has
+the rights of the connection string's rule; no broker is asked. With --json: the token, its
+resource, rule name and expiry.
+
+Options:
+  --entity PATH      a token for this queue, topic or subscription path only (default: the
+                     connection string's EntityPath, else the whole namespace)
+  --ttl DURATION     how long the token is valid (default 1h; bare numbers are seconds)
+
+Examples:
+  sessionbus token --ttl 10m
+  grpcurl -plaintext -H "authorization: $(sessionbus token)" 127.0.0.1:50051 list
+  curl -H "authorization: $(sessionbus token --entity orders)" -H 'content-type: application/json' \\
+    -d '{"entityPath":"orders","maxMessages":10}' http://127.0.0.1:50052/sessionbus.v1.MessagingService/Peek`,
 
   rule: `Usage: sessionbus rule add TOPIC SUBSCRIPTION NAME FILTER
        sessionbus rule list TOPIC SUBSCRIPTION

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { startSessionbus } from "../app.js";
 import {
+  type ConnectionString,
   createSessionBusClient,
   type MessageReceiver,
   type QueueDescription,
@@ -24,9 +25,11 @@ import {
   UsageError,
 } from "./args.js";
 import { type Command, type Context, EXIT, type Io, print, toJson } from "./command.js";
+import { authorizationHints, connectionStringOf } from "./credentials.js";
 import { brokerErrorLines } from "./error-output.js";
 import { COMMAND_HELP, commandHelp, MAIN_HELP } from "./help.js";
 import { label, MESSAGE_FIELD_OPTIONS, properties } from "./message-flags.js";
+import { TOKEN_COMMAND } from "./token-command.js";
 import { TOPIC_COMMANDS } from "./topic-commands.js";
 
 const processIo: Io = {
@@ -40,6 +43,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
   const { command, rest } = findCommand(argv);
   let client: SessionBusClient | undefined;
   let ctx: Context | undefined;
+  let connection: ConnectionString | undefined;
   try {
     if (command === undefined) {
       const parsed = parseCommand("sessionbus", rest, {});
@@ -64,13 +68,26 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
       io.stdout(version());
       return EXIT.ok;
     }
-    const url = str(parsed, "url") || io.env.SESSIONBUS_URL || "http://127.0.0.1:50051";
+    // Read on first use: `serve` needs no connection string, nor a valid one in the environment.
+    let connectionRead = false;
+    const connectionString = () => {
+      if (!connectionRead) connection = connectionStringOf(parsed, io);
+      connectionRead = true;
+      return connection;
+    };
     ctx = {
       parsed,
       io,
       json: flag(parsed, "json"),
+      connection: connectionString,
       client() {
-        client ??= createSessionBusClient({ url });
+        const credentials = connectionString();
+        const url =
+          str(parsed, "url") ||
+          io.env.SESSIONBUS_URL ||
+          credentials?.url ||
+          "http://127.0.0.1:50051";
+        client ??= createSessionBusClient({ url, connectionString: credentials });
         return client;
       },
     };
@@ -84,6 +101,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     }
     if (error instanceof SessionBusError) {
       for (const line of brokerErrorLines(error, ctx?.sqlExpression)) io.stderr(line);
+      for (const line of authorizationHints(error, connection, io)) io.stderr(line);
       return EXIT.brokerError;
     }
     io.stderr(`sessionbus: ${error instanceof Error ? error.message : String(error)}`);
@@ -214,6 +232,8 @@ const COMMANDS: Record<string, Command> = {
   },
 
   ...TOPIC_COMMANDS,
+
+  token: TOKEN_COMMAND,
 
   send: {
     options: {

@@ -17,6 +17,8 @@ export interface SessionBusErrorInit {
   field?: string | undefined;
   /** 1-based character position in the field's value where parsing failed. */
   position?: number | undefined;
+  /** The right a call lacked (MISSING_RIGHT): "Manage", "Send" or "Listen". */
+  missingRight?: string | undefined;
   cause?: unknown;
 }
 
@@ -40,6 +42,11 @@ export class SessionBusError extends Error {
    * `field`'s value where the expression stops making sense; undefined otherwise.
    */
   readonly position: number | undefined;
+  /**
+   * For PERMISSION_DENIED (reason MISSING_RIGHT): the right the token's rule lacks for the
+   * call, "Manage", "Send" or "Listen"; undefined otherwise.
+   */
+  readonly missingRight: string | undefined;
 
   constructor(message: string, init: SessionBusErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -49,6 +56,7 @@ export class SessionBusError extends Error {
     this.sessionId = init.sessionId;
     this.field = init.field;
     this.position = init.position;
+    this.missingRight = init.missingRight;
   }
 }
 
@@ -122,11 +130,19 @@ export class QuotaExceededError extends SessionBusError {
 export class StoreUnavailableError extends SessionBusError {
   override readonly name = "StoreUnavailableError";
 }
-/** UNAUTHENTICATED (reserved for authentication). */
+/**
+ * UNAUTHENTICATED: the call carried no token (TOKEN_MISSING), one the broker does not accept
+ * (TOKEN_INVALID: malformed, unknown rule, wrong signature or resource) or an expired one
+ * (TOKEN_EXPIRED). Pass a connection string or a fresh token. Also the error of a call whose
+ * sharedAccessSignature function failed (its error is the cause).
+ */
 export class UnauthenticatedError extends SessionBusError {
   override readonly name = "UnauthenticatedError";
 }
-/** PERMISSION_DENIED (reserved for authorisation). */
+/**
+ * PERMISSION_DENIED (reason MISSING_RIGHT): the token is valid, but its rule lacks the right
+ * the call needs, named in `missingRight`, or does not cover the entity.
+ */
 export class PermissionDeniedError extends SessionBusError {
   override readonly name = "PermissionDeniedError";
 }
@@ -155,10 +171,23 @@ const CLASSES: Record<string, ErrorClass> = {
   MESSAGE_LOCKED: MessageLockedError,
   QUOTA_EXCEEDED: QuotaExceededError,
   STORE_UNAVAILABLE: StoreUnavailableError,
+  TOKEN_MISSING: UnauthenticatedError,
+  TOKEN_INVALID: UnauthenticatedError,
+  TOKEN_EXPIRED: UnauthenticatedError,
   UNAUTHENTICATED: UnauthenticatedError,
+  MISSING_RIGHT: PermissionDeniedError,
   PERMISSION_DENIED: PermissionDeniedError,
   REQUEST_TIMED_OUT: RequestTimeoutError,
   REQUEST_TIMEOUT: RequestTimeoutError, // the reason before the broker had RequestReply
+};
+
+/**
+ * The class of a reason the table above does not know, by status code: authorization
+ * failures keep their class whatever reason a newer broker (or a proxy) gives.
+ */
+const CLASSES_OF_CODE: Partial<Record<Code, ErrorClass>> = {
+  [Code.Unauthenticated]: UnauthenticatedError,
+  [Code.PermissionDenied]: PermissionDeniedError,
 };
 
 /**
@@ -169,7 +198,7 @@ export function toSessionBusError(error: unknown): unknown {
   if (error instanceof SessionBusError || !(error instanceof ConnectError)) return error;
   const [detail] = error.findDetails(ErrorDetailSchema);
   const reason = detail?.reason || codeName(error.code);
-  const ErrorOfReason = CLASSES[reason] ?? SessionBusError;
+  const ErrorOfReason = CLASSES[reason] ?? CLASSES_OF_CODE[error.code] ?? SessionBusError;
   return new ErrorOfReason(error.rawMessage, {
     reason,
     code: error.code,
@@ -178,6 +207,7 @@ export function toSessionBusError(error: unknown): unknown {
     field: detail?.field || undefined,
     // 0 on the wire means "not about a position".
     position: detail?.position || undefined,
+    missingRight: detail?.missingRight || undefined,
     cause: error,
   });
 }

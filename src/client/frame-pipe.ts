@@ -3,7 +3,11 @@
  * SettleStream), used like a unary method: frame() writes a request at once and resolves
  * with its answer, so many frames are in flight on one stream. The stream is opened on the
  * first frame and, with `idleCloseMs`, half-closed when no frame has been waiting that
- * long; the next frame opens a new one. A stream that fails fails the frames waiting on it.
+ * long; the next frame opens a new one. With `maxAgeMs`, a frame never goes to a stream
+ * opened longer ago than that: the old one is half-closed (its frames still get their
+ * answers) and the frame opens a new one, with a fresh token (the broker checks each frame
+ * against the token the stream was opened with). A stream that fails fails the frames
+ * waiting on it.
  */
 
 /** Requests written by frame() and read by the stream: a queue that can be waited on. */
@@ -48,6 +52,7 @@ class Link<Req, Res> {
   readonly frames = new FrameQueue<Req>();
   readonly waiting: Waiter<Res>[] = [];
   closing = false;
+  readonly openedAtMs = Date.now();
   readonly ended: Promise<void>;
 
   constructor(open: (frames: AsyncIterable<Req>) => AsyncIterable<Res>, onAnswer: () => void) {
@@ -74,10 +79,15 @@ export class FramePipe<Req, Res> {
   constructor(
     private readonly open: (frames: AsyncIterable<Req>) => AsyncIterable<Res>,
     private readonly idleCloseMs = 0,
+    private readonly maxAgeMs = Number.POSITIVE_INFINITY,
   ) {}
 
   frame(request: Req): Promise<Res> {
     clearTimeout(this.idleTimer);
+    if (this.link && !this.link.closing && Date.now() - this.link.openedAtMs >= this.maxAgeMs) {
+      this.link.closing = true;
+      this.link.frames.close();
+    }
     if (!this.link || this.link.closing) {
       const link: Link<Req, Res> = new Link(this.open, () => this.answered(link));
       this.link = link;

@@ -2,6 +2,12 @@
 export type { EntityRuntimeInfo } from "./admin-conversions.js";
 export type { MessageReceiver, ReceiveModeName, ReceiveOptions } from "./base-receiver.js";
 export {
+  type ConnectionString,
+  type FormatConnectionStringOptions,
+  formatConnectionString,
+  parseConnectionString,
+} from "./connection-string.js";
+export {
   EntityAlreadyExistsError,
   EntityNotFoundError,
   InvalidArgumentError,
@@ -51,6 +57,18 @@ export type {
   RuleOptions,
   SqlRuleFilter,
 } from "./rule-admin.js";
+export {
+  type SasCredentialOptions,
+  type SharedAccessSignatureSource,
+  sasInterceptor,
+} from "./sas-authorization.js";
+export {
+  createSasToken,
+  type SasTokenOptions,
+  SasTokenProvider,
+  type SasTokenProviderOptions,
+  sasTokenExpiry,
+} from "./sas-token.js";
 export type { Sender } from "./sender.js";
 export {
   createSessionBusClient,

@@ -12,6 +12,7 @@ import {
 } from "@connectrpc/connect-node";
 import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { type ConnectionString, parseConnectionString } from "./connection-string.js";
 import { CLIENT_DEFAULTS, withDefaults } from "./defaults.js";
 import type { MessageToSend, ReceivedMessage } from "./message.js";
 import { type PeekOptions, peek } from "./peek.js";
@@ -41,6 +42,11 @@ import {
   type RuleDescription,
   type RuleOptions,
 } from "./rule-admin.js";
+import {
+  createTokenSource,
+  type SharedAccessSignatureSource,
+  withAuthorization,
+} from "./sas-authorization.js";
 import { createSender, type Sender } from "./sender.js";
 import { type ListSessionsOptions, listSessions, type SessionInfo } from "./session-listing.js";
 import {
@@ -75,12 +81,35 @@ import {
 
 export interface SessionBusClientOptions
   extends Omit<GrpcTransportOptions, "baseUrl" | "defaultTimeoutMs" | "sessionManager"> {
-  /** The broker's gRPC port, e.g. "http://127.0.0.1:50051" (cleartext HTTP/2). */
-  url: string;
+  /**
+   * A connection string, `Endpoint=sb://host:port/;SharedAccessKeyName=<rule>;SharedAccessKey=<key>`
+   * (plus `;UseDevelopmentEmulator=true` for a broker without TLS): the broker's address,
+   * unless `url` is given, and the key every call's token is minted from. Tokens are valid
+   * for an hour and replaced five minutes before they expire. A string with
+   * `SharedAccessSignature=<token>` instead of the key pair sends that token. Takes the
+   * text or what parseConnectionString made of it.
+   * @default none: calls carry no token
+   */
+  connectionString?: string | ConnectionString | undefined;
+  /**
+   * Instead of a connection string: a token minted elsewhere, or a function returning one
+   * (called before the first call and whenever the last token's `se` is less than five
+   * minutes away). Give `url` (or `transport`) with it.
+   * @default none
+   */
+  sharedAccessSignature?: SharedAccessSignatureSource | undefined;
+  /**
+   * The broker's gRPC port, e.g. "http://127.0.0.1:50051" (cleartext HTTP/2) or
+   * "https://broker.example:50051" (TLS).
+   * @default derived from `connectionString`; one of the two is needed unless `transport` is given
+   */
+  url?: string | undefined;
   /**
    * A transport of your own instead of gRPC to `url`: e.g. a Connect or gRPC-Web transport
    * to the broker's HTTP port (`SESSIONBUS_HTTP_PORT`, default 50052), where HTTP/2 to the
-   * gRPC port is not available. Closing the client does not close it.
+   * gRPC port is not available. The client adds the token of `connectionString` or
+   * `sharedAccessSignature` to every call it makes through it. Closing the client does not
+   * close it.
    * @default gRPC over HTTP/2 to `url`
    */
   transport?: Transport | undefined;
@@ -94,6 +123,7 @@ export interface SessionBusClientOptions
 }
 
 export interface SessionBusClient {
+  /** The broker's gRPC URL: `url`, or the one the connection string names ("" when neither was given). */
   readonly url: string;
   /** The session id replies to this client's requestReply calls carry. */
   readonly instanceId: string;
@@ -210,7 +240,9 @@ export interface SessionBusClient {
 
 export function createSessionBusClient(options: SessionBusClientOptions): SessionBusClient {
   const {
-    url,
+    url: givenUrl,
+    connectionString: givenConnectionString,
+    sharedAccessSignature,
     callTimeoutMs: _timeout,
     instanceId: _id,
     transport: ownTransport,
@@ -218,6 +250,17 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
   } = options;
   const { callTimeoutMs } = withDefaults(CLIENT_DEFAULTS, options);
   const instanceId = options.instanceId ?? randomUUID();
+  const connectionString: ConnectionString | undefined =
+    typeof givenConnectionString === "string"
+      ? parseConnectionString(givenConnectionString)
+      : givenConnectionString;
+  const token = createTokenSource({ connectionString, sharedAccessSignature });
+  const url = givenUrl ?? connectionString?.url ?? "";
+  if (url === "" && ownTransport === undefined) {
+    throw new Error(
+      "createSessionBusClient needs the broker's address: a url (e.g. http://127.0.0.1:50051), a connectionString or a transport.",
+    );
+  }
   // Only the default transport's connection is the client's to close.
   const sessionManager = ownTransport
     ? undefined
@@ -231,8 +274,9 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
         },
         transportOptions.nodeOptions,
       );
-  const transport =
+  const baseTransport =
     ownTransport ?? createGrpcTransport({ ...transportOptions, baseUrl: url, sessionManager });
+  const transport = token === undefined ? baseTransport : withAuthorization(baseTransport, token);
   const messaging = createClient(MessagingService, transport);
   const rpc: Rpc = {
     messaging,

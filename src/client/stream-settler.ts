@@ -9,11 +9,17 @@ import type {
 import type { CallOptions } from "./call-options.js";
 import { toSessionBusError } from "./errors.js";
 import { FramePipe } from "./frame-pipe.js";
+import { RENEW_BEFORE_SECONDS } from "./sas-token.js";
 
 type SettleFrame = MessageInitShape<typeof SettleStreamRequestSchema>;
 
 /** A SettleStream with no frame waiting this long is half-closed (a new one opens on demand). */
 const IDLE_CLOSE_MS = 2_000;
+/**
+ * Frames go to a new SettleStream once the current one is this old: its token (at least
+ * five minutes from expiry when the stream opened) must not expire under a busy stream.
+ */
+const MAX_STREAM_AGE_MS = (RENEW_BEFORE_SECONDS - 60) * 1000;
 
 /**
  * The SDK's settles go as frames of one SettleStream per client instead of a Settle call
@@ -31,6 +37,7 @@ export class StreamSettler {
     this.pipe = new FramePipe(
       (frames) => messaging.settleStream(frames, { signal: this.stop.signal }),
       IDLE_CLOSE_MS,
+      MAX_STREAM_AGE_MS,
     );
   }
 

@@ -1,0 +1,217 @@
+"""Unit tests of sessionbus_client (no broker): run with
+``/usr/bin/python3 -m unittest discover -s clients/python/tests`` from the project root."""
+
+import base64
+import hashlib
+import hmac
+import os
+import sys
+import unittest
+from urllib.parse import unquote
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "gen", "python"))
+
+import grpc  # noqa: E402
+from sessionbus_client import (  # noqa: E402
+    AuthorizationInterceptor,
+    ConnectionStringError,
+    ErrorDetail,
+    SasTokenProvider,
+    create_sas_token,
+    error_detail,
+    parse_connection_string,
+    sas_token_expiry,
+    token_source,
+)
+from sessionbus_client.authorization import _CallDetails  # noqa: E402
+
+KEY = "Zm9vYmFyYmF6cXV4LXNlY3JldC1rZXktdmFsdWU9PQ=="
+ROOT = (
+    "Endpoint=sb://127.0.0.1:50051/;SharedAccessKeyName=RootManageSharedAccessKey;"
+    f"SharedAccessKey={KEY};UseDevelopmentEmulator=true"
+)
+
+
+def token_fields(token):
+    scheme, _, rest = token.partition(" ")
+    assert scheme == "SharedAccessSignature", token
+    return dict(pair.split("=", 1) for pair in rest.split("&"))
+
+
+class ParseConnectionString(unittest.TestCase):
+    def test_plaintext_root_string(self):
+        parsed = parse_connection_string(ROOT)
+        self.assertEqual(parsed.host, "127.0.0.1")
+        self.assertEqual(parsed.port, 50051)
+        self.assertFalse(parsed.tls)
+        self.assertEqual(parsed.target, "127.0.0.1:50051")
+        self.assertEqual(parsed.resource_uri, "sb://127.0.0.1:50051/")
+        self.assertEqual(parsed.key_name, "RootManageSharedAccessKey")
+        self.assertEqual(parsed.key, KEY)
+
+    def test_tls_unless_emulator_and_default_port(self):
+        parsed = parse_connection_string(f"Endpoint=sb://broker.example/;SharedAccessKeyName=a;SharedAccessKey={KEY}")
+        self.assertTrue(parsed.tls)
+        self.assertEqual(parsed.target, "broker.example:50051")
+
+    def test_any_case_unknown_fields_spaces(self):
+        parsed = parse_connection_string(
+            f" endpoint = sb://localhost:6000/ ; sharedaccesskeyname=a;SHAREDACCESSKEY={KEY}; "
+            "TransportType=Amqp; usedevelopmentemulator=TRUE;"
+        )
+        self.assertEqual((parsed.target, parsed.key, parsed.tls), ("localhost:6000", KEY, False))
+
+    def test_entity_path_and_ipv6(self):
+        parsed = parse_connection_string(
+            f"Endpoint=sb://[::1]:50051/;SharedAccessKeyName=a;SharedAccessKey={KEY};EntityPath=/orders/"
+        )
+        self.assertEqual(parsed.entity_path, "orders")
+        self.assertEqual(parsed.resource_uri, "sb://[::1]:50051/orders")
+        self.assertEqual(parsed.target, "[::1]:50051")
+
+    def test_token_instead_of_key(self):
+        token = create_sas_token("sb://127.0.0.1:50051/", "a", KEY, 2_000_000_000)
+        parsed = parse_connection_string(f"Endpoint=sb://127.0.0.1:50051/;SharedAccessSignature={token}")
+        self.assertEqual(parsed.shared_access_signature, token)
+        self.assertIsNone(parsed.key)
+
+    def test_repr_hides_key(self):
+        self.assertNotIn(KEY, repr(parse_connection_string(ROOT)))
+
+    def test_errors_never_show_the_key(self):
+        secret = "S3cr3t+KeyThatMustNeverBeShown/xyz"
+        cases = [
+            ("", "no Endpoint"),
+            (secret, 'Part 1 of the connection string is not "Name=value"'),
+            (f"SharedAccessKeyName=r;SharedAccessKey={secret}", "no Endpoint"),
+            (f"Endpoint=localhost;SharedAccessKeyName=r;SharedAccessKey={secret}", "is not a URL"),
+            (f"Endpoint=sb://h:1/orders;SharedAccessKeyName=r;SharedAccessKey={secret}", "EntityPath"),
+            (f"Endpoint=sb://h:1/;SharedAccessKey={secret}", "no SharedAccessKeyName "),
+            ("Endpoint=sb://h:1/;SharedAccessKeyName=r", "no SharedAccessKey "),
+            (
+                f"Endpoint=sb://h:1/;SharedAccessKeyName=r;SharedAccessKey={secret};SharedAccessSignature=x",
+                "both",
+            ),
+            (f"Endpoint=sb://h:1/;SharedAccessKeyName=r;SharedAccessKey={secret};SharedAccessKey=y", "twice"),
+            (
+                f"Endpoint=sb://h:1/;SharedAccessKeyName=r;SharedAccessKey={secret};UseDevelopmentEmulator=yes",
+                'UseDevelopmentEmulator is "yes"',
+            ),
+        ]
+        for text, message in cases:
+            with self.subTest(text=text[:30]):
+                with self.assertRaises(ConnectionStringError) as raised:
+                    parse_connection_string(text)
+                self.assertIn(message, str(raised.exception))
+                self.assertNotIn(secret[:10], str(raised.exception))
+
+
+class SasTokens(unittest.TestCase):
+    def test_signature_of_the_encoded_resource_and_expiry_with_the_keys_utf8_bytes(self):
+        key = "k3y+with/slash=and-ünïcode"
+        token = create_sas_token("sb://127.0.0.1:50051/", "RootManageSharedAccessKey", key, 1_700_000_000)
+        fields = token_fields(token)
+        self.assertEqual(list(fields), ["sr", "sig", "se", "skn"])
+        self.assertEqual(fields["sr"], "sb%3A%2F%2F127.0.0.1%3A50051%2F")
+        self.assertEqual(fields["se"], "1700000000")
+        expected = base64.b64encode(
+            hmac.new(key.encode(), f"{fields['sr']}\n1700000000".encode(), hashlib.sha256).digest()
+        ).decode()
+        self.assertEqual(unquote(fields["sig"]), expected)
+        # The value openssl computes (test/connection-string.test.ts has the command).
+        self.assertEqual(unquote(fields["sig"]), "gFrB8nyOVB9vQagiOoj9nPerg9VZC7G4igqCcQe3eTA=")
+        self.assertEqual(sas_token_expiry(token), 1_700_000_000)
+
+    def test_refuses_empty_key_and_name(self):
+        with self.assertRaises(ValueError):
+            create_sas_token("sb://h:1/", "r", "", 1)
+        with self.assertRaises(ValueError):
+            create_sas_token("sb://h:1/", "", KEY, 1)
+
+    def test_provider_keeps_a_token_until_five_minutes_before_expiry(self):
+        provider = SasTokenProvider("sb://h:1/", "r", KEY)
+        start = 1_700_000_000
+        first = provider.current(start)
+        self.assertEqual(sas_token_expiry(first), start + 3600)
+        self.assertIs(provider.current(start + 3294), first)
+        second = provider.current(start + 3301)
+        self.assertNotEqual(second, first)
+        self.assertEqual(sas_token_expiry(second), start + 3301 + 3600)
+
+
+class Interceptor(unittest.TestCase):
+    def test_sets_authorization_on_every_kind_of_call_and_replaces_an_old_one(self):
+        interceptor = AuthorizationInterceptor(lambda: "SharedAccessSignature sr=x&sig=y&se=1&skn=z")
+        details = _CallDetails("/m", None, [("authorization", "old"), ("x-other", "1")], None, None, None)
+        seen = []
+
+        def continuation(call_details, request):
+            seen.append(call_details.metadata)
+            return request
+
+        interceptor.intercept_unary_unary(continuation, details, "req")
+        interceptor.intercept_unary_stream(continuation, details, "req")
+        interceptor.intercept_stream_unary(continuation, details, iter(()))
+        interceptor.intercept_stream_stream(continuation, details, iter(()))
+        self.assertEqual(len(seen), 4)
+        for metadata in seen:
+            self.assertEqual(
+                metadata, [("x-other", "1"), ("authorization", "SharedAccessSignature sr=x&sig=y&se=1&skn=z")]
+            )
+
+    def test_token_function_is_asked_again_only_near_expiry(self):
+        import time
+
+        asked = []
+
+        def mint():
+            asked.append(1)
+            return create_sas_token("sb://h:1/", "r", KEY, time.time() + 3600).removeprefix("SharedAccessSignature ")
+
+        source = token_source(shared_access_signature=mint)
+        first = source()
+        self.assertTrue(first.startswith("SharedAccessSignature sr="))
+        self.assertIs(source(), first)
+        self.assertEqual(len(asked), 1)
+
+    def test_connection_string_and_token_together_are_refused(self):
+        with self.assertRaises(ValueError):
+            token_source(ROOT, "x")
+
+
+class ErrorDetails(unittest.TestCase):
+    def test_reads_the_error_detail_of_a_status(self):
+        from sessionbus.v1 import error_detail_pb2
+
+        detail = error_detail_pb2.ErrorDetail(
+            reason="MISSING_RIGHT", entity_path="orders", missing_right="Send", position=-1
+        ).SerializeToString()
+        type_url = b"type.googleapis.com/sessionbus.v1.ErrorDetail"
+
+        def length_delimited(number, payload):
+            return bytes([(number << 3) | 2, len(payload)]) + payload
+
+        any_message = length_delimited(1, type_url) + length_delimited(2, detail)
+        status = bytes([0x08, 7]) + length_delimited(2, b"no") + length_delimited(3, any_message)
+
+        class Failure(grpc.RpcError):
+            def trailing_metadata(self):
+                return (("grpc-status-details-bin", status),)
+
+        self.assertEqual(
+            error_detail(Failure()),
+            ErrorDetail(reason="MISSING_RIGHT", entity_path="orders", missing_right="Send", position=-1),
+        )
+
+        class Bare(grpc.RpcError):
+            def trailing_metadata(self):
+                return ()
+
+        self.assertIsNone(error_detail(Bare()))
+
+
+if __name__ == "__main__":
+    unittest.main()
