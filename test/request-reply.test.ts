@@ -23,6 +23,7 @@ import {
 } from "./support/grpc-client.js";
 import { type SessionTestBroker, startSessionBroker } from "./support/session-broker.js";
 import type { SessionClient, SessionReceiveStream } from "./support/session-client.js";
+import { testConnectionString } from "./support/test-credentials.js";
 
 /** Bound of the waits for replies (50 round trips through a responder). */
 const REPLIES_BOUND_MS = 30_000;
@@ -508,7 +509,9 @@ describe("RequestReply refuses bad input", () => {
 describe("the SDK's requestReply", () => {
   it("goes through the RPC: a reply, and RequestTimeoutError with nothing left behind", async () => {
     const { requests, replies } = await queues("rr-sdk");
-    const sdk = createSessionBusClient({ url: running.broker.url });
+    const sdk = createSessionBusClient({
+      connectionString: testConnectionString(running.broker.url),
+    });
     const responder = startResponder(requests);
     try {
       const reply = await sdk.requestReply(requests, { body: "ping" }, { replyQueue: replies });

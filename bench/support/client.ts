@@ -9,6 +9,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { MessageSchema } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { Disposition, MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import { benchTokenInterceptor } from "./credentials.js";
 
 /** Room for a 10 MiB session state plus framing. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -43,6 +44,7 @@ export function createBenchClient(baseUrl: string): BenchClient {
     // Without this the client accepts gzip and br, and the broker compresses every
     // response of 1 KiB or more (each delivered message): costs of the client's choosing.
     acceptCompression: [],
+    interceptors: [benchTokenInterceptor],
   });
   return {
     admin: createClient(AdminService, transport),

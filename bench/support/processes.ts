@@ -12,6 +12,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { type NatsServerProcess, startNatsServer } from "../../src/store/nats-server-process.js";
+import { BENCH_ROOT_KEY } from "./credentials.js";
 
 export const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -90,6 +91,8 @@ export interface BrokerOptions {
   natsUrl: string;
   /** Extra node flags, e.g. ["--cpu-prof", "--cpu-prof-dir", dir]. */
   nodeArgs?: string[];
+  /** More environment for the broker, e.g. { SESSIONBUS_AUTH: "off" }. */
+  env?: Record<string, string>;
 }
 
 /** Compiles the broker as `npm start` does (`npm run build`: tsc into dist/). */
@@ -115,6 +118,8 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
         SESSIONBUS_PORT: "0",
         SESSIONBUS_HTTP_PORT: "0",
         NATS_URL: options.natsUrl,
+        SESSIONBUS_ROOT_KEY: BENCH_ROOT_KEY,
+        ...options.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     },
