@@ -14,7 +14,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Client, credentials, type ServiceError, status } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
   HealthCheckRequestSchema,
   HealthCheckResponseSchema,
@@ -31,6 +31,7 @@ import {
   deleteQueue,
   runPool,
 } from "../support/client.js";
+import { benchToken } from "../support/credentials.js";
 import { cpuSeconds, startBareGrpcServer } from "../support/processes.js";
 import { Figures, type Scenario } from "../support/scenario.js";
 import { rate, round } from "../support/stats.js";
@@ -234,6 +235,7 @@ function unary(client: Client, path: string, request: Buffer): Promise<Buffer> {
       identity,
       identity,
       request,
+      tokenMetadata(),
       { deadline: Date.now() + CALL_TIMEOUT_MS },
       (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
     );
@@ -241,5 +243,12 @@ function unary(client: Client, path: string, request: Buffer): Promise<Buffer> {
 }
 
 const identity = (value: Buffer) => value;
+
+/** The broker requires a token (the bare server ignores it): one Metadata per call, as clients send. */
+function tokenMetadata(): Metadata {
+  const metadata = new Metadata();
+  metadata.set("authorization", benchToken());
+  return metadata;
+}
 const bytes = (array: Uint8Array) => Buffer.from(array);
 const insecure = () => credentials.createInsecure();
