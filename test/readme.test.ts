@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -12,6 +12,7 @@ import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/ts/grpc/health/v1/health_pb.js";
+import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { rootToken, testConnectionString } from "./support/test-credentials.js";
@@ -204,6 +205,24 @@ describe("README quick start", () => {
       const health = createClient(Health, createGrpcTransport({ baseUrl: url as string }));
       expect((await health.check({ service: "" })).status).toBe(ServingStatus.SERVING);
       expect(existsSync(join(dataDir, "jetstream"))).toBe(true);
+
+      // Auth is on: the log names the connection string file, and the README's first-use
+      // lines (with this run's data directory) use it through the CLI.
+      const file = join(dataDir, "connection-string");
+      expect(lines.join("\n")).toContain(file);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const anonymous = await createClient(
+        AdminService,
+        createGrpcTransport({ baseUrl: url as string }),
+      )
+        .listQueues({})
+        .catch((error: unknown) => error);
+      expect(String(anonymous)).toMatch(/unauthenticated/i);
+      const { SESSIONBUS_CONNECTION_STRING: _given, SESSIONBUS_URL: _url, ...clean } = process.env;
+      const firstUse = fencedBlock("command: first-use").replaceAll("data/", `${dataDir}/`);
+      const used = await run("bash", ["-euo", "pipefail", "-c", firstUse], clean);
+      expect(used.code, used.output).toBe(0);
+      expect(used.stdout).toContain("orders");
 
       child.kill("SIGTERM");
       const code = await withTimeout(exited, "shutdown after SIGTERM");
