@@ -11,6 +11,10 @@
  * machine weighs on all of them alike; each server first gets unmeasured calls to warm up.
  * The client sends prepared request bytes and does not decode the answers, so that its
  * own CPU, which shares the machine, stays small.
+ *
+ * The broker under test runs as users run it, with authorization on: every GetQueue carries
+ * a token. A second broker on the same nats-server runs with SESSIONBUS_AUTH=off and gets
+ * the same GetQueue calls, so the difference is what checking tokens costs per call.
  */
 import { performance } from "node:perf_hooks";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -32,7 +36,7 @@ import {
   runPool,
 } from "../support/client.js";
 import { benchToken } from "../support/credentials.js";
-import { cpuSeconds, startBareGrpcServer } from "../support/processes.js";
+import { cpuSeconds, startBareGrpcServer, startBenchBroker } from "../support/processes.js";
 import { Figures, type Scenario } from "../support/scenario.js";
 import { rate, round } from "../support/stats.js";
 
@@ -53,6 +57,11 @@ export const rpcFloor: Scenario = {
   run: async (context) => {
     const { sizes, signal } = context;
     const bare = await startBareGrpcServer();
+    const authOff = await startBenchBroker({
+      natsUrl: context.natsUrl,
+      env: { SESSIONBUS_AUTH: "off" },
+    });
+    const authOffClient = new Client(new URL(authOff.url).host, insecure());
     const admin = createBenchClient(context.brokerUrl);
     const brokerClient = new Client(new URL(context.brokerUrl).host, insecure());
     const bareClient = new Client(bare.address, insecure());
@@ -98,6 +107,14 @@ export const rpcFloor: Scenario = {
           // Only the length is checked per call; one answer is decoded below.
           answered: (response) => response.length > 0,
         },
+        {
+          what: "broker GetQueue, auth off",
+          client: authOffClient,
+          pid: authOff.pid,
+          path: GET_QUEUE,
+          request: getQueueRequest,
+          answered: (response) => response.length > 0,
+        },
       ];
       const firstQueue = await unary(brokerClient, GET_QUEUE, getQueueRequest);
       if (fromBinary(GetQueueResponseSchema, firstQueue).queue?.name !== queue) {
@@ -122,12 +139,12 @@ export const rpcFloor: Scenario = {
       }
       const perCallUs = (seconds: number, calls: number) =>
         calls > 0 ? round((seconds * 1e6) / calls, 1) : Number.NaN;
-      const [bareHealth, brokerHealth, brokerGetQueue] = totals.map((total) => ({
+      const [bareHealth, brokerHealth, brokerGetQueue, authOffGetQueue] = totals.map((total) => ({
         cpuUs: perCallUs(total.cpuSeconds, total.calls),
         natsCpuUs: perCallUs(total.natsCpuSeconds, total.calls),
         perSecond: rate(total.calls, total.wallMs),
         calls: total.calls,
-      })) as [Measured, Measured, Measured];
+      })) as [Measured, Measured, Measured, Measured];
       context.log(
         `CPU per call: bare ${bareHealth.cpuUs} µs, broker Health/Check ${brokerHealth.cpuUs} µs, GetQueue ${brokerGetQueue.cpuUs} µs`,
       );
@@ -155,12 +172,26 @@ export const rpcFloor: Scenario = {
           "µs",
           "nats-server: CPU per GetQueue (behind the broker)",
         )
+        .add(
+          "authOffGetQueueCpuUs",
+          authOffGetQueue.cpuUs,
+          "µs",
+          "broker with SESSIONBUS_AUTH=off: CPU per GetQueue",
+        )
+        .add(
+          "authCostPct",
+          round((100 * (brokerGetQueue.cpuUs - authOffGetQueue.cpuUs)) / brokerGetQueue.cpuUs, 1),
+          "%",
+          "token checks: share of the broker's CPU per GetQueue",
+        )
         .add("bareHealthPerSec", bareHealth.perSecond, "calls/s", "bare grpc-js: Health/Check")
         .add("brokerHealthPerSec", brokerHealth.perSecond, "calls/s", "broker: Health/Check")
         .add("brokerGetQueuePerSec", brokerGetQueue.perSecond, "calls/s", "broker: GetQueue");
     } finally {
       brokerClient.close();
       bareClient.close();
+      authOffClient.close();
+      await authOff.stop();
       if (queue !== undefined) await deleteQueue(admin, queue, context.problem);
       admin.close();
       await bare.stop();

@@ -167,5 +167,15 @@ export function judgeTargets(byId: FiguresById, sizes: Sizes): TargetResult[] {
     },
     true,
   );
+  judge(
+    {
+      id: "authCost",
+      target: "token verification ≤ 5 % of the broker's CPU per call (GetQueue, auth on vs off)",
+      value: get("rpcFloor", "authCostPct"),
+      threshold: 5,
+      measured: `${n(get("rpcFloor", "authCostPct"))} % (${n(get("rpcFloor", "brokerGetQueueCpuUs"))} µs with tokens, ${n(get("rpcFloor", "authOffGetQueueCpuUs"))} µs with SESSIONBUS_AUTH=off)`,
+    },
+    true,
+  );
   return results;
 }

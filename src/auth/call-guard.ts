@@ -32,25 +32,34 @@ function guarded(
   access: MethodAccess,
   verifier: TokenVerifier,
 ): MethodImplSpec {
+  const checkNeeds = (principal: Principal, request: unknown) => {
+    if (access.kind !== "call") return;
+    for (const need of (access.needs as (request: unknown) => Need[])(request)) {
+      requireRight(principal, need.right, normalizeResourcePath(need.path), need.path);
+    }
+  };
   const check = async (request: unknown, context: HandlerContext): Promise<Principal> => {
     const principal = await authenticate(context, verifier);
-    if (access.kind === "call") {
-      for (const need of (access.needs as (request: unknown) => Need[])(request)) {
-        requireRight(principal, need.right, normalizeResourcePath(need.path), need.path);
-      }
-    }
+    checkNeeds(principal, request);
     return principal;
   };
   switch (spec.kind) {
     case "unary": {
       const impl = spec.impl;
-      const wrapped: ImplOf<"unary"> = async (request, context) => {
+      // Not async: a known token is checked without a promise of its own, the common case.
+      const wrapped: ImplOf<"unary"> = (request, context) => {
+        let principal: Principal | undefined;
         try {
-          await check(request, context);
+          principal = verifier.cached(requireToken(context));
+          if (principal) checkNeeds(principal, request);
         } catch (error) {
-          throw toConnectError(error);
+          return Promise.reject(toConnectError(error));
         }
-        return impl(request, context);
+        if (principal) return impl(request, context);
+        return check(request, context).then(
+          () => impl(request, context),
+          (error: unknown) => Promise.reject(toConnectError(error)),
+        );
       };
       return { ...spec, impl: wrapped };
     }
@@ -95,9 +104,14 @@ function guarded(
 }
 
 async function authenticate(context: HandlerContext, verifier: TokenVerifier): Promise<Principal> {
+  const token = requireToken(context);
+  return verifier.cached(token) ?? (await verifier.verify(token));
+}
+
+function requireToken(context: HandlerContext): string {
   const token = tokenOf(context);
   if (token === undefined || token === "") throw new TokenMissingError();
-  return verifier.cached(token) ?? (await verifier.verify(token));
+  return token;
 }
 
 function tokenOf(context: HandlerContext): string | undefined {
