@@ -1,5 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import type { Right } from "../auth/access-rights.js";
+import { watchBucket } from "./bucket-watch.js";
 
 /** A shared access authorization rule as stored. */
 export interface AuthorizationRuleRecord {
@@ -39,28 +40,16 @@ export class AuthorizationRuleStore {
 
   /** Starts the watch and waits until the local copy holds every rule stored at the start. */
   async startWatching(): Promise<void> {
-    const lastRevision = (await this.kv.status()).streamInfo.state.last_seq;
-    const watch = await this.kv.watch();
-    this.stopWatch = () => watch.stop();
-    let synced: () => void = () => undefined;
-    const initialSync = new Promise<void>((resolve) => {
-      synced = resolve;
-    });
-    if (lastRevision === 0) synced();
-    void (async () => {
-      for await (const entry of watch) {
-        if (entry.operation === "PUT") {
-          this.remember(entry.key, {
-            rule: entry.json<AuthorizationRuleRecord>(),
-            revision: entry.revision,
-          });
-        } else {
-          this.forget(entry.key);
-        }
-        if (entry.revision >= lastRevision || entry.delta === 0) synced();
+    this.stopWatch = await watchBucket(this.kv, (entry) => {
+      if (entry.operation === "PUT") {
+        this.remember(entry.key, {
+          rule: entry.json<AuthorizationRuleRecord>(),
+          revision: entry.revision,
+        });
+      } else {
+        this.forget(entry.key);
       }
-    })();
-    await initialSync;
+    });
   }
 
   stop(): void {

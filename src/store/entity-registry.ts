@@ -1,4 +1,5 @@
 import type { KV } from "@nats-io/kv";
+import { watchBucket } from "./bucket-watch.js";
 import type { EntityKind, EntityRecord } from "./entity-record.js";
 
 /** A record with the KV revision it was read at, for compare-and-set updates. */
@@ -20,35 +21,16 @@ export class EntityRegistry {
 
   constructor(private readonly kv: KV) {}
 
-  /**
-   * Starts the watch and waits until the local copy holds every existing entity: until it
-   * has seen the bucket's last revision as of the start (that entry is always the latest of
-   * its key, so the watch delivers it or a newer one), or the end of its initial snapshot.
-   * Counting entries instead would wait forever when another broker deletes some of them
-   * between the count and the watch.
-   */
+  /** Starts the watch and waits until the local copy holds every existing entity. */
   async startWatching(): Promise<void> {
-    const lastRevision = (await this.kv.status()).streamInfo.state.last_seq;
-    const watch = await this.kv.watch();
-    this.stopWatch = () => watch.stop();
-    let synced: () => void = () => undefined;
-    const initialSync = new Promise<void>((resolve) => {
-      synced = resolve;
-    });
-    if (lastRevision === 0) synced();
-    void (async () => {
-      for await (const entry of watch) {
-        const name = decodeKey(entry.key);
-        if (entry.operation === "PUT") {
-          this.remember(name, { record: entry.json<EntityRecord>(), revision: entry.revision });
-        } else {
-          this.forget(name);
-        }
-        // delta: how many entries of the initial snapshot are still to come.
-        if (entry.revision >= lastRevision || entry.delta === 0) synced();
+    this.stopWatch = await watchBucket(this.kv, (entry) => {
+      const name = decodeKey(entry.key);
+      if (entry.operation === "PUT") {
+        this.remember(name, { record: entry.json<EntityRecord>(), revision: entry.revision });
+      } else {
+        this.forget(name);
       }
-    })();
-    await initialSync;
+    });
   }
 
   stop(): void {
