@@ -68,6 +68,7 @@ const TARGETS = [
   "heldRss",
   "stateP99",
   "rpcFloor",
+  "authCost",
 ];
 
 interface BenchResult {
