@@ -16,6 +16,7 @@ import {
   SessionCannotBeLockedError,
   SessionLockLostError,
   type SessionProcessor,
+  type SessionReceiver,
 } from "../src/client/index.js";
 import { type BrokerProcess, startBrokerProcess } from "./support/broker-process.js";
 import { uniqueName, within } from "./support/grpc-client.js";
@@ -223,7 +224,6 @@ describe("broker failover of the TypeScript SDK", () => {
       PHASE_BOUND_MS,
       "every held session to hold a message unsettled",
     );
-    const heldAtKill = new Set(open().map((h) => h.sessionId));
     const completedAtKill = completed.size;
     const killedAt = await kill(first);
     freezing = false;
@@ -248,11 +248,18 @@ describe("broker failover of the TypeScript SDK", () => {
     expect(completed.size).toBe(TOTAL);
     for (let s = 0; s < SESSIONS; s++) expect(nextIndex.get(sessionName(s))).toBe(PER_SESSION + 1);
 
-    // A session lost with its broker is held until its lock expires: its lock's end, as the
-    // client last knew it (renewals included), closes its holding.
+    // The sessions lost with the broker are those it held at the kill (never closed: the
+    // processor closes every other one, at the latest when it stops); every session
+    // accepted through the second broker was closed normally. A lost session is held
+    // until its lock expires: its lock's end, as the client last knew it (renewals
+    // included), closes its holding.
     const all = [...holdings.values()];
     const lost = all.filter((h) => !h.closed);
-    expect(new Set(lost.map((h) => h.sessionId))).toEqual(heldAtKill);
+    expect(lost.length).toBeGreaterThan(0);
+    for (const h of lost) expect(h.from).toBeLessThanOrEqual(killedAt);
+    for (const h of all.filter((h) => h.from > killedAt)) expect(h.closed).toBe(true);
+    const heldAtKill = new Set(lost.map((h) => h.sessionId));
+    expect(heldAtKill.size).toBe(lost.length);
     for (const h of lost) h.to = h.session.lockedUntil.getTime();
     // 0 intervals where two receivers held one session.
     const bySession = new Map<string, Holding[]>();
@@ -270,8 +277,9 @@ describe("broker failover of the TypeScript SDK", () => {
     }
 
     // What was held through the dead broker came back after the lock, counted once more.
-    expect(frozen.size).toBe(heldAtKill.size);
+    expect(frozen.size).toBeGreaterThan(0);
     for (const [holding, held] of frozen) {
+      expect(lost).toContain(holding);
       expect(held.deliveryCount).toBe(1);
       const again = deliveries.find(
         (d) => d.sequenceNumber === held.sequenceNumber && d.holding !== holding,
@@ -338,6 +346,18 @@ describe("broker failover of the TypeScript SDK", () => {
 
     await kill(first);
 
+    // The session is lost to its receiver: nothing is renewed or released elsewhere. Its
+    // lock stays in the store until it expires.
+    await expect(session.renewLock()).rejects.toBeInstanceOf(SessionLockLostError);
+    await expect(session.complete(a1)).rejects.toBeInstanceOf(SessionLockLostError);
+    await session.close();
+    const early = await sdk.acceptSession(sessions, "a").then(
+      (taken) => taken,
+      (error: unknown) => error,
+    );
+    // (Unless the machine was so slow that the lock ran out meanwhile.)
+    if (Date.now() < sessionLockedUntil) expect(early).toBeInstanceOf(SessionCannotBeLockedError);
+
     // The message lock went with the broker; the receiver goes on through the other one.
     const lockLost = await receiver.complete(one).then(
       () => undefined,
@@ -355,21 +375,15 @@ describe("broker failover of the TypeScript SDK", () => {
     if (again) await receiver.complete(again);
     expect(sdk.activeUrl).toBe(second.url);
 
-    // The session is lost to its receiver: nothing is renewed or released elsewhere.
-    await expect(session.renewLock()).rejects.toBeInstanceOf(SessionLockLostError);
-    await expect(session.complete(a1)).rejects.toBeInstanceOf(SessionLockLostError);
-    await session.close();
-    // Its lock is in the store until it expires; then the session comes back, counted once more.
-    const early = await sdk.acceptSession(sessions, "a").then(
-      (receiver) => receiver,
-      (error: unknown) => error,
-    );
-    if (Date.now() < sessionLockedUntil) expect(early).toBeInstanceOf(SessionCannotBeLockedError);
-    const next = await within(
-      sdk.acceptNextSession(sessions, { maxWaitMs: 30_000 }),
-      60_000,
-      "the session to come back",
-    );
+    // After its lock expired, the session comes back, its message counted once more.
+    const next =
+      early instanceof Error
+        ? await within(
+            sdk.acceptNextSession(sessions, { maxWaitMs: 30_000 }),
+            60_000,
+            "the session to come back",
+          )
+        : (early as SessionReceiver);
     expect(next?.sessionId).toBe("a");
     expect(Date.now()).toBeGreaterThanOrEqual(sessionLockedUntil);
     const a1again = await next?.receiveMessage({ maxWaitMs: 30_000 });
