@@ -13,8 +13,9 @@
  *
  * With several brokers, each RPC runs on a route (one broker connection), and every message
  * is noted with the route it came on: it can only be settled there. A stream whose
- * connection failed is reopened on the next broker when `reopen` allows it (receivers
- * without sessions), else it fails with what `failure` makes of the error.
+ * connection failed, or that the broker ended, is reopened on the broker the client uses
+ * now when `reopenAcross` allows it (receivers without sessions); otherwise it fails with
+ * what `failure` makes of the error (a session receiver: its session is lost).
  */
 import type { ReceiveStreamResponse } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { toSessionBusError } from "./errors.js";

@@ -286,7 +286,7 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
       ? (connectionString?.urls ?? [])
       : typeof givenUrl === "string"
         ? [givenUrl]
-        : givenUrl;
+        : [...givenUrl];
   if (urls.some((each) => typeof each !== "string" || each === "")) {
     throw new Error("createSessionBusClient: every url must be a non-empty string.");
   }

@@ -124,11 +124,18 @@ def create_channel(
     if parsed is None and address is None:
         raise ValueError("create_channel needs a connection string or an address.")
     tls = parsed is not None and parsed.tls
-    addresses = split_addresses(address if address is not None else ",".join(parsed.targets))
-    if len(addresses) == 1:
-        target = address if isinstance(address, str) else parsed.target if address is None else address[0]
+    if address is None:
+        targets = list(parsed.targets)
+    elif isinstance(address, str):
+        targets = [each.strip() for each in address.split(",")]
+    else:
+        targets = list(address)
+    if len(targets) == 1:
+        # One broker: any grpc target, as given.
+        target = targets[0]
         channel_options = list(options or ())
     else:
+        addresses = split_addresses(targets)
         target = failover_target(addresses)
         channel_options = failover_channel_options(*addresses[0], tls) + list(options or ())
     if tls:
