@@ -11,11 +11,11 @@ What is repeated on the new connection:
 * a call that never left the client (no connection could be made) is repeated by grpc
   itself, whatever the method ("transparent retry");
 * after the connection failed under a call, only the methods in ``RETRIED_METHODS`` are
-  repeated (up to ``MAX_ATTEMPTS`` attempts, on ``UNAVAILABLE``): reads, accepts, renewals
-  and updates, whose repetition cannot do anything twice. Sends, creates, deletes, settles,
-  session closes and RequestReply fail with ``UNAVAILABLE`` and are the caller's to repeat
-  (a Send whose messages carry message ids is safe to repeat on a queue with duplicate
-  detection).
+  repeated (up to ``MAX_ATTEMPTS`` attempts, on ``UNAVAILABLE``): reads, accepts, message
+  lock renewals and updates, whose repetition cannot do anything twice. Sends, creates,
+  deletes, settles, RequestReply and the calls under a session lock (renew, state, close)
+  fail with ``UNAVAILABLE`` and are the caller's to repeat (a Send whose messages carry
+  message ids is safe to repeat on a queue with duplicate detection).
 
 Message lock tokens are known only to the broker process that delivered the message, and a
 session held through a broker that died stays locked until its lock expires. So after an
@@ -43,9 +43,6 @@ RETRIED_METHODS = {
         "RenewMessageLock",
         "ReceiveDeferred",
         "AcceptSession",
-        "RenewSessionLock",
-        "GetSessionState",
-        "SetSessionState",
         "ListSessions",
         "CancelScheduledMessages",
     ),

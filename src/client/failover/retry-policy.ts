@@ -34,10 +34,14 @@ export const RETRY_AFTER_BROKEN_CONNECTION: Record<string, AfterBrokenConnection
   // A session a first attempt locked stays locked until its lock expires; the repeat
   // takes another session, or answers SESSION_CANNOT_BE_LOCKED for a named one.
   AcceptSession: "yes",
-  RenewSessionLock: "yes",
+  // A session's calls belong to the broker it was accepted through: the SDK ties them to it
+  // and never sends them elsewhere, and a channel that cannot tell must not either (going
+  // on with a session through another broker leaves the dead one's deliveries stuck; see
+  // docs/operations.md, "Broker failover").
+  RenewSessionLock: "no",
   CloseSession: "no",
-  GetSessionState: "yes",
-  SetSessionState: "yes",
+  GetSessionState: "no",
+  SetSessionState: "no",
   ListSessions: "yes",
   CancelScheduledMessages: "yes",
   // Would send the request a second time.
