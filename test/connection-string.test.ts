@@ -41,6 +41,7 @@ describe("parseConnectionString", () => {
     expect(parsed).toEqual({
       endpoint: "sb://127.0.0.1:50051/",
       url: "http://127.0.0.1:50051",
+      urls: ["http://127.0.0.1:50051"],
       host: "127.0.0.1",
       port: 50051,
       resourceUri: "sb://127.0.0.1:50051/",
@@ -92,6 +93,32 @@ describe("parseConnectionString", () => {
     );
     expect(parsed.url).toBe("http://[::1]:50051");
     expect(parsed.resourceUri).toBe("sb://[::1]:50051/");
+  });
+
+  it("lists several brokers in one Endpoint, separated by commas; tokens point at the first", () => {
+    const parsed = parseConnectionString(
+      `Endpoint=sb://10.0.0.1:50051/, sb://broker-b:7000/ ,sb://[::1]/;SharedAccessKeyName=app;SharedAccessKey=${KEY};UseDevelopmentEmulator=true`,
+    );
+    expect(parsed.urls).toEqual([
+      "http://10.0.0.1:50051",
+      "http://broker-b:7000",
+      "http://[::1]:50051",
+    ]);
+    expect(parsed).toMatchObject({
+      url: "http://10.0.0.1:50051",
+      host: "10.0.0.1",
+      port: 50051,
+      resourceUri: "sb://10.0.0.1:50051/",
+      tls: false,
+    });
+    expect(
+      parseConnectionString(
+        `Endpoint=sb://a/,sb://b/;SharedAccessKeyName=app;SharedAccessKey=${KEY};EntityPath=orders`,
+      ),
+    ).toMatchObject({
+      urls: ["https://a:50051", "https://b:50051"],
+      resourceUri: "sb://a:50051/orders",
+    });
   });
 
   it("takes a ready-made token instead of a key", () => {
@@ -147,6 +174,21 @@ describe("parseConnectionString", () => {
         "another scheme",
         `Endpoint=amqps://h/;SharedAccessKeyName=r;SharedAccessKey=${secret}`,
         /must start with sb:\/\//,
+      ],
+      [
+        "an empty entry in an endpoint list",
+        `Endpoint=sb://a:1/,,sb://b:1/;SharedAccessKeyName=r;SharedAccessKey=${secret}`,
+        /empty entry/,
+      ],
+      [
+        "an endpoint list mixing TLS and plaintext",
+        `Endpoint=https://a:1/,http://b:1/;SharedAccessKeyName=r;SharedAccessKey=${secret}`,
+        /mix TLS .* and plaintext/,
+      ],
+      [
+        "a bad entry in an endpoint list",
+        `Endpoint=sb://a:1/,sb://b:1/orders;SharedAccessKeyName=r;SharedAccessKey=${secret}`,
+        /Endpoint "sb:\/\/b:1\/orders" has a path/,
       ],
       [
         "an endpoint with a path",

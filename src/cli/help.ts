@@ -16,7 +16,8 @@ const GLOBAL = `Global options:
                  UseDevelopmentEmulator=true". The broker writes its root connection string
                  to <data dir>/connection-string at its first start.
   --url URL      the broker's address, over the connection string's (default: $SESSIONBUS_URL,
-                 else the connection string's endpoint, else http://127.0.0.1:50051)
+                 else the connection string's endpoints, the next one tried when a broker
+                 cannot be reached, else http://127.0.0.1:50051)
   --json         machine-readable output: one JSON document per command, bigints as strings
   -h, --help     show help
   -V, --version  show the version`;

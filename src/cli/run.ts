@@ -85,7 +85,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
         const url =
           str(parsed, "url") ||
           io.env.SESSIONBUS_URL ||
-          credentials?.url ||
+          credentials?.urls ||
           "http://127.0.0.1:50051";
         client ??= createSessionBusClient({ url, connectionString: credentials });
         return client;

@@ -1,16 +1,22 @@
 /**
  * What both receivers share: taking messages from a ReceiveStream and settling them by lock
- * token (under the session lock, for session receivers).
+ * token (under the session lock, for session receivers). With several brokers, a message is
+ * settled through the broker connection it came on; once that connection failed, its lock
+ * is lost (it comes again after the lock expires, delivery count + 1).
  */
+import { Code } from "@connectrpc/connect";
 import { Disposition, ReceiveMode } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import {
   MessageAlreadySettledError,
   MessageLockLostError,
   SessionLockLostError,
+  toSessionBusError,
 } from "./errors.js";
+import { BrokerRoute, type RouteFailure, routeValues } from "./failover/broker-route.js";
+import { connectionFailure } from "./failover/connection-failure.js";
 import { fromProtoMessage, type ReceivedMessage } from "./message.js";
-import { ReceiveStream } from "./receive-stream.js";
-import { type CallOptions, invoke, type Rpc } from "./rpc.js";
+import { ReceiveStream, type StreamRouting } from "./receive-stream.js";
+import { type CallOptions, type ConnectCallOptions, invoke, type Rpc } from "./rpc.js";
 
 /** Options of a wait for messages. */
 export interface ReceiveOptions {
@@ -68,16 +74,37 @@ interface SessionRef {
 export abstract class BaseReceiver implements MessageReceiver {
   protected readonly stream: ReceiveStream;
   protected closed = false;
+  /** Deferred messages fetched without a session, by the route they were locked through. */
+  private readonly deferredRoutes = new WeakMap<ReceivedMessage, BrokerRoute>();
 
+  /**
+   * `sessionRoute`: the broker connection the session was accepted through; every call of
+   * the session goes there, and its stream is never reopened elsewhere. Without it (no
+   * session), a stream whose connection failed is reopened on the next broker.
+   */
   constructor(
     protected readonly rpc: Rpc,
     readonly entityPath: string,
     prefetch: number,
     receiveMode: ReceiveModeName,
     protected readonly session: SessionRef | undefined,
+    protected readonly sessionRoute?: BrokerRoute,
   ) {
+    const brokers = rpc.brokers;
+    const routing: StreamRouting | undefined =
+      brokers === undefined
+        ? undefined
+        : {
+            route: () => sessionRoute ?? new BrokerRoute(),
+            connectionFailure: (route) => {
+              const lost = brokers.routeFailure(route);
+              return lost && (connectionFailure(lost.error, undefined) ?? "broken");
+            },
+            reopenAcross: sessionRoute ? 0 : brokers.addressCount,
+            failure: (error, route) => this.failureOn(route, error),
+          };
     this.stream = new ReceiveStream(
-      (signal) =>
+      (signal, route) =>
         rpc.messaging.receiveStream(
           {
             entityPath,
@@ -88,9 +115,39 @@ export abstract class BaseReceiver implements MessageReceiver {
                 : ReceiveMode.PEEK_LOCK,
             session,
           },
-          { signal },
+          route === undefined ? { signal } : { signal, contextValues: routeValues(route) },
         ),
       prefetch,
+      routing,
+    );
+  }
+
+  /** The broker connection `message` must be settled through (with several brokers). */
+  protected routeOf(message: ReceivedMessage): BrokerRoute | undefined {
+    return this.sessionRoute ?? this.stream.routeOf(message) ?? this.deferredRoutes.get(message);
+  }
+
+  /**
+   * The error of a call along `route`: when the route's connection failed, the lock of what
+   * came through it is lost (a session receiver says so for its session); otherwise the
+   * error as the broker gave it.
+   */
+  protected failureOn(route: BrokerRoute | undefined, error: unknown): unknown {
+    const lost = route === undefined ? undefined : this.rpc.brokers?.routeFailure(route);
+    return lost === undefined ? toSessionBusError(error) : this.lockLost(lost, error);
+  }
+
+  /** The error of a message settled after its broker connection failed. */
+  protected lockLost(lost: RouteFailure, cause: unknown): Error {
+    return new MessageLockLostError(
+      `The message was received from "${this.entityPath}" through the broker at ${lost.url}, and the connection to it failed: its lock went with it. The message is delivered again once its lock expires, with its delivery count one higher.`,
+      {
+        reason: "MESSAGE_LOCK_LOST",
+        code: Code.FailedPrecondition,
+        entityPath: this.entityPath,
+        sessionId: this.session?.sessionId,
+        cause,
+      },
     );
   }
 
@@ -155,7 +212,8 @@ export abstract class BaseReceiver implements MessageReceiver {
     sequenceNumbers: readonly (bigint | number)[],
     options?: CallOptions,
   ): Promise<ReceivedMessage[]> {
-    const response = await invoke(this.rpc, options, (call) =>
+    const route = this.sessionRoute ?? (this.rpc.brokers ? new BrokerRoute() : undefined);
+    const response = await this.call(route, options, (call) =>
       this.rpc.messaging.receiveDeferred(
         {
           entityPath: this.entityPath,
@@ -165,7 +223,30 @@ export abstract class BaseReceiver implements MessageReceiver {
         call,
       ),
     );
-    return response.messages.map(fromProtoMessage);
+    const messages = response.messages.map(fromProtoMessage);
+    if (route !== undefined && !this.sessionRoute) {
+      for (const message of messages) this.deferredRoutes.set(message, route);
+    }
+    return messages;
+  }
+
+  /**
+   * A unary call along `route` (see invoke); a route whose connection failed, before or
+   * during the call, makes it fail with the lost lock (failureOn).
+   */
+  protected async call<T>(
+    route: BrokerRoute | undefined,
+    options: CallOptions | undefined,
+    run: (connect: ConnectCallOptions) => Promise<T>,
+  ): Promise<T> {
+    const lost = route === undefined ? undefined : this.rpc.brokers?.routeFailure(route);
+    if (lost !== undefined) throw this.lockLost(lost, lost.error);
+    try {
+      return await invoke(this.rpc, options, run, 0, route);
+    } catch (error) {
+      if (options?.signal?.aborted) throw error;
+      throw this.failureOn(route, error);
+    }
   }
 
   abstract close(options?: CallOptions): Promise<void>;
@@ -177,18 +258,27 @@ export abstract class BaseReceiver implements MessageReceiver {
     deadLetterReason = "",
     deadLetterDescription = "",
   ): Promise<void> {
+    const route = this.routeOf(message);
     try {
-      await this.rpc.settler.settle(
-        {
-          entityPath: this.entityPath,
-          lockTokens: [message.lockToken],
-          disposition,
-          deadLetterReason,
-          deadLetterDescription,
-          session: this.session,
-        },
-        options,
-      );
+      const lost = route === undefined ? undefined : this.rpc.brokers?.routeFailure(route);
+      if (lost !== undefined) throw this.lockLost(lost, lost.error);
+      try {
+        await this.rpc.settler.settle(
+          {
+            entityPath: this.entityPath,
+            lockTokens: [message.lockToken],
+            disposition,
+            deadLetterReason,
+            deadLetterDescription,
+            session: this.session,
+          },
+          options,
+          route,
+        );
+      } catch (error) {
+        if (options?.signal?.aborted) throw error;
+        throw this.failureOn(route, error);
+      }
     } catch (error) {
       if (
         error instanceof MessageLockLostError ||

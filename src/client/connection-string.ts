@@ -6,22 +6,33 @@
  * `UseDevelopmentEmulator=true` (as in the Service Bus emulator's strings) means the broker
  * serves plaintext; without it, clients use TLS.
  *
+ * Several brokers on one store take a comma-separated list of endpoints,
+ * `Endpoint=sb://a:50051/,sb://b:50051/`: clients use the first and move to the next when
+ * the connection to theirs fails (see docs/operations.md, "Broker failover"). Tokens point
+ * at the first endpoint; brokers read only the path of a token's resource, so one token is
+ * good on every broker of the namespace.
+ *
  * Nothing here ever puts a key or a token into an error message.
  */
 
 export interface ConnectionString {
-  /** The endpoint as written, e.g. "sb://127.0.0.1:50051/". */
+  /** The endpoint as written, e.g. "sb://127.0.0.1:50051/" (or a comma-separated list). */
   endpoint: string;
-  /** The broker's gRPC address for clients: "http://host:port" or "https://host:port". */
+  /**
+   * The broker's gRPC address for clients: "http://host:port" or "https://host:port"; of
+   * the first endpoint when there are several.
+   */
   url: string;
-  /** Host name or address of the endpoint (IPv6 in brackets, as in a URL). */
+  /** Every endpoint's gRPC address, in the order written (one for a single endpoint). */
+  urls: string[];
+  /** Host name or address of the (first) endpoint (IPv6 in brackets, as in a URL). */
   host: string;
   port: number;
   /** The entity the string is for (`EntityPath`), when it names one. */
   entityPath?: string;
   /**
    * Where tokens point (`sr`): the namespace, "sb://host:port/", or with `EntityPath`
-   * "sb://host:port/<entity path>".
+   * "sb://host:port/<entity path>" (host and port of the first endpoint).
    */
   resourceUri: string;
   /** Rule name and key, when the string carries them (both or neither). */
@@ -78,36 +89,23 @@ export function parseConnectionString(text: string): ConnectionString {
   if (!endpoint) {
     throw new Error(`The connection string has no Endpoint; expected ${EXAMPLE}.`);
   }
-  let parsed: URL;
-  try {
-    parsed = new URL(endpoint);
-  } catch {
-    throw new Error(
-      `The connection string's Endpoint "${endpoint}" is not a URL like sb://host:port/.`,
-    );
-  }
-  const scheme = parsed.protocol.replace(/:$/, "");
-  if (!["sb", "http", "https"].includes(scheme)) {
-    throw new Error(`The connection string's Endpoint must start with sb://, not ${scheme}://.`);
-  }
-  if (parsed.hostname === "") {
-    throw new Error(`The connection string's Endpoint "${endpoint}" names no host.`);
-  }
-  if (parsed.pathname !== "/" && parsed.pathname !== "") {
-    throw new Error(
-      `The connection string's Endpoint "${endpoint}" has a path; write sb://host:port/ and name the entity in EntityPath.`,
-    );
-  }
-
   const emulator = (fields.get("usedevelopmentemulator") ?? "false").toLowerCase();
   if (emulator !== "true" && emulator !== "false") {
     throw new Error(
       `The connection string's UseDevelopmentEmulator is "${emulator}"; write true (plaintext) or false (TLS).`,
     );
   }
-  const tls = scheme === "https" || (scheme === "sb" && emulator !== "true");
-  const port = Number(parsed.port || (scheme === "sb" ? DEFAULT_GRPC_PORT : tls ? 443 : 80));
-  const namespaceUri = `sb://${parsed.hostname}:${port}/`;
+  const endpoints = endpoint
+    .split(",")
+    .map((each) => parseEndpoint(each.trim(), emulator === "true"));
+  const [first] = endpoints;
+  if (first === undefined || endpoints.some((each) => each.tls !== first.tls)) {
+    throw new Error(
+      `The connection string's endpoints "${endpoint}" mix TLS (https://, or sb:// without UseDevelopmentEmulator=true) and plaintext; all brokers of one namespace serve the same.`,
+    );
+  }
+  const { tls, host, port } = first;
+  const namespaceUri = `sb://${host}:${port}/`;
 
   const entityPath = fields.get("entitypath")?.replace(/^\/+|\/+$/g, "");
   const keyName = fields.get("sharedaccesskeyname");
@@ -134,14 +132,55 @@ export function parseConnectionString(text: string): ConnectionString {
 
   return {
     endpoint,
-    url: `${tls ? "https" : "http"}://${parsed.hostname}:${port}`,
-    host: parsed.hostname,
+    url: first.url,
+    urls: endpoints.map((each) => each.url),
+    host,
     port,
     ...(entityPath ? { entityPath } : {}),
     resourceUri: entityPath ? `${namespaceUri}${entityPath}` : namespaceUri,
     ...(keyName === undefined ? {} : { keyName }),
     ...(key === undefined ? {} : { key }),
     ...(sharedAccessSignature === undefined ? {} : { sharedAccessSignature }),
+    tls,
+  };
+}
+
+/** One endpoint of the list: where clients connect, and whether over TLS. */
+function parseEndpoint(
+  endpoint: string,
+  emulator: boolean,
+): { url: string; host: string; port: number; tls: boolean } {
+  if (endpoint === "") {
+    throw new Error(
+      "The connection string's Endpoint list has an empty entry; write sb://host:port/ entries separated by commas.",
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(endpoint);
+  } catch {
+    throw new Error(
+      `The connection string's Endpoint "${endpoint}" is not a URL like sb://host:port/.`,
+    );
+  }
+  const scheme = parsed.protocol.replace(/:$/, "");
+  if (!["sb", "http", "https"].includes(scheme)) {
+    throw new Error(`The connection string's Endpoint must start with sb://, not ${scheme}://.`);
+  }
+  if (parsed.hostname === "") {
+    throw new Error(`The connection string's Endpoint "${endpoint}" names no host.`);
+  }
+  if (parsed.pathname !== "/" && parsed.pathname !== "") {
+    throw new Error(
+      `The connection string's Endpoint "${endpoint}" has a path; write sb://host:port/ and name the entity in EntityPath.`,
+    );
+  }
+  const tls = scheme === "https" || (scheme === "sb" && !emulator);
+  const port = Number(parsed.port || (scheme === "sb" ? DEFAULT_GRPC_PORT : tls ? 443 : 80));
+  return {
+    url: `${tls ? "https" : "http"}://${parsed.hostname}:${port}`,
+    host: parsed.hostname,
+    port,
     tls,
   };
 }

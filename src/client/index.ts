@@ -30,6 +30,7 @@ export {
   StoreUnavailableError,
   UnauthenticatedError,
 } from "./errors.js";
+export type { FailoverEvent } from "./failover/failover-transport.js";
 export {
   deadLetterQueuePath,
   type MessageStateName,

@@ -10,13 +10,43 @@
  * - The broker may leave out an event that would be empty (nothing else was in flight).
  *   So the wait also ends when a message at or before the abandoned one's sequence number
  *   arrives: the stream restarted there, so every message up to it came after the recall.
+ *
+ * With several brokers, each RPC runs on a route (one broker connection), and every message
+ * is noted with the route it came on: it can only be settled there. A stream whose
+ * connection failed, or that the broker ended, is reopened on the broker the client uses
+ * now when `reopenAcross` allows it (receivers without sessions); otherwise it fails with
+ * what `failure` makes of the error (a session receiver: its session is lost).
  */
 import type { ReceiveStreamResponse } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { toSessionBusError } from "./errors.js";
+import type { BrokerRoute } from "./failover/broker-route.js";
+import type { ConnectionFailure } from "./failover/connection-failure.js";
 import { fromProtoMessage, type ReceivedMessage } from "./message.js";
+import { pause, retryDelayMs } from "./retry.js";
 
-/** Opens the RPC; the stream ends when `signal` aborts. */
-export type OpenReceiveStream = (signal: AbortSignal) => AsyncIterable<ReceiveStreamResponse>;
+/** Opens the RPC (along `route`, with several brokers); the stream ends when `signal` aborts. */
+export type OpenReceiveStream = (
+  signal: AbortSignal,
+  route: BrokerRoute | undefined,
+) => AsyncIterable<ReceiveStreamResponse>;
+
+/** How a stream runs over several brokers. */
+export interface StreamRouting {
+  /** The route of the next opening: always the same one (a session's), or a new one. */
+  route(): BrokerRoute;
+  /**
+   * How the route's connection failed: "unsent" when the broker could not be reached at
+   * all, "broken" when the connection failed under the stream; undefined while intact.
+   */
+  connectionFailure(route: BrokerRoute): ConnectionFailure | undefined;
+  /**
+   * Reopen the stream on the next broker when its connection failed or the broker ended
+   * it, until openings failed "unsent" on this many brokers in a row; 0: never reopen.
+   */
+  reopenAcross: number;
+  /** What the stream fails with, for an error of `route` (e.g. a lost session). */
+  failure(error: unknown, route: BrokerRoute): unknown;
+}
 
 /** What the receiver reports back once an abandon under a session lock has an outcome. */
 export interface PendingAbandon {
@@ -38,11 +68,19 @@ export class ReceiveStream {
   /** Set after our abandon until the recall: the abandoned message's sequence number. */
   private recallAt: bigint | undefined;
   private recalls = 0;
+  /** The route each message came on, with several brokers. */
+  private readonly routes = new WeakMap<ReceivedMessage, BrokerRoute>();
 
   constructor(
     private readonly open: OpenReceiveStream,
     private readonly prefetch: number,
+    private readonly routing?: StreamRouting,
   ) {}
+
+  /** The route `message` came on; undefined with one broker (or for other messages). */
+  routeOf(message: ReceivedMessage): BrokerRoute | undefined {
+    return this.routes.get(message);
+  }
 
   /**
    * The next message; undefined when none arrived within `maxWaitMs` or the stream ended
@@ -120,22 +158,62 @@ export class ReceiveStream {
   }
 
   private async pump(): Promise<void> {
-    try {
-      for await (const response of this.open(this.stop.signal)) {
-        const { event } = response;
-        if (event.case === "message") {
-          const message = fromProtoMessage(event.value);
-          if (message.lockToken !== "") this.unsettled.add(message.lockToken);
-          this.buffer.push(message);
-        } else if (event.case === "recalled") {
-          this.recall(new Set(event.value.lockTokens));
+    const routing = this.routing;
+    /** Openings in a row that brought no message, and of those, the unreachable ones. */
+    let empty = 0;
+    let unreachable = 0;
+    for (;;) {
+      const route = routing?.route();
+      let failure: unknown;
+      let failed = false;
+      try {
+        for await (const response of this.open(this.stop.signal, route)) {
+          empty = 0;
+          unreachable = 0;
+          const { event } = response;
+          if (event.case === "message") {
+            const message = fromProtoMessage(event.value);
+            if (message.lockToken !== "") this.unsettled.add(message.lockToken);
+            if (route) this.routes.set(message, route);
+            this.buffer.push(message);
+          } else if (event.case === "recalled") {
+            this.recall(new Set(event.value.lockTokens));
+          }
+          this.notify();
         }
-        this.notify();
+      } catch (error) {
+        failure = error;
+        failed = true;
       }
-    } catch (error) {
-      if (!this.stop.signal.aborted) this.failure = toSessionBusError(error);
+      if (this.stop.signal.aborted) break;
+      if (routing === undefined || route === undefined) {
+        if (failed) this.failure = toSessionBusError(failure);
+        break;
+      }
+      // Reopened when the connection failed, or the broker ended the stream (it stops).
+      const how = routing.connectionFailure(route);
+      unreachable = how === "unsent" ? unreachable + 1 : 0;
+      if ((failed && how === undefined) || unreachable >= routing.reopenAcross) {
+        if (failed) this.failure = routing.failure(failure, route);
+        break;
+      }
+      // What the old stream delivered can only be settled through its broker: let it go.
+      this.dropDeliveries();
+      // Every broker at once; a broker that takes streams and drops them is asked less often.
+      empty++;
+      if (empty > routing.reopenAcross) {
+        await pause(retryDelayMs(empty - routing.reopenAcross), this.stop.signal);
+      }
     }
     this.end();
+  }
+
+  /** Forgets what was received and not settled (the stream it came on is gone). */
+  private dropDeliveries(): void {
+    this.buffer.length = 0;
+    this.unsettled.clear();
+    this.recallAt = undefined;
+    this.notify();
   }
 
   private recall(tokens: Set<string>): void {

@@ -3,7 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { BaseReceiver, type MessageReceiver, type ReceiveModeName } from "./base-receiver.js";
 import { RECEIVER_DEFAULTS, withDefaults } from "./defaults.js";
 import type { ReceivedMessage } from "./message.js";
-import { type CallOptions, invoke, type Rpc } from "./rpc.js";
+import type { CallOptions, Rpc } from "./rpc.js";
 
 export interface ReceiverOptions {
   /**
@@ -33,7 +33,8 @@ export function createReceiver(rpc: Rpc, entityPath: string, options?: ReceiverO
 
 class PlainReceiver extends BaseReceiver implements Receiver {
   async renewLock(message: ReceivedMessage, options?: CallOptions): Promise<Date> {
-    const response = await invoke(this.rpc, options, (call) =>
+    // Through the broker that delivered it: the lock token is known there only.
+    const response = await this.call(this.routeOf(message), options, (call) =>
       this.rpc.messaging.renewMessageLock(
         { entityPath: this.entityPath, lockTokens: [message.lockToken] },
         call,

@@ -1,7 +1,9 @@
 /**
  * The sessionbus client: one HTTP/2 connection (gRPC protocol) to a broker, with senders,
  * receivers, session receivers, peek, session listing, administration of queues, topics,
- * subscriptions and rules, and request–reply.
+ * subscriptions and rules, and request–reply. Given several addresses of brokers sharing
+ * one store, it uses one at a time and moves to the next when the connection to its broker
+ * fails (src/client/failover/).
  */
 import { randomUUID } from "node:crypto";
 import { createClient, type Transport } from "@connectrpc/connect";
@@ -14,6 +16,11 @@ import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { type ConnectionString, parseConnectionString } from "./connection-string.js";
 import { CLIENT_DEFAULTS, withDefaults } from "./defaults.js";
+import {
+  type BrokerLink,
+  type FailoverEvent,
+  FailoverTransport,
+} from "./failover/failover-transport.js";
 import type { MessageToSend, ReceivedMessage } from "./message.js";
 import { type PeekOptions, peek } from "./peek.js";
 import {
@@ -100,10 +107,21 @@ export interface SessionBusClientOptions
   sharedAccessSignature?: SharedAccessSignatureSource | undefined;
   /**
    * The broker's gRPC port, e.g. "http://127.0.0.1:50051" (cleartext HTTP/2) or
-   * "https://broker.example:50051" (TLS).
-   * @default derived from `connectionString`; one of the two is needed unless `transport` is given
+   * "https://broker.example:50051" (TLS). A list gives several brokers sharing one store
+   * (one NATS JetStream): calls go to the first until the connection to it fails, then to
+   * the next, and so on around the list; calls that are safe to repeat are repeated there,
+   * receivers reopen their streams there, and sessions held through the failed broker are
+   * lost to their receivers (SessionLockLostError) until their locks expire. See
+   * docs/operations.md, "Broker failover".
+   * @default derived from `connectionString` (every endpoint it lists); one of the two is needed unless `transport` is given
    */
-  url?: string | undefined;
+  url?: string | readonly string[] | undefined;
+  /**
+   * With several addresses: called when the client moves to the next broker because the
+   * connection to its broker failed (refused, reset, closed under a call).
+   * @default none
+   */
+  onFailover?: ((event: FailoverEvent) => void) | undefined;
   /**
    * A transport of your own instead of gRPC to `url`: e.g. a Connect or gRPC-Web transport
    * to the broker's HTTP port (`SESSIONBUS_HTTP_PORT`, default 50052), where HTTP/2 to the
@@ -123,8 +141,15 @@ export interface SessionBusClientOptions
 }
 
 export interface SessionBusClient {
-  /** The broker's gRPC URL: `url`, or the one the connection string names ("" when neither was given). */
+  /**
+   * The broker's gRPC URL: `url`, or the one the connection string names ("" when neither
+   * was given); the first of them when there are several.
+   */
   readonly url: string;
+  /** Every broker address, in the order given (one for a single broker). */
+  readonly urls: readonly string[];
+  /** The broker calls go to now: `url`, or with several the one the client has moved to. */
+  readonly activeUrl: string;
   /** The session id replies to this client's requestReply calls carry. */
   readonly instanceId: string;
 
@@ -246,6 +271,7 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
     callTimeoutMs: _timeout,
     instanceId: _id,
     transport: ownTransport,
+    onFailover,
     ...transportOptions
   } = options;
   const { callTimeoutMs } = withDefaults(CLIENT_DEFAULTS, options);
@@ -255,27 +281,45 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
       ? parseConnectionString(givenConnectionString)
       : givenConnectionString;
   const token = createTokenSource({ connectionString, sharedAccessSignature });
-  const url = givenUrl ?? connectionString?.url ?? "";
+  const urls: readonly string[] =
+    givenUrl === undefined
+      ? (connectionString?.urls ?? [])
+      : typeof givenUrl === "string"
+        ? [givenUrl]
+        : [...givenUrl];
+  if (urls.some((each) => typeof each !== "string" || each === "")) {
+    throw new Error("createSessionBusClient: every url must be a non-empty string.");
+  }
+  const url = urls[0] ?? "";
   if (url === "" && ownTransport === undefined) {
     throw new Error(
       "createSessionBusClient needs the broker's address: a url (e.g. http://127.0.0.1:50051), a connectionString or a transport.",
     );
   }
-  // Only the default transport's connection is the client's to close.
-  const sessionManager = ownTransport
-    ? undefined
-    : new Http2SessionManager(
-        url,
-        {
-          pingIntervalMs: transportOptions.pingIntervalMs,
-          pingIdleConnection: transportOptions.pingIdleConnection,
-          pingTimeoutMs: transportOptions.pingTimeoutMs,
-          idleConnectionTimeoutMs: transportOptions.idleConnectionTimeoutMs,
-        },
-        transportOptions.nodeOptions,
-      );
-  const baseTransport =
-    ownTransport ?? createGrpcTransport({ ...transportOptions, baseUrl: url, sessionManager });
+  // Only the default transport's connections are the client's to close.
+  const sessionManagers: Http2SessionManager[] = [];
+  const grpcTo = (brokerUrl: string): Transport => {
+    const sessionManager = new Http2SessionManager(
+      brokerUrl,
+      {
+        pingIntervalMs: transportOptions.pingIntervalMs,
+        pingIdleConnection: transportOptions.pingIdleConnection,
+        pingTimeoutMs: transportOptions.pingTimeoutMs,
+        idleConnectionTimeoutMs: transportOptions.idleConnectionTimeoutMs,
+      },
+      transportOptions.nodeOptions,
+    );
+    sessionManagers.push(sessionManager);
+    return createGrpcTransport({ ...transportOptions, baseUrl: brokerUrl, sessionManager });
+  };
+  const failover =
+    ownTransport === undefined && urls.length > 1
+      ? new FailoverTransport(
+          urls.map((each): BrokerLink => ({ url: each, transport: grpcTo(each) })),
+          onFailover,
+        )
+      : undefined;
+  const baseTransport = ownTransport ?? failover ?? grpcTo(url);
   const transport = token === undefined ? baseTransport : withAuthorization(baseTransport, token);
   const messaging = createClient(MessagingService, transport);
   const rpc: Rpc = {
@@ -283,12 +327,17 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
     admin: createClient(AdminService, transport),
     settler: new StreamSettler(messaging, callTimeoutMs),
     callTimeoutMs,
+    brokers: failover,
   };
   const requester = new Requester(rpc, instanceId);
   const responders = new Set<Responder>();
 
   return {
     url,
+    urls,
+    get activeUrl() {
+      return failover?.activeUrl ?? url;
+    },
     instanceId,
     sender: (entityPath) => createSender(rpc, entityPath),
     receiver: (entityPath, receiverOptions) => createReceiver(rpc, entityPath, receiverOptions),
@@ -339,7 +388,7 @@ export function createSessionBusClient(options: SessionBusClientOptions): Sessio
       responders.clear();
       await requester.close();
       rpc.settler.close();
-      sessionManager?.abort();
+      for (const sessionManager of sessionManagers) sessionManager.abort();
     },
   };
 }

@@ -1,11 +1,24 @@
 /**
  * A session of a session-enabled entity, locked for this receiver: accept a named session
  * or the next available one, receive its messages in order, settle them, keep its state.
+ *
+ * With several brokers, every call of the session goes to the broker it was accepted
+ * through. When the connection to that broker fails, the session is lost to this receiver:
+ * its calls fail with SessionLockLostError and nothing is sent anywhere else. Its lock stays
+ * in the store until it expires (the broker that held it may be dead, and its deliveries
+ * can be settled nowhere else); then the session can be accepted again through any broker,
+ * and its unsettled messages come again with their delivery count one higher (semantics
+ * §4: the holder vanished). The receiver does not renew or release the lock through
+ * another broker: a renewal would keep the session from everyone, and a release would hide
+ * the failed delivery from the count that stops a message which kills its brokers.
  */
+
 import { durationFromMs, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
 import { BaseReceiver, type MessageReceiver, type ReceiveModeName } from "./base-receiver.js";
 import { SESSION_RECEIVER_DEFAULTS, withDefaults } from "./defaults.js";
 import { SessionLockLostError } from "./errors.js";
+import { BrokerRoute, type RouteFailure } from "./failover/broker-route.js";
 import { type CallOptions, invoke, type Rpc } from "./rpc.js";
 
 export interface SessionReceiverOptions {
@@ -58,12 +71,17 @@ export async function acceptSession(
   sessionId: string,
   options?: SessionReceiverOptions,
 ): Promise<SessionReceiver> {
-  const response = await invoke(rpc, options, (call) =>
-    rpc.messaging.acceptSession({ entityPath, sessionId }, call),
+  const route = rpc.brokers ? new BrokerRoute() : undefined;
+  const response = await invoke(
+    rpc,
+    options,
+    (call) => rpc.messaging.acceptSession({ entityPath, sessionId }, call),
+    0,
+    route,
   );
   const lock = response.session;
   if (!lock) throw new Error(`AcceptSession of "${sessionId}" returned no session lock`);
-  return openSession(rpc, entityPath, lock, options);
+  return openSession(rpc, entityPath, lock, options, route);
 }
 
 /** Locks the next session with a receivable message; undefined if none within maxWaitMs. */
@@ -73,13 +91,17 @@ export async function acceptNextSession(
   options?: AcceptNextSessionOptions,
 ): Promise<SessionReceiver | undefined> {
   const { maxWaitMs } = withDefaults(SESSION_RECEIVER_DEFAULTS, options);
+  const route = rpc.brokers ? new BrokerRoute() : undefined;
   const response = await invoke(
     rpc,
     options,
     (call) => rpc.messaging.acceptSession({ entityPath, maxWait: durationFromMs(maxWaitMs) }, call),
     maxWaitMs,
+    route,
   );
-  return response.session ? openSession(rpc, entityPath, response.session, options) : undefined;
+  return response.session
+    ? openSession(rpc, entityPath, response.session, options, route)
+    : undefined;
 }
 
 function openSession(
@@ -87,6 +109,7 @@ function openSession(
   entityPath: string,
   lock: { sessionId: string; lockToken: string; lockedUntil?: Timestamp | undefined },
   options: SessionReceiverOptions | undefined,
+  route: BrokerRoute | undefined,
 ): SessionReceiver {
   const { prefetch, receiveMode } = withDefaults(SESSION_RECEIVER_DEFAULTS, options);
   return new LockedSession(
@@ -96,6 +119,7 @@ function openSession(
     receiveMode,
     { sessionId: lock.sessionId, lockToken: lock.lockToken },
     lock.lockedUntil ? timestampDate(lock.lockedUntil) : new Date(),
+    route,
   );
 }
 
@@ -111,8 +135,9 @@ class LockedSession extends BaseReceiver implements SessionReceiver {
     receiveMode: ReceiveModeName,
     ref: { sessionId: string; lockToken: string },
     public lockedUntil: Date,
+    route: BrokerRoute | undefined,
   ) {
-    super(rpc, entityPath, prefetch, receiveMode, ref);
+    super(rpc, entityPath, prefetch, receiveMode, ref, route);
     this.ref = ref;
   }
 
@@ -120,15 +145,28 @@ class LockedSession extends BaseReceiver implements SessionReceiver {
     return this.ref.sessionId;
   }
 
+  protected override lockLost(lost: RouteFailure, cause: unknown): Error {
+    return new SessionLockLostError(
+      `Session "${this.sessionId}" of "${this.entityPath}" was held through the broker at ${lost.url}, and the connection to it failed. Its lock stays in the store until it expires (${this.lockedUntil.toISOString()} unless renewed since); then the session can be accepted again through any broker, its unsettled messages with their delivery count one higher.`,
+      {
+        reason: "SESSION_LOCK_LOST",
+        code: Code.FailedPrecondition,
+        entityPath: this.entityPath,
+        sessionId: this.sessionId,
+        cause,
+      },
+    );
+  }
+
   async getState(options?: CallOptions): Promise<Uint8Array | undefined> {
-    const response = await invoke(this.rpc, options, (call) =>
+    const response = await this.call(this.sessionRoute, options, (call) =>
       this.rpc.messaging.getSessionState({ entityPath: this.entityPath, session: this.ref }, call),
     );
     return response.state;
   }
 
   async setState(state: Uint8Array | string | undefined, options?: CallOptions): Promise<void> {
-    await invoke(this.rpc, options, (call) =>
+    await this.call(this.sessionRoute, options, (call) =>
       this.rpc.messaging.setSessionState(
         {
           entityPath: this.entityPath,
@@ -141,7 +179,7 @@ class LockedSession extends BaseReceiver implements SessionReceiver {
   }
 
   async renewLock(options?: CallOptions): Promise<Date> {
-    const response = await invoke(this.rpc, options, (call) =>
+    const response = await this.call(this.sessionRoute, options, (call) =>
       this.rpc.messaging.renewSessionLock({ entityPath: this.entityPath, session: this.ref }, call),
     );
     if (response.lockedUntil) this.lockedUntil = timestampDate(response.lockedUntil);
@@ -153,7 +191,7 @@ class LockedSession extends BaseReceiver implements SessionReceiver {
     this.closed = true;
     this.stream.close();
     try {
-      await invoke(this.rpc, options, (call) =>
+      await this.call(this.sessionRoute, options, (call) =>
         this.rpc.messaging.closeSession({ entityPath: this.entityPath, session: this.ref }, call),
       );
     } catch (error) {

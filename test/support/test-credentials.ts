@@ -48,11 +48,17 @@ export function rootToken(): string {
   return root.token;
 }
 
-/** The root rule's connection string for a broker at `url` ("http://host:port"). */
-export function testConnectionString(url: string): string {
-  const { protocol, host } = new URL(url);
-  const plaintext = protocol === "http:" ? ";UseDevelopmentEmulator=true" : "";
-  return `Endpoint=sb://${host}/;SharedAccessKeyName=${ROOT_RULE};SharedAccessKey=${TEST_ROOT_KEY}${plaintext}`;
+/**
+ * The root rule's connection string for a broker at `url` ("http://host:port"), or for
+ * several brokers on one store (a comma-separated Endpoint list).
+ */
+export function testConnectionString(url: string | readonly string[]): string {
+  const urls = typeof url === "string" ? [url] : url;
+  const endpoints = urls.map((each) => `sb://${new URL(each).host}/`).join(",");
+  const plaintext = urls.every((each) => new URL(each).protocol === "http:")
+    ? ";UseDevelopmentEmulator=true"
+    : "";
+  return `Endpoint=${endpoints};SharedAccessKeyName=${ROOT_RULE};SharedAccessKey=${TEST_ROOT_KEY}${plaintext}`;
 }
 
 /** A Connect interceptor sending the root token, for Connect and gRPC-Web test transports. */

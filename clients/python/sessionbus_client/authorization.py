@@ -14,6 +14,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import grpc
 
 from .connection_string import ConnectionString, parse_connection_string
+from .failover import failover_channel_options, failover_target, split_addresses
 from .sas_token import RENEW_BEFORE_SECONDS, SAS_SCHEME, SasTokenProvider, sas_token_expiry
 
 __all__ = ["AUTHORIZATION_METADATA_KEY", "AuthorizationInterceptor", "create_channel", "token_source"]
@@ -98,7 +99,7 @@ def token_source(
 def create_channel(
     connection_string: Union[str, ConnectionString, None] = None,
     *,
-    address: Optional[str] = None,
+    address: Union[str, Sequence[str], None] = None,
     shared_access_signature: Union[str, TokenSource, None] = None,
     root_certificates: Optional[bytes] = None,
     options: Optional[Sequence[Tuple[str, object]]] = None,
@@ -109,17 +110,40 @@ def create_channel(
     endpoint. TLS when the connection string says so (no ``UseDevelopmentEmulator=true``),
     trusting ``root_certificates`` (PEM) or the system's CAs; plaintext otherwise, and
     always plaintext with ``address`` but no connection string.
+
+    Several brokers sharing one store: ``address="10.0.0.1:50051,10.0.0.2:50051"`` (or a
+    list), or a connection string whose Endpoint lists them. The channel then connects to
+    the first address that accepts a connection and moves to the next one up when that
+    connection fails; calls safe to repeat are repeated there (see ``failover``). Host names
+    are resolved once, here. Over TLS, every broker's certificate must be valid for the
+    first address's host name. ``options`` given here come after the channel's own.
     """
     parsed = (
         parse_connection_string(connection_string) if isinstance(connection_string, str) else connection_string
     )
     if parsed is None and address is None:
         raise ValueError("create_channel needs a connection string or an address.")
-    target = address or parsed.target
-    if parsed is not None and parsed.tls:
-        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates), options=options)
+    tls = parsed is not None and parsed.tls
+    if address is None:
+        targets = list(parsed.targets)
+    elif isinstance(address, str):
+        targets = [each.strip() for each in address.split(",")]
     else:
-        channel = grpc.insecure_channel(target, options=options)
+        targets = list(address)
+    if len(targets) == 1:
+        # One broker: any grpc target, as given.
+        target = targets[0]
+        channel_options = list(options or ())
+    else:
+        addresses = split_addresses(targets)
+        target = failover_target(addresses)
+        channel_options = failover_channel_options(*addresses[0], tls) + list(options or ())
+    if tls:
+        channel = grpc.secure_channel(
+            target, grpc.ssl_channel_credentials(root_certificates), options=channel_options
+        )
+    else:
+        channel = grpc.insecure_channel(target, options=channel_options)
     token = token_source(parsed, shared_access_signature)
     if token is None:
         return channel

@@ -5,12 +5,17 @@ ready-made ``SharedAccessSignature=<token>`` instead of the key pair. ``EntityPa
 topic>`` narrows tokens to that entity (needed for a rule that lives on an entity), and
 ``UseDevelopmentEmulator=true`` means the broker serves plaintext; without it, TLS.
 
+Several brokers on one store are a comma-separated list of endpoints,
+``Endpoint=sb://a:50051/,sb://b:50051/``: create_channel then connects to the first that
+answers (see its documentation). Tokens point at the first endpoint; brokers read only the
+path of a token's resource, so one token is good on every broker of the namespace.
+
 Field names are case-insensitive and unknown fields are ignored, as Service Bus clients do.
 No error message ever contains a key or a token.
 """
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 from urllib.parse import urlsplit
 
 __all__ = ["ConnectionString", "ConnectionStringError", "parse_connection_string"]
@@ -39,9 +44,9 @@ class ConnectionString:
     """What a connection string says."""
 
     endpoint: str
-    """The endpoint as written, e.g. ``sb://127.0.0.1:50051/``."""
+    """The endpoint as written, e.g. ``sb://127.0.0.1:50051/`` (or a comma-separated list)."""
     host: str
-    """Host name or address (an IPv6 address without brackets)."""
+    """Host name or address of the (first) endpoint (an IPv6 address without brackets)."""
     port: int
     tls: bool
     """Whether the broker serves TLS (False with ``UseDevelopmentEmulator=true``)."""
@@ -52,11 +57,18 @@ class ConnectionString:
     key_name: Optional[str] = None
     key: Optional[str] = None
     shared_access_signature: Optional[str] = None
+    hosts: Tuple[Tuple[str, int], ...] = ()
+    """Host and port of every endpoint, in the order written (the first is host, port)."""
 
     @property
     def target(self) -> str:
-        """The gRPC target, ``host:port`` (an IPv6 address in brackets)."""
+        """The gRPC target of the (first) endpoint, ``host:port`` (an IPv6 address in brackets)."""
         return f"{_bracketed(self.host)}:{self.port}"
+
+    @property
+    def targets(self) -> Tuple[str, ...]:
+        """Every endpoint as ``host:port``, in the order written."""
+        return tuple(f"{_bracketed(host)}:{port}" for host, port in self.hosts or ((self.host, self.port),))
 
     def __repr__(self) -> str:
         # Keys and tokens stay out of logs and tracebacks.
@@ -91,36 +103,20 @@ def parse_connection_string(text: str) -> ConnectionString:
     endpoint = fields.get("endpoint")
     if not endpoint:
         raise ConnectionStringError(f"The connection string has no Endpoint; expected {_EXAMPLE}.")
-    parsed = urlsplit(endpoint)
-    if parsed.scheme not in ("sb", "http", "https") or not parsed.netloc:
-        raise ConnectionStringError(
-            f'The connection string\'s Endpoint "{endpoint}" is not a URL like sb://host:port/.'
-        )
-    try:
-        host, explicit_port = parsed.hostname, parsed.port
-    except ValueError:
-        raise ConnectionStringError(
-            f'The connection string\'s Endpoint "{endpoint}" has a port that is not a number.'
-        ) from None
-    if not host:
-        raise ConnectionStringError(f'The connection string\'s Endpoint "{endpoint}" names no host.')
-    if parsed.path not in ("", "/"):
-        raise ConnectionStringError(
-            f'The connection string\'s Endpoint "{endpoint}" has a path; write sb://host:port/ '
-            "and name the entity in EntityPath."
-        )
-
     emulator = fields.get("usedevelopmentemulator", "false").lower()
     if emulator not in ("true", "false"):
         raise ConnectionStringError(
             f'The connection string\'s UseDevelopmentEmulator is "{emulator}"; write true '
             "(plaintext) or false (TLS)."
         )
-    tls = parsed.scheme == "https" or (parsed.scheme == "sb" and emulator != "true")
-    if explicit_port is not None:
-        port = explicit_port
-    else:
-        port = DEFAULT_GRPC_PORT if parsed.scheme == "sb" else 443 if tls else 80
+    endpoints = [_parse_endpoint(each.strip(), emulator == "true") for each in endpoint.split(",")]
+    tls = endpoints[0][2]
+    if any(each[2] != tls for each in endpoints):
+        raise ConnectionStringError(
+            f'The connection string\'s endpoints "{endpoint}" mix TLS (https://, or sb:// without '
+            "UseDevelopmentEmulator=true) and plaintext; all brokers of one namespace serve the same."
+        )
+    host, port = endpoints[0][0], endpoints[0][1]
     namespace_uri = f"sb://{_bracketed(host)}:{port}/"
 
     entity_path = fields.get("entitypath", "").strip("/") or None
@@ -152,7 +148,41 @@ def parse_connection_string(text: str) -> ConnectionString:
         key_name=key_name,
         key=key,
         shared_access_signature=signature,
+        hosts=tuple((each[0], each[1]) for each in endpoints),
     )
+
+
+def _parse_endpoint(endpoint: str, emulator: bool) -> Tuple[str, int, bool]:
+    """One endpoint of the list: host, port, and whether over TLS."""
+    if not endpoint:
+        raise ConnectionStringError(
+            "The connection string's Endpoint list has an empty entry; write sb://host:port/ entries "
+            "separated by commas."
+        )
+    parsed = urlsplit(endpoint)
+    if parsed.scheme not in ("sb", "http", "https") or not parsed.netloc:
+        raise ConnectionStringError(
+            f'The connection string\'s Endpoint "{endpoint}" is not a URL like sb://host:port/.'
+        )
+    try:
+        host, explicit_port = parsed.hostname, parsed.port
+    except ValueError:
+        raise ConnectionStringError(
+            f'The connection string\'s Endpoint "{endpoint}" has a port that is not a number.'
+        ) from None
+    if not host:
+        raise ConnectionStringError(f'The connection string\'s Endpoint "{endpoint}" names no host.')
+    if parsed.path not in ("", "/"):
+        raise ConnectionStringError(
+            f'The connection string\'s Endpoint "{endpoint}" has a path; write sb://host:port/ '
+            "and name the entity in EntityPath."
+        )
+    tls = parsed.scheme == "https" or (parsed.scheme == "sb" and not emulator)
+    if explicit_port is not None:
+        port = explicit_port
+    else:
+        port = DEFAULT_GRPC_PORT if parsed.scheme == "sb" else 443 if tls else 80
+    return host, port, tls
 
 
 def _bracketed(host: str) -> str:

@@ -27,6 +27,12 @@ from sessionbus_client import (  # noqa: E402
     token_source,
 )
 from sessionbus_client.authorization import _CallDetails  # noqa: E402
+from sessionbus_client.failover import (  # noqa: E402
+    RETRIED_METHODS,
+    failover_channel_options,
+    failover_target,
+    split_addresses,
+)
 
 KEY = "Zm9vYmFyYmF6cXV4LXNlY3JldC1rZXktdmFsdWU9PQ=="
 ROOT = (
@@ -78,6 +84,23 @@ class ParseConnectionString(unittest.TestCase):
         self.assertEqual(parsed.shared_access_signature, token)
         self.assertIsNone(parsed.key)
 
+    def test_endpoint_list_of_several_brokers(self):
+        parsed = parse_connection_string(
+            f"Endpoint=sb://10.0.0.1:50051/, sb://broker-b:7000/ ,sb://[::1]/;SharedAccessKeyName=a;"
+            f"SharedAccessKey={KEY};UseDevelopmentEmulator=true"
+        )
+        self.assertEqual(parsed.targets, ("10.0.0.1:50051", "broker-b:7000", "[::1]:50051"))
+        self.assertEqual((parsed.target, parsed.resource_uri), ("10.0.0.1:50051", "sb://10.0.0.1:50051/"))
+        self.assertEqual(parse_connection_string(ROOT).targets, ("127.0.0.1:50051",))
+        for text, message in (
+            (f"Endpoint=sb://a:1/,,sb://b:1/;SharedAccessKeyName=r;SharedAccessKey={KEY}", "empty entry"),
+            (f"Endpoint=https://a:1/,http://b:1/;SharedAccessKeyName=r;SharedAccessKey={KEY}", "mix TLS"),
+        ):
+            with self.subTest(message=message):
+                with self.assertRaises(ConnectionStringError) as raised:
+                    parse_connection_string(text)
+                self.assertIn(message, str(raised.exception))
+
     def test_repr_hides_key(self):
         self.assertNotIn(KEY, repr(parse_connection_string(ROOT)))
 
@@ -107,6 +130,40 @@ class ParseConnectionString(unittest.TestCase):
                     parse_connection_string(text)
                 self.assertIn(message, str(raised.exception))
                 self.assertNotIn(secret[:10], str(raised.exception))
+
+
+class SeveralBrokers(unittest.TestCase):
+    def test_addresses_from_a_string_or_a_list(self):
+        expected = [("127.0.0.1", 5001), ("::1", 5002), ("broker", 5003)]
+        self.assertEqual(split_addresses("127.0.0.1:5001, [::1]:5002,broker:5003"), expected)
+        self.assertEqual(split_addresses(["127.0.0.1:5001", "[::1]:5002", "broker:5003"]), expected)
+        for bad in ("127.0.0.1", "host:port", ",", ""):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                split_addresses(bad)
+
+    def test_one_target_listing_every_broker(self):
+        self.assertEqual(failover_target([("127.0.0.1", 5001), ("127.0.0.2", 5002)]), "ipv4:127.0.0.1:5001,127.0.0.2:5002")
+        self.assertEqual(failover_target([("::1", 5001), ("::2", 5002)]), "ipv6:[::1]:5001,[::2]:5002")
+        # A name is resolved, to the IP version every address has.
+        self.assertIn("127.0.0.1:5002", failover_target([("127.0.0.1", 5001), ("localhost", 5002)]))
+        with self.assertRaises(ValueError):
+            failover_target([("127.0.0.1", 5001), ("::1", 5002)])
+
+    def test_pick_first_and_retries_of_safe_methods_only(self):
+        import json
+
+        options = dict(failover_channel_options("broker-a", 50051, True))
+        config = json.loads(options["grpc.service_config"])
+        self.assertEqual(config["loadBalancingConfig"], [{"pick_first": {}}])
+        [method_config] = config["methodConfig"]
+        names = {(n["service"], n["method"]) for n in method_config["name"]}
+        self.assertIn(("sessionbus.v1.AdminService", "GetQueue"), names)
+        self.assertNotIn(("sessionbus.v1.MessagingService", "Send"), names)
+        self.assertEqual(len(names), sum(len(methods) for methods in RETRIED_METHODS.values()))
+        self.assertEqual(method_config["retryPolicy"]["retryableStatusCodes"], ["UNAVAILABLE"])
+        self.assertEqual(options["grpc.default_authority"], "broker-a:50051")
+        self.assertEqual(options["grpc.ssl_target_name_override"], "broker-a")
+        self.assertNotIn("grpc.ssl_target_name_override", dict(failover_channel_options("::1", 1, False)))
 
 
 class SasTokens(unittest.TestCase):
