@@ -28,6 +28,7 @@ import { toConnectError } from "./error-mapping.js";
 import { GrpcCallContext } from "./grpc-call-context.js";
 import { grpcStatusOf, STATUS_DETAILS_TRAILER } from "./grpc-status.js";
 import { createReloadableGrpcCredentials } from "./grpc-tls.js";
+import { encodingOf } from "./reused-answers.js";
 import type { RouteTable } from "./route-table.js";
 import type { TlsMaterial } from "./tls-material.js";
 
@@ -138,6 +139,7 @@ class UndecodableRequest {
 
 function methodDefinition(spec: MethodImplSpec): MethodDefinition<unknown, unknown> {
   const { input, output } = spec.method;
+  const encode = (value: unknown) => Buffer.from(toBinary(output, asMessage(output, value)));
   return {
     path: `/${spec.method.parent.typeName}/${spec.method.name}`,
     requestStream: spec.kind === "client_streaming" || spec.kind === "bidi_streaming",
@@ -151,7 +153,7 @@ function methodDefinition(spec: MethodImplSpec): MethodDefinition<unknown, unkno
         return new UndecodableRequest(input, error);
       }
     },
-    responseSerialize: (value) => Buffer.from(toBinary(output, asMessage(output, value))),
+    responseSerialize: (value) => encodingOf(value, encode),
     responseDeserialize: (bytes: Buffer) => fromBinary(output, bytes),
   };
 }
