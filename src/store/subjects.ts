@@ -19,6 +19,11 @@ export function streamName(streamId: string): string {
   return `SB_${streamId}`;
 }
 
+/** The stream id in a stream name made by `streamName`. */
+export function streamIdOf(name: string): string {
+  return name.slice("SB_".length);
+}
+
 export function streamSubjects(streamId: string): string {
   return `sb.${streamId}.>`;
 }
