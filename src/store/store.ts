@@ -153,7 +153,7 @@ async function openOn(
   await authorizationRules.startWatching();
   // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
   const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS);
-  const probe = new WriteProbe(js, probeOptions);
+  const probe = new WriteProbe(nc, probeOptions);
   const listeners: ((connected: boolean) => void)[] = [
     (connected) => probe.connectionChanged(connected),
   ];

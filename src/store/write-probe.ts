@@ -4,10 +4,11 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
+  jetstream,
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { ReplicaCount } from "./replicas.js";
 import { ALL_HEALTH_SUBJECTS, HEALTH_STREAM, healthSubject } from "./subjects.js";
 
@@ -51,12 +52,16 @@ export async function ensureHealthStream(
 }
 
 /**
- * Whether the store takes writes, found out by writing: every couple of seconds a tiny
- * message goes to the health stream, which has as many replicas as every other stream, and
- * JetStream acknowledges it only once a majority of those replicas has it. So a failed or
- * late acknowledgement means what a failed Send would mean: no connection, no stream leader,
- * no quorum, or a server out of disk. A dropped connection counts at once (no write needed);
- * after a reconnect the next probe runs at once.
+ * Whether the store takes writes, found out by writing. Every couple of seconds, two requests
+ * go out together, each with a short timeout:
+ * - a tiny message to the health stream, which has as many replicas as every other stream:
+ *   JetStream acknowledges it only once a majority of those replicas has it, so a failed or
+ *   late acknowledgement means what a failed Send would mean (no connection, no stream
+ *   leader, no quorum, a server out of disk);
+ * - JetStream's account info, which in a cluster only the meta leader answers: without one,
+ *   no queue can be created and no session accepted (both make consumers).
+ * Both must succeed. A dropped connection counts at once (no request needed); after a
+ * reconnect the next probe runs at once.
  */
 export class WriteProbe {
   private readonly subject = healthSubject(randomBytes(8).toString("hex"));
@@ -71,12 +76,13 @@ export class WriteProbe {
   private probing = false;
   private stopped = false;
 
-  constructor(
-    private readonly js: JetStreamClient,
-    options: WriteProbeOptions = {},
-  ) {
+  private readonly js: JetStreamClient;
+  private jsm: Promise<JetStreamManager> | undefined;
+
+  constructor(nc: NatsConnection, options: WriteProbeOptions = {}) {
     this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.js = jetstream(nc, { timeout: this.timeoutMs });
   }
 
   /** Whether the last probe (or connection event) said the store takes writes. */
@@ -124,10 +130,16 @@ export class WriteProbe {
     const epoch = this.epoch;
     let ok: boolean;
     try {
-      await this.js.publish(this.subject, String(Date.now()), {
-        timeout: this.timeoutMs,
-        expect: { streamName: HEALTH_STREAM },
-      });
+      // No API check: it would be a third request, and the account info is one already.
+      this.jsm ??= this.js.jetstreamManager(false);
+      const jsm = await this.jsm;
+      await Promise.all([
+        this.js.publish(this.subject, String(Date.now()), {
+          timeout: this.timeoutMs,
+          expect: { streamName: HEALTH_STREAM },
+        }),
+        jsm.getAccountInfo(),
+      ]);
       ok = true;
     } catch {
       ok = false;
