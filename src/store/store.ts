@@ -109,6 +109,10 @@ async function openOn(
 ): Promise<Store> {
   checkClustered(nc.info, replicas);
   const jsm = await jetstreamManager(nc);
+  // A server that is not clustered keeps one copy of everything: nothing to bring to a count
+  // (and with thousands of queues, nothing to look at on every start).
+  const bring = async (names: string[]): Promise<ReplicaChange[]> =>
+    nc.info?.cluster ? bringStreamsToReplicas(jsm, names, replicas) : [];
   const js = jetstream(nc);
   const kvm = new Kvm(js);
   const buckets = [
@@ -120,7 +124,7 @@ async function openOn(
   ];
   // The health stream first, alone: a cluster too small for `replicas` refuses it (whether it
   // is made or changed) before anything else is touched.
-  const replicaChanges = await bringStreamsToReplicas(jsm, [HEALTH_STREAM], replicas)
+  const replicaChanges = await bring([HEALTH_STREAM])
     .then(async (changes) => {
       await ensureHealthStream(jsm, replicas);
       return changes;
@@ -129,13 +133,7 @@ async function openOn(
       throw replicasRefusal(error, replicas, nc.info) ?? error;
     });
   // Streams made earlier with another count are updated in place; missing ones are made below.
-  replicaChanges.push(
-    ...(await bringStreamsToReplicas(
-      jsm,
-      [...buckets.map((name) => `KV_${name}`), TIMER_STREAM],
-      replicas,
-    )),
-  );
+  replicaChanges.push(...(await bring([...buckets.map((name) => `KV_${name}`), TIMER_STREAM])));
   const bucket = (name: string) => kvm.create(name, { history: 1, replicas });
   const entityKv = await bucket(ENTITY_BUCKET);
   const lockKv = await bucket(DEFERRED_LOCK_BUCKET);
@@ -146,9 +144,7 @@ async function openOn(
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
   // Streams of entities made with another count: updated in place, a few at a time.
-  replicaChanges.push(
-    ...(await bringStreamsToReplicas(jsm, entities.records().flatMap(entityStreamNames), replicas)),
-  );
+  replicaChanges.push(...(await bring(entities.records().flatMap(entityStreamNames))));
   const authorizationRules = new AuthorizationRuleStore(await bucket(AUTHORIZATION_RULE_BUCKET));
   await authorizationRules.startWatching();
   // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
