@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import { type ClusterInfo, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { ServerInfo } from "@nats-io/transport-node";
 
 /** Copies JetStream can keep of a stream: one, or an odd number so that a majority decides. */
@@ -13,9 +13,9 @@ const REPLICAS_NOT_SUPPORTED = 10074; // "replicas > 1 not supported in non-clus
 
 /** How many streams the start-up upgrade changes at once. */
 const UPGRADE_CONCURRENCY = 8;
-/** How long a changed stream may go without a leader, and how often that is looked at. */
-const LEADER_WAIT_MS = 30_000;
-const LEADER_POLL_MS = 100;
+/** How long a changed stream may take to settle, and how often that is looked at. */
+const SETTLE_WAIT_MS = 30_000;
+const SETTLE_POLL_MS = 100;
 
 /** The start is refused: the NATS server or cluster cannot hold SESSIONBUS_REPLICAS copies. */
 export class ReplicasRefusedError extends Error {
@@ -90,30 +90,45 @@ export async function bringStreamToReplicas(
   const from = config.num_replicas;
   if (from === replicas) return undefined;
   await jsm.streams.update(name, { ...config, num_replicas: replicas });
-  await waitForLeader(jsm, name);
+  await waitUntilSettled(jsm, name, replicas);
   return { stream: name, from, to: replicas };
 }
 
 /**
- * Waits until the stream has a leader again. The update is answered before JetStream has
- * formed the stream's new group; reading it meanwhile (a KV watch) waits for nats.js's
- * retries, which took 30 s in a test where the election takes about one.
+ * Waits until the stream and each of its durable consumers has a leader and `replicas`
+ * members. The update is answered before JetStream has formed the new groups; reading the
+ * stream meanwhile (the registry's KV watch) waited 30 s in nats.js's retries in a test,
+ * and a pull sent to a consumer between leaders can go unanswered until it expires.
  */
-async function waitForLeader(jsm: JetStreamManager, name: string): Promise<void> {
-  const deadline = Date.now() + LEADER_WAIT_MS;
-  for (;;) {
-    const info = await jsm.streams.info(name).catch(() => undefined);
-    // A server that is not clustered reports no cluster leader: it is the leader.
-    if (info !== undefined && (info.cluster?.leader !== undefined || info.cluster === undefined)) {
-      return;
-    }
+async function waitUntilSettled(
+  jsm: JetStreamManager,
+  name: string,
+  replicas: ReplicaCount,
+): Promise<void> {
+  const deadline = Date.now() + SETTLE_WAIT_MS;
+  while (!(await isSettled(jsm, name, replicas).catch(() => false))) {
     if (Date.now() > deadline) {
       throw new Error(
-        `stream ${name} has no leader ${LEADER_WAIT_MS / 1000} s after its replicas were changed; is a majority of the NATS cluster up?`,
+        `stream ${name} or one of its consumers has no leader or not ${replicas} replicas ${SETTLE_WAIT_MS / 1000} s after its replicas were changed; is a majority of the NATS cluster up?`,
       );
     }
-    await delay(LEADER_POLL_MS);
+    await delay(SETTLE_POLL_MS);
   }
+}
+
+async function isSettled(
+  jsm: JetStreamManager,
+  name: string,
+  replicas: ReplicaCount,
+): Promise<boolean> {
+  const settled = (cluster: ClusterInfo | undefined) =>
+    cluster?.leader !== undefined && 1 + (cluster.replicas?.length ?? 0) === replicas;
+  if (!settled((await jsm.streams.info(name)).cluster)) return false;
+  for await (const consumer of jsm.consumers.list(name)) {
+    // Ephemeral consumers (KV watches) have one replica whatever their stream has.
+    if (consumer.config.durable_name !== undefined && !settled(consumer.cluster)) return false;
+  }
+  return true;
 }
 
 /**
