@@ -37,8 +37,8 @@ export interface SessionbusConfig {
    */
   replicas?: ReplicaCount;
   /**
-   * Timing of the store's write probe, which health follows (not read from the environment;
-   * tests shorten it).
+   * Timing of the store's write probe, which health follows. Not read from the environment:
+   * for tests that measure an outage more finely than every 2 s.
    * @default every 2 s, 2 s to answer (WriteProbeOptions)
    */
   storeProbe?: WriteProbeOptions;
