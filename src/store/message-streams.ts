@@ -18,6 +18,7 @@ import type { EntitySettings } from "./entity-record.js";
 import { FiguresCache } from "./figures-cache.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
+import type { ReplicaCount } from "./replicas.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { type PublishAck, publishToStream } from "./stream-publish.js";
 import {
@@ -95,6 +96,8 @@ export class MessageStreams {
     private readonly jsm: JetStreamManager,
     private readonly requests: PipelinedRequests,
     private readonly flush: () => Promise<void>,
+    /** Copies of each stream (SESSIONBUS_REPLICAS); consumers have as many as their stream. */
+    private readonly replicas: ReplicaCount,
   ) {}
 
   /**
@@ -122,7 +125,7 @@ export class MessageStreams {
         settings.requiresDuplicateDetection ? settings.duplicateDetectionWindowMs : 120_000,
       ),
       allow_direct: true,
-      num_replicas: 1,
+      num_replicas: this.replicas,
       ...(source ? { sources: [await this.sourceFrom(source)] } : {}),
     };
     const info = await this.addOrUpdateStream(config, async () => {
@@ -180,7 +183,7 @@ export class MessageStreams {
       max_msg_size: -1,
       max_age: nanos(Math.max(TOPIC_RETENTION_MS, window)),
       duplicate_window: nanos(window),
-      num_replicas: 1,
+      num_replicas: this.replicas,
     };
     await this.addOrUpdateStream(config);
   }
