@@ -19,13 +19,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSessionBusClient, type SessionBusClient } from "../src/client/index.js";
 import { type BrokerProcess, startBrokerProcess } from "./support/broker-process.js";
+import { createSessionQueueStream, spread } from "./support/cluster-queue.js";
 import { uniqueName } from "./support/grpc-client.js";
 import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
 import { startSessionLoad } from "./support/session-load.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
-/** Short, so that sessions whose lock could not be renewed during the gap come back soon. */
-const LOCK_MS = 5_000;
 /** Around the failover (before the kill, after the restarted node is current), see the header. */
 const ACK_WINDOW_MS = 5_000;
 /** Bounds for a busy 2-core machine. */
@@ -47,33 +46,12 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** The queue's message stream: the SB_ stream createQueue added, not its dead-letter one. */
-async function createQueueStream(queue: string): Promise<string> {
-  const jsm = await cluster.jsm();
-  const names = async () => {
-    const found = new Set<string>();
-    for await (const name of jsm.streams.names()) found.add(name);
-    return found;
-  };
-  const before = await names();
-  await sdk.createQueue(queue, {
-    requiresSession: true,
-    lockDurationMs: LOCK_MS,
-    requiresDuplicateDetection: true,
-  });
-  const added = [...(await names())].filter(
-    (name) => !before.has(name) && name.startsWith("SB_") && !name.endsWith("-dlq"),
-  );
-  expect(added).toHaveLength(1);
-  return added[0] as string;
-}
-
 describe("a 3-node cluster with 3 replicas, the message stream's leader killed under load", () => {
   it("loses no acknowledged send, keeps every session in order and held once, and serves again after the election gap", {
     timeout: 5 * PHASE_MS,
   }, async () => {
     const queue = uniqueName("node-kill");
-    const stream = await createQueueStream(queue);
+    const stream = await createSessionQueueStream(cluster, sdk, queue);
     const load = startSessionLoad({ sender: sdk, queue, sessions: 50, minPerSession: 20 });
     try {
       await load.waitFor(() => load.completed.size >= 300, PHASE_MS, "300 completions");
@@ -129,8 +107,3 @@ describe("a 3-node cluster with 3 replicas, the message stream's leader killed u
     }
   });
 });
-
-/** "min–max" of some numbers, "none" for none. */
-function spread(values: number[]): string {
-  return values.length === 0 ? "none" : `${Math.min(...values)}–${Math.max(...values)}`;
-}
