@@ -26,16 +26,16 @@ import { testConnectionString } from "./support/test-credentials.js";
 const PHASE_MS = 60_000;
 
 let cluster: NatsCluster;
-let brokers: BrokerProcess[] = [];
+const brokers: BrokerProcess[] = [];
 let sdk: SessionBusClient;
 const failovers: FailoverEvent[] = [];
 
 beforeAll(async () => {
   cluster = await startNatsCluster();
-  brokers = await Promise.all([
-    startBrokerProcess({ env: cluster.brokerEnv(3) }),
-    startBrokerProcess({ env: cluster.brokerEnv(3) }),
-  ]);
+  // One after the other: two brokers making the store's streams at once on a new cluster
+  // have failed to start ("sessionbus: timeout").
+  brokers.push(await startBrokerProcess({ env: cluster.brokerEnv(3) }));
+  brokers.push(await startBrokerProcess({ env: cluster.brokerEnv(3) }));
   sdk = createSessionBusClient({
     connectionString: testConnectionString(brokers.map((broker) => broker.url)),
     onFailover: (event) => failovers.push(event),
