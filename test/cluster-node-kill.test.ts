@@ -8,7 +8,7 @@
  * kill to the first send acknowledged after it (printed; bounded only generously).
  *
  * What it allows, because runs showed it (nats-server 2.9.10; the cause is not established
- * yet): messages (from 5 to over 100 of about 1,200 in runs) whose completion was acknowledged during the
+ * yet): messages (from 5 to 173 of about 1,200 in runs) whose completion was acknowledged during the
  * failover are delivered and completed again, after later messages of their session. The
  * first completions seen so far were acknowledged between the kill and the restarted node
  * catching up. Such a message is counted as a duplicate, not as an
