@@ -89,7 +89,9 @@ async function whenServing<T>(call: () => Promise<T>, timeoutMs: number): Promis
 }
 
 describe("kill -9 of the broker", () => {
-  it("loses nothing: the queue and all 1,000 messages survive; locked ones come back", async () => {
+  it("loses nothing: the queue and all 1,000 messages survive; locked ones come back", {
+    timeout: 180_000,
+  }, async () => {
     const natsUrl = (nats as NatsServerProcess).url;
     const first = await startBroker(natsUrl);
     const queue = uniqueName("crash");
@@ -132,24 +134,34 @@ describe("kill -9 of the broker", () => {
     for (const message of peeked)
       expect(bodyText(message)).toBe(bodies.get(message.sequenceNumber));
 
-    // Receive everything: 990 at once, the 10 once their locks (5 s) have expired.
-    const stream = open(client, queue, 100);
+    // Receive everything: 990 at once, the 10 once their locks (5 s) have expired. On a
+    // loaded machine a prefetched message can outwait its 5 s lock before it is completed:
+    // its completion then fails MESSAGE_LOCK_LOST and it comes again, which is no loss.
+    const stream = open(client, queue, 20);
     const received = new Map<string, ReceivedMessage>();
-    const deadline = Date.now() + 60_000;
+    const lockLost = new Map<string, number>(); // sequence number -> completions refused
+    const deadline = Date.now() + 120_000;
     while (received.size < MESSAGES) {
       const message = await stream.next(Math.max(1, deadline - Date.now()));
       if (message === undefined) throw new Error(`the stream ended after ${received.size}`);
       expect(received.has(message.sequenceNumber)).toBe(false);
-      received.set(message.sequenceNumber, message);
-      await client.complete(queue, message.lockToken);
+      try {
+        await client.complete(queue, message.lockToken);
+        received.set(message.sequenceNumber, message);
+      } catch (error) {
+        if (errorReason(error).reason !== "MESSAGE_LOCK_LOST") throw error;
+        lockLost.set(message.sequenceNumber, (lockLost.get(message.sequenceNumber) ?? 0) + 1);
+      }
     }
     stream.cancel();
 
     expect(new Set(received.keys())).toEqual(new Set(bodies.keys()));
     for (const [sequence, message] of received) {
       expect(bodyText(message)).toBe(bodies.get(sequence));
+      // Each delivery whose lock ran out counts: the one the killed broker held, and any
+      // whose completion came too late.
       expect(message.deliveryCount, `delivery_count of ${sequence}`).toBe(
-        lockedSequences.has(sequence) ? 2 : 1,
+        1 + (lockedSequences.has(sequence) ? 1 : 0) + (lockLost.get(sequence) ?? 0),
       );
     }
     expect(await client.peek(queue)).toEqual([]);
