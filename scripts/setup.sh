@@ -59,3 +59,8 @@ if [ ! -f "$marker" ] || [ package.json -nt "$marker" ] || [ package-lock.json -
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The CLI (bin/sessionbus.mjs) and `npm start` run the compiled dist/: build it now rather
+# than at the first CLI command. Skipped when dist/ is newer than src/.
+echo "setup: npm run build"
+node scripts/build.mjs --if-stale
