@@ -4,7 +4,7 @@
  * (`--system-site-packages`), with no package index (`--no-index`) and Debian's setuptools
  * (`--no-build-isolation`), then used from outside the checkout against a broker: the
  * package README's sample, and test/support/python_package_check.py through the rest of
- * what its client offers.
+ * what its client offers, and the Python sample of the project's README.
  *
  * The package folder is copied first (its link to gen/python followed), so that pip's build
  * files stay out of the checkout. pip runs without the machine's pip configuration and PIP_*
@@ -71,12 +71,12 @@ function run(
 }
 
 /** The body of the fenced block right after `<!-- marker -->` in the package's README. */
-function readmeBlock(marker: string): string {
-  const readme = readFileSync(join(packageDir, "README.md"), "utf8");
+function readmeBlock(marker: string, file = join(packageDir, "README.md")): string {
+  const readme = readFileSync(file, "utf8");
   const found = new RegExp(`^<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, "m").exec(
     readme,
   );
-  if (found?.[1] === undefined) throw new Error(`clients/python/README.md lacks "${marker}"`);
+  if (found?.[1] === undefined) throw new Error(`${file} lacks "${marker}"`);
   return found[1];
 }
 
@@ -160,6 +160,24 @@ describe("Python package sessionbus-client", { timeout: PROCESS_TIMEOUT_MS }, ()
     );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe(readmeBlock("sample-output: python-package"));
+  });
+
+  it("runs the Python sample of the project's README against a broker", async () => {
+    writeFileSync(
+      join(work, "orders.py"),
+      readmeBlock("sample: python", join(projectRoot, "README.md")),
+    );
+    const result = await run(
+      python,
+      ["orders.py"],
+      work,
+      cleanEnv({
+        SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
+        SESSIONBUS_QUEUE: `py-readme-${randomUUID().slice(0, 8)}`,
+      }),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe("customer-1: order 1\n");
   });
 
   it("receives, settles four ways, keeps session state and raises the class of each reason", async () => {
