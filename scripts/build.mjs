@@ -22,7 +22,10 @@ export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const INPUT_DIRS = ["src", "gen/ts"];
 const INPUT_FILES = ["tsconfig.json", "tsconfig.build.json"];
+/** What runs from dist/: when one is missing, dist/ is not current whatever the stamp says. */
+const OUTPUTS = ["dist/src/main.js", "dist/src/cli/main.js"];
 const STAMP = "dist/.build-stamp";
+const BUILD_INFO = "dist/.tsbuildinfo";
 const LOCK = "dist/.build-lock";
 /** How long to wait for another process's build before giving up. */
 const LOCK_WAIT_MS = 300_000;
@@ -50,14 +53,20 @@ function newestInput(root) {
       else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
     }
   };
-  for (const dir of INPUT_DIRS) visit(join(root, dir));
+  for (const dir of INPUT_DIRS) {
+    if (mtimeMs(join(root, dir)) !== undefined) visit(join(root, dir));
+  }
   return newest;
+}
+
+function outputsPresent(root) {
+  return OUTPUTS.every((file) => mtimeMs(join(root, file)) !== undefined);
 }
 
 /** True when dist/ was built after the last change to its inputs. */
 export function isBuildCurrent(root = PROJECT_ROOT) {
   const stamp = mtimeMs(join(root, STAMP));
-  return stamp !== undefined && newestInput(root) <= stamp;
+  return stamp !== undefined && outputsPresent(root) && newestInput(root) <= stamp;
 }
 
 function sleep(ms) {
@@ -114,6 +123,9 @@ export function build({ root = PROJECT_ROOT, ifStale = false, output = "inherit"
   try {
     // The build we waited for may have done the work.
     if (ifStale && isBuildCurrent(root)) return { ok: true, built: false, messages: "" };
+    // tsc's incremental state says what it emitted before: with outputs deleted since, it
+    // would not emit them again.
+    if (!outputsPresent(root)) rmSync(join(root, BUILD_INFO), { force: true });
     const started = new Date();
     const { ok, messages } = compile(root, output);
     if (ok) {

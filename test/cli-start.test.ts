@@ -6,7 +6,15 @@
  * more) or a static import of the SDK (about one second) would be, and prints the median.
  */
 import { spawn } from "node:child_process";
-import { appendFileSync, cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import {
+  appendFileSync,
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -85,7 +93,7 @@ describe("sessionbus launcher in a fresh clone", () => {
   const COMPILING = "sessionbus: compiling src/ into dist/ first";
 
   it(
-    "compiles dist/ on the first run and after a change, and runs the sources through tsx when they do not compile",
+    "compiles dist/ on the first run, when an output is gone and after a change, and runs the sources through tsx when they do not compile",
     async () => {
       // What a clone holds that the build and the launcher read; node_modules is shared.
       const clone = mkdtempSync(join(tmpdir(), "sessionbus-clone-"));
@@ -112,11 +120,23 @@ describe("sessionbus launcher in a fresh clone", () => {
         expect(second.stderr).toBe("");
         expect(second.stdout).toBe(first.stdout);
 
+        // An output removed from dist/ (tsc's incremental state alone would not restore it).
+        rmSync(join(clone, "dist/src/cli/main.js"));
+        const restored = await timedRun(["--version"], clone);
+        expect(restored.code, restored.stderr).toBe(0);
+        expect(restored.stderr).toContain(COMPILING);
+        expect(restored.stdout).toBe(first.stdout);
+
         // A change to a source file: compiled again, and the change is in what runs.
-        appendFileSync(join(clone, "src/cli/help.ts"), "\n// changed\n");
+        const help = join(clone, "src/cli/help.ts");
+        writeFileSync(
+          help,
+          readFileSync(help, "utf8").replace("command line client", "changed command line client"),
+        );
         const changed = await timedRun(["--help"], clone);
         expect(changed.code, changed.stderr).toBe(0);
         expect(changed.stderr).toContain(COMPILING);
+        expect(changed.stdout).toContain("sessionbus - changed command line client");
 
         // Work in progress with a type error: tsc fails, the sources still run.
         appendFileSync(join(clone, "src/cli/help.ts"), '\nexport const broken: number = "text";\n');
@@ -131,6 +151,6 @@ describe("sessionbus launcher in a fresh clone", () => {
         rmSync(clone, { recursive: true, force: true });
       }
     },
-    4 * CLI_BUILD_TIMEOUT_MS,
+    5 * CLI_BUILD_TIMEOUT_MS,
   );
 });
