@@ -73,24 +73,27 @@ function sleep(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Takes the build lock, waiting for another build to finish; false after LOCK_WAIT_MS. */
+/**
+ * Takes the build lock, waiting for another build to finish. Returns an error message when
+ * it cannot: another build held it for LOCK_WAIT_MS, or dist/ is not writable.
+ */
 function lock(root) {
   const path = join(root, LOCK);
-  mkdirSync(join(root, "dist"), { recursive: true });
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
+      mkdirSync(join(root, "dist"), { recursive: true });
       mkdirSync(path);
-      return true;
+      return undefined;
     } catch (error) {
-      if (error.code !== "EEXIST") throw error;
+      if (error.code !== "EEXIST") return `cannot take ${LOCK}: ${error.message}`;
     }
     const since = mtimeMs(path);
     if (since !== undefined && Date.now() - since > STALE_LOCK_MS) {
       rmSync(path, { recursive: true, force: true });
       continue;
     }
-    if (Date.now() > deadline) return false;
+    if (Date.now() > deadline) return `another build held ${LOCK} for too long`;
     sleep(POLL_MS);
   }
 }
@@ -117,9 +120,8 @@ function compile(root, output) {
  */
 export function build({ root = PROJECT_ROOT, ifStale = false, output = "inherit" } = {}) {
   if (ifStale && isBuildCurrent(root)) return { ok: true, built: false, messages: "" };
-  if (!lock(root)) {
-    return { ok: false, built: false, messages: `another build held ${LOCK} for too long` };
-  }
+  const refused = lock(root);
+  if (refused !== undefined) return { ok: false, built: false, messages: refused };
   try {
     // The build we waited for may have done the work.
     if (ifStale && isBuildCurrent(root)) return { ok: true, built: false, messages: "" };
@@ -142,7 +144,8 @@ export function build({ root = PROJECT_ROOT, ifStale = false, output = "inherit"
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const ifStale = process.argv.includes("--if-stale");
-  const { ok, built } = build({ ifStale });
+  const { ok, built, messages } = build({ ifStale });
   if (ok && !built) console.log("build: dist/ is current");
+  if (!ok && !built) console.error(`build: ${messages}`);
   process.exitCode = ok ? 0 : 1;
 }
