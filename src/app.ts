@@ -28,7 +28,7 @@ import { readTlsMaterial, type TlsMaterial } from "./server/tls-material.js";
 import type { NatsAuth } from "./store/nats-auth.js";
 import { type NatsServerProcess, startNatsServer } from "./store/nats-server-process.js";
 import { ensurePrivateDir } from "./store/private-dir.js";
-import { openStore } from "./store/store.js";
+import { openStore, type Store } from "./store/store.js";
 
 export interface RunningSessionbus {
   /** Base URL of the gRPC endpoint (grpc-js), e.g. "http://127.0.0.1:50051"; https:// with TLS. */
@@ -54,6 +54,8 @@ export interface RunningSessionbus {
   methods: readonly DescMethod[];
   /** Whether calls need tokens, and what the start did about the root rule (a line to log). */
   auth: { enabled: boolean; note: string };
+  /** Copies of every stream (SESSIONBUS_REPLICAS), and what the start changed (a line to log). */
+  replication: { replicas: number; note: string };
   /** Graceful stop: streams end, in-flight calls finish, NATS is drained. */
   close(): Promise<void>;
 }
@@ -64,6 +66,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /** Starts a broker: NATS (embedded unless configured), the store, and both servers. */
 export async function startSessionbus(config: SessionbusConfig): Promise<RunningSessionbus> {
   checkAuthOffIsLocal(config);
+  checkReplicasNeedCluster(config);
   // Read before anything starts, so a bad certificate stops the start with its file named.
   const tls = config.tls === undefined ? undefined : readTlsMaterial(config.tls);
   let embedded: NatsServerProcess | undefined;
@@ -102,18 +105,21 @@ async function serve(
   tls: TlsMaterial | undefined,
 ): Promise<RunningSessionbus> {
   const natsUrl = nats.url;
-  const store = await openStore(nats);
+  const store = await openStore({
+    ...nats,
+    ...(config.replicas === undefined ? {} : { replicas: config.replicas }),
+    ...(config.storeProbe === undefined ? {} : { probe: config.storeProbe }),
+  });
   const broker = createBroker(store);
   const health = createHealthStatus();
-  // Without its store the broker cannot serve: health says so while NATS is away.
-  store.onConnectionChange((connected) =>
-    health.set(
-      "",
-      connected
-        ? HealthCheckResponse_ServingStatus.SERVING
-        : HealthCheckResponse_ServingStatus.NOT_SERVING,
-    ),
-  );
+  // Without a store that takes writes the broker cannot serve: health says so while NATS is
+  // away or the cluster has no quorum (the store's write probe).
+  const servingStatus = (writable: boolean) =>
+    writable
+      ? HealthCheckResponse_ServingStatus.SERVING
+      : HealthCheckResponse_ServingStatus.NOT_SERVING;
+  store.onWritableChange((writable) => health.set("", servingStatus(writable)));
+  health.set("", servingStatus(store.writable));
   const shutdown = new AbortController();
   // Every call links its signal to this one: many concurrent calls are normal here.
   setMaxListeners(0, shutdown.signal);
@@ -174,6 +180,7 @@ async function serve(
     tls: tls !== undefined,
     methods: routes.methods.map((spec) => spec.method),
     auth: { enabled: auth.enabled, note: authNote },
+    replication: { replicas: store.replicas, note: replicationNote(store) },
     reloadTls: () => {
       if (config.tls === undefined)
         throw new Error("TLS is off: there is no certificate to reload.");
@@ -199,6 +206,24 @@ function checkAuthOffIsLocal(config: SessionbusConfig): void {
   throw new Error(
     `SESSIONBUS_AUTH=off would let anyone who reaches ${config.host} read, send and delete everything; refusing to listen there. Listen on 127.0.0.1 (SESSIONBUS_HOST), turn auth on, or set SESSIONBUS_ALLOW_INSECURE=true if the network is trusted.`,
   );
+}
+
+/** The embedded nats-server is a single node: it cannot keep more than one copy. */
+function checkReplicasNeedCluster(config: SessionbusConfig): void {
+  const replicas = config.replicas ?? 1;
+  if (replicas === 1 || config.natsUrl !== undefined) return;
+  throw new Error(
+    `SESSIONBUS_REPLICAS=${replicas} needs a NATS cluster of at least ${replicas} JetStream servers, but without NATS_URL sessionbus starts its own single nats-server (cluster size 1). Set NATS_URL to the cluster's servers (npm run cluster starts one on this machine), or SESSIONBUS_REPLICAS=1.`,
+  );
+}
+
+/** What the start did about replicas, for the log. */
+function replicationNote(store: Store): string {
+  const copies = store.replicas === 1 ? "1 replica" : `${store.replicas} replicas`;
+  const changed = store.replicaChanges;
+  if (changed.length === 0) return `every stream and bucket has ${copies} (SESSIONBUS_REPLICAS)`;
+  const from = [...new Set(changed.map((change) => change.from))].sort().join(" or ");
+  return `every stream and bucket has ${copies} (SESSIONBUS_REPLICAS); this start brought ${changed.length} from ${from} to ${store.replicas}`;
 }
 
 function isLoopback(host: string): boolean {

@@ -1,4 +1,6 @@
 import type { NatsAuth } from "./store/nats-auth.js";
+import { REPLICA_COUNTS, type ReplicaCount } from "./store/replicas.js";
+import type { WriteProbeOptions } from "./store/write-probe.js";
 
 /** Settings of a sessionbus process, read from the environment in one place. */
 export interface SessionbusConfig {
@@ -26,6 +28,20 @@ export interface SessionbusConfig {
    * @default none
    */
   natsAuth?: NatsAuth;
+  /**
+   * Copies JetStream keeps of every stream, key-value bucket and durable consumer sessionbus
+   * makes: 1, 3 or 5. More than 1 needs NATS_URL to name a cluster of at least that many
+   * JetStream servers; the start is refused otherwise. Entities made earlier with another
+   * count are brought to this one at start.
+   * @default 1 (SESSIONBUS_REPLICAS)
+   */
+  replicas?: ReplicaCount;
+  /**
+   * Timing of the store's write probe, which health follows. Not read from the environment:
+   * for tests that measure an outage more finely than every 2 s.
+   * @default every 2 s, 2 s to answer (WriteProbeOptions)
+   */
+  storeProbe?: WriteProbeOptions;
   /** JetStream store of the embedded nats-server. @default "./data" (SESSIONBUS_DATA_DIR) */
   dataDir: string;
   /** nats-server binary for the embedded default. @default "nats-server" on PATH (NATS_SERVER_BIN) */
@@ -80,6 +96,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SessionbusConf
     ),
     natsUrl: env.NATS_URL || undefined,
     natsAuth: readNatsAuth(env),
+    replicas: parseReplicas(env.SESSIONBUS_REPLICAS),
     dataDir: env.SESSIONBUS_DATA_DIR || "./data",
     natsServerBin: env.NATS_SERVER_BIN || undefined,
     ...readTlsFiles(env),
@@ -146,6 +163,17 @@ function readTlsFiles(env: NodeJS.ProcessEnv): { tls?: TlsFiles } {
     throw new Error(`${set} is set but ${unset} is not: TLS needs both (PEM file paths).`);
   }
   return { tls: { certFile, keyFile, ...(clientCaFile === undefined ? {} : { clientCaFile }) } };
+}
+
+function parseReplicas(raw: string | undefined): ReplicaCount {
+  if (raw === undefined || raw === "") return 1;
+  const count = REPLICA_COUNTS.find((allowed) => String(allowed) === raw.trim());
+  if (count === undefined) {
+    throw new Error(
+      `SESSIONBUS_REPLICAS must be 1, 3 or 5 (copies of every stream in a NATS cluster), not "${raw}".`,
+    );
+  }
+  return count;
 }
 
 function parsePort(name: string, raw: string | undefined, fallback: number): number {

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     : `embedded nats-server at ${running.natsUrl}, data in ${config.dataDir}`;
   // Before the listening line: whoever waits for that line has read this one too.
   console.log(`sessionbus: ${running.auth.note}`);
+  console.log(`sessionbus: ${running.replication.note}`);
   const tls = config.tls?.clientCaFile ? "TLS with client certificates" : "TLS";
   console.log(
     `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${nats}`,

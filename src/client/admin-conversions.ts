@@ -5,7 +5,11 @@
 import { type Duration, durationFromMs, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { EntityRuntimeInfo as ProtoRuntimeInfo } from "../../gen/ts/sessionbus/v1/queue_pb.js";
 
-/** Figures of a queue, topic or subscription at the time of the request. */
+/**
+ * Figures of a queue, topic or subscription at the time of the request: they include every
+ * write made through the same broker before the request, and writes through other brokers
+ * on the same NATS server from at most 1 s before it.
+ */
 export interface EntityRuntimeInfo {
   activeMessageCount: number;
   scheduledMessageCount: number;

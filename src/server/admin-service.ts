@@ -1,4 +1,9 @@
-import { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
+import { create } from "@bufbuild/protobuf";
+import {
+  AdminService,
+  type GetQueueResponse,
+  GetQueueResponseSchema,
+} from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import { ruleToProto } from "../rules/rule-record.js";
 import {
@@ -7,6 +12,7 @@ import {
   rightsFromProto,
 } from "./authorization-rule-mapping.js";
 import { queueToProto, settingsFromProto } from "./queue-mapping.js";
+import { AnswersByRecord } from "./reused-answers.js";
 import type { RouteRegistry } from "./route-table.js";
 import {
   subscriptionSettingsFromProto,
@@ -18,6 +24,7 @@ import { withErrorMapping } from "./with-error-mapping.js";
 
 export function registerAdminService(router: RouteRegistry, broker: Broker): void {
   const { queues, topics, subscriptions, rules, authorizationRules } = broker;
+  const getQueueAnswers = new AnswersByRecord<GetQueueResponse>();
   router.service(
     AdminService,
     withErrorMapping(AdminService, {
@@ -27,7 +34,10 @@ export function registerAdminService(router: RouteRegistry, broker: Broker): voi
         };
       },
       async getQueue(req) {
-        return { queue: queueToProto(await queues.get(req.name)) };
+        const view = await queues.get(req.name);
+        return getQueueAnswers.get(view, () =>
+          create(GetQueueResponseSchema, { queue: queueToProto(view) }),
+        );
       },
       async listQueues(req) {
         const page = await queues.list(req.pageSize, req.pageToken);

@@ -84,14 +84,18 @@ function clip(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
-/** Errors of the NATS client (timeouts, lost connection) mean the store is unavailable. */
+/**
+ * Errors of the NATS client (timeouts, lost connection) mean the store is unavailable; so
+ * does JetStream's "JetStream system temporarily unavailable" (a cluster without a meta
+ * leader: a majority of its servers is down, or it is electing one).
+ */
 function fromUnknown(error: unknown): BrokerError | undefined {
   if (!(error instanceof Error)) return undefined;
   // JetStream's answer when a stream or consumer in use is deleted with its entity.
   if (/consumer deleted|stream not found|consumer not found/i.test(error.message)) {
     return new EntityDeletedError({ cause: error });
   }
-  const natsError = /timeout|disconnect|connection|no responders|closed/i;
+  const natsError = /timeout|disconnect|connection|no responders|closed|temporarily unavailable/i;
   if (natsError.test(error.name) || natsError.test(error.message)) {
     return new StoreUnavailableError("handling the request", { cause: error });
   }

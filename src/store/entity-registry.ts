@@ -107,6 +107,11 @@ export class EntityRegistry {
     if (topicKey !== undefined) this.subscriptionKeys.get(topicKey)?.delete(key);
   }
 
+  /** Every entity in the local copy. */
+  records(): EntityRecord[] {
+    return [...this.cache.values()].map((found) => found.record);
+  }
+
   /** The keys of every entity of one kind, sorted, from the watched local copy. */
   keys(kind: EntityKind): string[] {
     return [...this.cache]

@@ -15,10 +15,12 @@ import {
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Delivery, DeliveryBatch } from "./delivery.js";
 import type { EntitySettings } from "./entity-record.js";
+import { FiguresCache } from "./figures-cache.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
+import type { ReplicaCount } from "./replicas.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
-import { publishToStream } from "./stream-publish.js";
+import { type PublishAck, publishToStream } from "./stream-publish.js";
 import {
   allActiveSubjects,
   allDeferredSubjects,
@@ -30,6 +32,7 @@ import {
   scheduledSubject,
   sessionFilter,
   slotFilter,
+  streamIdOf,
   streamName,
   streamSubjects,
   tokenOfSubject,
@@ -60,9 +63,14 @@ export interface TopicSource {
   slot: number;
 }
 
-export interface StreamFigures {
+/** What a stream stores. */
+export interface StreamTotals {
   messages: number;
   bytes: number;
+}
+
+/** What a queue's or subscription's stream stores, and how much of it waits. */
+export interface StreamFigures extends StreamTotals {
   deferred: number;
   scheduled: number;
 }
@@ -74,6 +82,13 @@ export interface StreamFigures {
  */
 export class MessageStreams {
   private readonly consumers = new Map<string, Promise<Consumer>>();
+  private readonly figuresCache = new FiguresCache((stream) => this.readFigures(stream));
+  private readonly totalsCache = new FiguresCache((stream) => this.readTotals(stream));
+  /** Every write to a stream (publish, confirmed ack, delete) ends with this. */
+  private readonly changed = (stream: string) => {
+    this.figuresCache.changed(stream);
+    this.totalsCache.changed(stream);
+  };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -81,6 +96,8 @@ export class MessageStreams {
     private readonly jsm: JetStreamManager,
     private readonly requests: PipelinedRequests,
     private readonly flush: () => Promise<void>,
+    /** Copies of each stream (SESSIONBUS_REPLICAS); consumers have as many as their stream. */
+    private readonly replicas: ReplicaCount,
   ) {}
 
   /**
@@ -108,7 +125,7 @@ export class MessageStreams {
         settings.requiresDuplicateDetection ? settings.duplicateDetectionWindowMs : 120_000,
       ),
       allow_direct: true,
-      num_replicas: 1,
+      num_replicas: this.replicas,
       ...(source ? { sources: [await this.sourceFrom(source)] } : {}),
     };
     const info = await this.addOrUpdateStream(config, async () => {
@@ -166,7 +183,7 @@ export class MessageStreams {
       max_msg_size: -1,
       max_age: nanos(Math.max(TOPIC_RETENTION_MS, window)),
       duplicate_window: nanos(window),
-      num_replicas: 1,
+      num_replicas: this.replicas,
     };
     await this.addOrUpdateStream(config);
   }
@@ -242,7 +259,12 @@ export class MessageStreams {
   ): Promise<{ sequence: number; duplicate: boolean }> {
     // No expected-stream header: sourced copies keep their headers, and the subscription
     // streams would refuse a copy that names the topic's stream.
-    const ack = await publishToStream(this.requests, subject, data, { msgId: messageId });
+    let ack: PublishAck;
+    try {
+      ack = await publishToStream(this.requests, subject, data, { msgId: messageId });
+    } finally {
+      this.figuresCache.topicChanged(topicStreamName(topicStreamId));
+    }
     if (ack.stream !== topicStreamName(topicStreamId)) {
       throw new Error(`a topic message was stored by stream ${ack.stream}, not the topic's`);
     }
@@ -255,6 +277,8 @@ export class MessageStreams {
       await this.jsm.streams.delete(streamName(streamId));
     } catch (error) {
       if (!isNotFound(error)) throw error;
+    } finally {
+      this.changed(streamName(streamId));
     }
   }
 
@@ -265,11 +289,15 @@ export class MessageStreams {
     data: Uint8Array,
     messageId?: string,
   ): Promise<{ sequence: number; duplicate: boolean }> {
-    const ack = await publishToStream(this.requests, subject, data, {
-      msgId: messageId,
-      expectStream: streamName(streamId),
-    });
-    return { sequence: ack.seq, duplicate: ack.duplicate };
+    try {
+      const ack = await publishToStream(this.requests, subject, data, {
+        msgId: messageId,
+        expectStream: streamName(streamId),
+      });
+      return { sequence: ack.seq, duplicate: ack.duplicate };
+    } finally {
+      this.changed(streamName(streamId));
+    }
   }
 
   /** Pulls up to `max` messages of the session-less subject, waiting up to `expiresMs`. */
@@ -337,17 +365,26 @@ export class MessageStreams {
     max: number,
     expiresMs: number,
   ): Promise<DeliveryBatch> {
-    const { flush, requests } = this;
+    const { flush, requests, changed } = this;
     if (expiresMs < LIBRARY_MIN_PULL_MS) {
       const info = await consumer.info(true); // cached: no round trip
-      return shortPull(this.nc, requests, info.stream_name, info.name, max, expiresMs, flush);
+      return shortPull(
+        this.nc,
+        requests,
+        info.stream_name,
+        info.name,
+        max,
+        expiresMs,
+        flush,
+        changed,
+      );
     }
     const messages = await consumer.fetch({ max_messages: max, expires: expiresMs });
     return {
       stop: () => messages.stop(),
       async *[Symbol.asyncIterator]() {
         try {
-          for await (const m of messages) yield toDelivery(m, requests, flush);
+          for await (const m of messages) yield toDelivery(m, requests, flush, changed);
         } catch (error) {
           throw isInterruptedPull(error) ? new PullInterruptedError(error) : error;
         }
@@ -425,6 +462,8 @@ export class MessageStreams {
       await this.jsm.streams.deleteMessage(streamName(streamId), sequence, false);
     } catch (error) {
       if (!isNotFound(error)) throw error;
+    } finally {
+      this.changed(streamName(streamId));
     }
   }
 
@@ -433,15 +472,32 @@ export class MessageStreams {
     return (await this.jsm.streams.info(streamName(streamId))).state.bytes;
   }
 
-  async figures(streamId: string): Promise<StreamFigures> {
+  /**
+   * The figures of a queue's, subscription's or topic's stream (`sourcedFrom`: the topic a
+   * subscription copies from), at most FIGURES_MAX_AGE_MS old and read again after any write
+   * of this process to the stream (or to that topic): see FiguresCache.
+   */
+  figures(streamId: string, sourcedFrom?: string): Promise<StreamFigures> {
+    const topic = sourcedFrom === undefined ? undefined : topicStreamName(sourcedFrom);
+    return this.figuresCache.get(streamName(streamId), topic);
+  }
+
+  /** Messages and bytes alone (a dead-letter stream's figures), cached as `figures` are. */
+  totals(streamId: string): Promise<StreamTotals> {
+    return this.totalsCache.get(streamName(streamId));
+  }
+
+  private async readTotals(stream: string): Promise<StreamTotals> {
+    const { state } = await this.jsm.streams.info(stream);
+    return { messages: state.messages, bytes: state.bytes };
+  }
+
+  private async readFigures(stream: string): Promise<StreamFigures> {
+    const streamId = streamIdOf(stream);
     // One subjects filter per request: deferred and scheduled subjects are read in parallel.
     const [info, scheduled] = await Promise.all([
-      this.jsm.streams.info(streamName(streamId), {
-        subjects_filter: allDeferredSubjects(streamId),
-      }),
-      this.jsm.streams.info(streamName(streamId), {
-        subjects_filter: allScheduledSubjects(streamId),
-      }),
+      this.jsm.streams.info(stream, { subjects_filter: allDeferredSubjects(streamId) }),
+      this.jsm.streams.info(stream, { subjects_filter: allScheduledSubjects(streamId) }),
     ]);
     const count = (subjects: Record<string, number> | undefined) =>
       Object.values(subjects ?? {}).reduce((a, b) => a + b, 0);
@@ -479,7 +535,12 @@ export class MessageStreams {
   }
 }
 
-function toDelivery(m: JsMsg, requests: PipelinedRequests, flush: () => Promise<void>): Delivery {
+function toDelivery(
+  m: JsMsg,
+  requests: PipelinedRequests,
+  flush: () => Promise<void>,
+  acked: (stream: string) => void,
+): Delivery {
   // nats.js's JsMsg has its reply subject at run time, though its interface does not say so.
   const reply = (m as { reply?: unknown }).reply;
   return {
@@ -489,8 +550,12 @@ function toDelivery(m: JsMsg, requests: PipelinedRequests, flush: () => Promise<
     data: m.data,
     // An ack with a reply subject: the server confirms it (what JsMsg.ackAck does, cheaper).
     ack: async () => {
-      if (typeof reply === "string") await requests.request(reply, "+ACK");
-      else await m.ackAck();
+      try {
+        if (typeof reply === "string") await requests.request(reply, "+ACK");
+        else await m.ackAck();
+      } finally {
+        acked(m.info.stream);
+      }
     },
     // Naks and progress acks get no reply from the server; a flush at least makes sure the
     // server has read them before the caller reports success.

@@ -173,7 +173,7 @@ function signalServer(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Asks the OS for a free port by listening on port 0. Another process may take it before us. */
-async function findFreePort(host: string): Promise<number> {
+export async function findFreePort(host: string): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -186,7 +186,7 @@ async function findFreePort(host: string): Promise<number> {
 }
 
 /** A bare name is searched on PATH, then in /usr/sbin; paths are used as given. */
-function resolveBinary(requested: string): string {
+export function resolveBinary(requested: string): string {
   if (requested.includes("/")) return requested;
   const dirs = (process.env.PATH ?? "").split(delimiter).filter((dir) => dir !== "");
   const candidates = dirs.map((dir) => join(dir, requested));

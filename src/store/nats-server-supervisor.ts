@@ -39,10 +39,19 @@ export interface SupervisedServer {
   serverPid: Promise<number>;
 }
 
-/** Starts `binary args` under the shell, its output appended to the open file `logFd`. */
-export function spawnSupervised(binary: string, args: string[], logFd: number): SupervisedServer {
+/**
+ * Starts `binary args` under the shell, its output appended to the open file `logFd`, with
+ * `env` as its environment (default: this process's).
+ */
+export function spawnSupervised(
+  binary: string,
+  args: string[],
+  logFd: number,
+  env: NodeJS.ProcessEnv = process.env,
+): SupervisedServer {
   const shell = spawn("/bin/sh", ["-c", SCRIPT, "nats-server-supervisor", binary, ...args], {
     stdio: ["pipe", logFd, logFd, "pipe"],
+    env,
     // Its own process group: a Ctrl-C meant for the broker does not stop the server before
     // the broker has drained; the broker stops it when it is done.
     detached: true,

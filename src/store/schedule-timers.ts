@@ -9,6 +9,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import type { ReplicaCount } from "./replicas.js";
 import { ALL_TIMER_SUBJECTS, TIMER_CONSUMER, TIMER_STREAM, timerSubject } from "./subjects.js";
 
 /** When the scheduled message stored as `sequence` in stream `streamId` becomes active. */
@@ -52,6 +53,8 @@ export class ScheduleTimers {
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    /** Copies of the timer stream (SESSIONBUS_REPLICAS); its consumer has as many. */
+    private readonly replicas: ReplicaCount,
   ) {}
 
   /** Creates the timer stream and its consumer when missing. Idempotent. */
@@ -63,7 +66,7 @@ export class ScheduleTimers {
       storage: StorageType.File,
       // Repeated adds of one timer (a retried schedule) keep one: see add().
       duplicate_window: nanos(120_000),
-      num_replicas: 1,
+      num_replicas: this.replicas,
     };
     try {
       await this.jsm.streams.add(config);

@@ -11,6 +11,7 @@ import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { DeliveryBatch } from "./message-streams.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
+import type { ReplicaCount } from "./replicas.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { publishToStream } from "./stream-publish.js";
 import {
@@ -49,6 +50,8 @@ export class SessionIndex {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly requests: PipelinedRequests,
+    /** Copies of each index stream (SESSIONBUS_REPLICAS); its consumer has as many. */
+    private readonly replicas: ReplicaCount,
   ) {}
 
   async ensure(streamId: string, lockDurationMs: number): Promise<void> {
@@ -58,7 +61,7 @@ export class SessionIndex {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_msgs_per_subject: 1,
-      num_replicas: 1,
+      num_replicas: this.replicas,
     };
     try {
       await this.jsm.streams.add(config);

@@ -21,6 +21,8 @@ export function shortPull(
   max: number,
   expiresMs: number,
   flush: () => Promise<void>,
+  /** Told of each ack once the server has answered it. */
+  acked: (stream: string) => void = () => undefined,
 ): DeliveryBatch {
   const inbox = createInbox();
   const sub = nc.subscribe(inbox, { max: max + 1 });
@@ -47,7 +49,7 @@ export function shortPull(
           }
           if (code >= 400) return;
           if (code !== 0 || !m.reply) continue; // 100: a heartbeat
-          yield rawDelivery(nc, requests, m, flush);
+          yield rawDelivery(nc, requests, m, flush, () => acked(stream));
           if (++received >= max) return;
         }
       } finally {
@@ -63,6 +65,7 @@ function rawDelivery(
   requests: PipelinedRequests,
   m: Msg,
   flush: () => Promise<void>,
+  acked: () => void,
 ): Delivery {
   const reply = m.reply as string;
   const tokens = reply.split(".");
@@ -75,7 +78,11 @@ function rawDelivery(
     subject: m.subject,
     data: m.data,
     ack: async () => {
-      await requests.request(reply, "+ACK");
+      try {
+        await requests.request(reply, "+ACK");
+      } finally {
+        acked(); // the stream's cached figures are stale now
+      }
     },
     nak: async (delayMs) => {
       nc.publish(reply, delayMs ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : "-NAK");

@@ -1,3 +1,5 @@
+import { deadLetterStreamId, type EntityRecord } from "./entity-record.js";
+
 /**
  * Names of everything sessionbus keeps in JetStream. Each queue, subscription and
  * dead-letter queue has a stream `SB_<streamId>` holding the subjects `sb.<streamId>.>`:
@@ -17,6 +19,11 @@
 
 export function streamName(streamId: string): string {
   return `SB_${streamId}`;
+}
+
+/** The stream id in a stream name made by `streamName`. */
+export function streamIdOf(name: string): string {
+  return name.slice("SB_".length);
 }
 
 export function streamSubjects(streamId: string): string {
@@ -138,6 +145,31 @@ export function timerSubject(streamId: string): string {
 }
 
 export const ALL_TIMER_SUBJECTS = "sbtimer.>";
+
+/**
+ * Every stream of an entity: a queue's or subscription's own, its dead-letter queue's and,
+ * with sessions, its session index; a topic's stream and the one of its scheduled messages.
+ */
+export function entityStreamNames(record: EntityRecord): string[] {
+  const { streamId } = record;
+  if (record.kind === "topic") return [topicStreamName(streamId), streamName(streamId)];
+  return [
+    streamName(streamId),
+    streamName(deadLetterStreamId(streamId)),
+    ...(record.settings.requiresSession ? [sessionIndexStream(streamId)] : []),
+  ];
+}
+
+/**
+ * The stream the write probe (write-probe.ts) writes to: one subject per broker process,
+ * `sbhealth.<probe id>`, keeping only its last write.
+ */
+export const HEALTH_STREAM = "SB_HEALTH";
+export const ALL_HEALTH_SUBJECTS = "sbhealth.>";
+
+export function healthSubject(probeId: string): string {
+  return `sbhealth.${probeId}`;
+}
 
 /** The durable pull consumer that competing receivers of a session-less queue share. */
 export const PLAIN_CONSUMER = "receivers";

@@ -1,6 +1,7 @@
 /** An in-process broker on a free port, against the test run's nats-server, with a client. */
 import { inject } from "vitest";
 import { type RunningSessionbus, startSessionbus } from "../../src/app.js";
+import type { SessionbusConfig } from "../../src/config.js";
 import { type GrpcClient, SessionbusClient } from "./grpc-client.js";
 import { TEST_ROOT_KEY } from "./test-credentials.js";
 
@@ -11,8 +12,13 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-/** A broker on a free port of 127.0.0.1, on the test run's nats-server. */
-export function startInProcessBroker(): Promise<RunningSessionbus> {
+/**
+ * A broker on a free port of 127.0.0.1, on the test run's nats-server unless `overrides`
+ * say otherwise (e.g. `cluster.brokerConfig(3)` of nats-cluster.ts).
+ */
+export function startInProcessBroker(
+  overrides: Partial<SessionbusConfig> = {},
+): Promise<RunningSessionbus> {
   return startSessionbus({
     host: "127.0.0.1",
     port: 0,
@@ -20,6 +26,7 @@ export function startInProcessBroker(): Promise<RunningSessionbus> {
     dataDir: "unused",
     natsServerBin: undefined,
     auth: { enabled: true, rootKey: TEST_ROOT_KEY },
+    ...overrides,
   });
 }
 

@@ -67,10 +67,15 @@ export async function removeEntityStreams(store: Store, record: EntityRecord): P
   await store.messages.remove(deadLetterStreamId(record.streamId));
 }
 
+/**
+ * The figures of an entity, from the store's cache: exact after a write through this process,
+ * at most FIGURES_MAX_AGE_MS behind writes through others (docs/architecture.md, "Runtime
+ * figures").
+ */
 export async function entityRuntime(store: Store, record: EntityRecord): Promise<EntityRuntime> {
   const [main, dead] = await Promise.all([
-    store.messages.figures(record.streamId),
-    store.messages.figures(deadLetterStreamId(record.streamId)),
+    store.messages.figures(record.streamId, record.link?.topicStreamId),
+    store.messages.totals(deadLetterStreamId(record.streamId)),
   ]);
   return {
     activeMessageCount: main.messages - main.deferred - main.scheduled,

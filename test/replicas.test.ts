@@ -1,0 +1,252 @@
+/**
+ * SESSIONBUS_REPLICAS: on a 3-node nats-server cluster (test/support/nats-cluster.ts, the
+ * config file `npm run cluster` uses), what a broker creates, how a store made with one
+ * replica is brought to three at the next start, and which settings are refused, with what.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningSessionbus } from "../src/app.js";
+import { startSessionbus } from "../src/app.js";
+import { readConfig } from "../src/config.js";
+import { startBrokerProcess } from "./support/broker-process.js";
+import { startInProcessBroker } from "./support/grpc-broker.js";
+import { bodyText, uniqueName } from "./support/grpc-client.js";
+import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
+import { TopicClient } from "./support/topic-client.js";
+
+/** Bounds for what JetStream does after an answer (new replicas catching up, consumers moving). */
+const SETTLE_MS = 60_000;
+
+let cluster: NatsCluster;
+
+beforeAll(async () => {
+  cluster = await startNatsCluster();
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+/** Every stream in the cluster, by name, with its replica count. */
+async function replicasByStream(jsm: JetStreamManager): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  for await (const name of jsm.streams.names()) {
+    found.set(name, (await jsm.streams.info(name)).config.num_replicas);
+  }
+  return found;
+}
+
+/**
+ * How many replicas each durable consumer of `stream` has now (its leader and followers).
+ * The KV watches' ordered consumers are ephemeral and have one replica by design.
+ */
+async function consumerReplicas(jsm: JetStreamManager, stream: string): Promise<number[]> {
+  const counts: number[] = [];
+  for await (const info of jsm.consumers.list(stream)) {
+    if (info.config.durable_name === undefined) continue;
+    counts.push(info.cluster?.leader === undefined ? 0 : 1 + (info.cluster.replicas?.length ?? 0));
+  }
+  return counts;
+}
+
+/** A broker on the cluster with `replicas`, and a client with every kind of entity call. */
+async function brokerOnCluster(replicas: 1 | 3 | 5) {
+  const broker = await startInProcessBroker(cluster.brokerConfig(replicas));
+  return { broker, client: new TopicClient(broker.url) };
+}
+
+/** Makes one entity of each kind and stores messages in each. */
+async function fillStore(client: TopicClient) {
+  const names = {
+    queue: uniqueName("plain"),
+    sessions: uniqueName("sessions"),
+    topic: uniqueName("topic"),
+  };
+  await client.createQueue(names.queue);
+  await client.createSessionQueue(names.sessions);
+  await client.createTopic(names.topic);
+  await client.createSubscription(names.topic, "all");
+  await client.send(
+    names.queue,
+    [1, 2, 3, 4, 5].map((n) => ({ body: Buffer.from(`plain ${n}`) })),
+  );
+  await client.send(
+    names.sessions,
+    [1, 2, 3].map((n) => ({ body: Buffer.from(`session ${n}`), sessionId: "a" })),
+  );
+  await client.send(names.topic, [{ body: Buffer.from("fan-out 1") }]);
+  return names;
+}
+
+async function close(broker: RunningSessionbus, client: TopicClient): Promise<void> {
+  client.close();
+  await broker.close();
+}
+
+describe("SESSIONBUS_REPLICAS on a 3-node cluster", () => {
+  it("brings a store made with one replica to three at the next start, keeping every message and moving the consumers along", async () => {
+    const jsm = await cluster.jsm();
+    const first = await brokerOnCluster(1);
+    const names = await fillStore(first.client);
+    await close(first.broker, first.client);
+
+    const before = await replicasByStream(jsm);
+    expect([...before.values()].every((count) => count === 1)).toBe(true);
+    // The buckets, the timer and health streams, and the entities' own streams.
+    expect([...before.keys()]).toEqual(
+      expect.arrayContaining([
+        "KV_sessionbus-entities",
+        "KV_sessionbus-sessions",
+        "KV_sessionbus-session-state",
+        "KV_sessionbus-deferred-locks",
+        "KV_sessionbus-authorization-rules",
+        "SB_TIMERS",
+        "SB_HEALTH",
+      ]),
+    );
+    expect([...before.keys()].filter((name) => name.startsWith("SBX_"))).toHaveLength(1);
+    expect([...before.keys()].filter((name) => name.startsWith("SBT_"))).toHaveLength(1);
+
+    const second = await brokerOnCluster(3);
+    try {
+      expect(second.broker.replication).toEqual({
+        replicas: 3,
+        note: expect.stringMatching(new RegExp(`this start brought ${before.size} from 1 to 3$`)),
+      });
+      const after = await replicasByStream(jsm);
+      expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+      expect([...after.values()].every((count) => count === 3)).toBe(true);
+      for (const stream of after.keys()) {
+        // Every node holds a copy, and has caught up with what was stored at R1.
+        await cluster.waitForCurrent(stream, { timeoutMs: SETTLE_MS });
+        expect(await cluster.followersOf(stream)).toHaveLength(2);
+        // Durable consumers (receivers, acceptors, schedulers) move with their stream.
+        await expect
+          .poll(async () => (await consumerReplicas(jsm, stream)).every((count) => count === 3), {
+            timeout: SETTLE_MS,
+            interval: 200,
+          })
+          .toBe(true);
+      }
+
+      // Nothing stored was lost on the way, and it is received as before.
+      const { client } = second;
+      const plain = client.receiveStream({ entityPath: names.queue, prefetch: 10 });
+      try {
+        const received = await plain.take(5);
+        expect(received.map(bodyText).sort()).toEqual([1, 2, 3, 4, 5].map((n) => `plain ${n}`));
+        await client.complete(
+          names.queue,
+          undefined,
+          ...received.map((message) => message.lockToken),
+        );
+      } finally {
+        plain.cancel();
+      }
+      const session = await client.acceptNamed(names.sessions, "a");
+      const ordered = client.receiveStream({ entityPath: names.sessions, session, prefetch: 10 });
+      try {
+        expect((await ordered.take(3)).map(bodyText)).toEqual([
+          "session 1",
+          "session 2",
+          "session 3",
+        ]);
+      } finally {
+        ordered.cancel();
+      }
+      const copies = await client.peekAll(`${names.topic}/subscriptions/all`);
+      expect(copies.map(bodyText)).toEqual(["fan-out 1"]);
+    } finally {
+      await close(second.broker, second.client);
+    }
+  }, 240_000);
+
+  it("creates every new stream, bucket and durable consumer with three replicas", async () => {
+    const jsm = await cluster.jsm();
+    const { broker, client } = await brokerOnCluster(3);
+    try {
+      expect(broker.replication.note).toBe(
+        "every stream and bucket has 3 replicas (SESSIONBUS_REPLICAS)",
+      );
+      const existing = new Set((await replicasByStream(jsm)).keys());
+      await fillStore(client);
+      const all = await replicasByStream(jsm);
+      const made = [...all.keys()].filter((name) => !existing.has(name));
+      // A queue, its dead-letter queue, a session queue with its index and dead-letter queue,
+      // a topic with its scheduled-message stream, a subscription and its dead-letter queue.
+      expect(made).toHaveLength(9);
+      for (const stream of made) {
+        expect(all.get(stream)).toBe(3);
+        expect(await cluster.followersOf(stream)).toHaveLength(2);
+        await expect
+          .poll(async () => (await consumerReplicas(jsm, stream)).every((count) => count === 3), {
+            timeout: SETTLE_MS,
+            interval: 200,
+          })
+          .toBe(true);
+      }
+    } finally {
+      await close(broker, client);
+    }
+  }, 240_000);
+
+  it("refuses SESSIONBUS_REPLICAS=5 on three nodes with a message naming the setting and the cluster size, changing nothing", async () => {
+    const jsm = await cluster.jsm();
+    const before = await replicasByStream(jsm);
+    await expect(startInProcessBroker(cluster.brokerConfig(5))).rejects.toThrow(
+      'SESSIONBUS_REPLICAS=5 is more than the NATS cluster "sessionbus" can hold (cluster size 3: 3 servers up; JetStream: no suitable peers for placement). Set SESSIONBUS_REPLICAS=3, or add servers; a server that is down cannot take copies.',
+    );
+    expect(await replicasByStream(jsm)).toEqual(before);
+
+    // `npm start` says the same and exits with an error.
+    const started = startBrokerProcess({ env: cluster.brokerEnv(5) });
+    await expect(started).rejects.toThrow(/exited \(code 1/);
+    await expect(started).rejects.toThrow(
+      /sessionbus: SESSIONBUS_REPLICAS=5 is more than the NATS cluster "sessionbus" can hold \(cluster size 3/,
+    );
+  }, 120_000);
+});
+
+describe("SESSIONBUS_REPLICAS outside a cluster", () => {
+  it("refuses more than one replica on a single nats-server", async () => {
+    await expect(startInProcessBroker({ replicas: 3 })).rejects.toThrow(
+      "SESSIONBUS_REPLICAS=3 needs a NATS cluster of at least 3 JetStream servers, but the NATS server is not clustered (cluster size 1).",
+    );
+  });
+
+  it("refuses more than one replica with the embedded nats-server, before starting it", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "sessionbus-replicas-"));
+    try {
+      await expect(
+        startSessionbus({
+          host: "127.0.0.1",
+          port: 0,
+          natsUrl: undefined,
+          dataDir,
+          natsServerBin: undefined,
+          replicas: 5,
+        }),
+      ).rejects.toThrow(
+        "SESSIONBUS_REPLICAS=5 needs a NATS cluster of at least 5 JetStream servers, but without NATS_URL sessionbus starts its own single nats-server (cluster size 1).",
+      );
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads SESSIONBUS_REPLICAS as 1, 3 or 5 (1 when unset) and refuses anything else", () => {
+    expect(readConfig({}).replicas).toBe(1);
+    expect(readConfig({ SESSIONBUS_REPLICAS: "" }).replicas).toBe(1);
+    expect(readConfig({ SESSIONBUS_REPLICAS: "1" }).replicas).toBe(1);
+    expect(readConfig({ SESSIONBUS_REPLICAS: "3" }).replicas).toBe(3);
+    expect(readConfig({ SESSIONBUS_REPLICAS: "5" }).replicas).toBe(5);
+    for (const bad of ["2", "0", "4", "7", "-1", "3.0", "three"]) {
+      expect(() => readConfig({ SESSIONBUS_REPLICAS: bad })).toThrow(
+        `SESSIONBUS_REPLICAS must be 1, 3 or 5 (copies of every stream in a NATS cluster), not "${bad}".`,
+      );
+    }
+  });
+});

@@ -1,0 +1,40 @@
+/** A session queue for the cluster failure tests, and the name of its message stream. */
+import type { SessionBusClient } from "../../src/client/index.js";
+import type { NatsCluster } from "./nats-cluster.js";
+
+/** Short, so that sessions whose lock was lost in a failure come back soon. */
+export const CLUSTER_TEST_LOCK_MS = 5_000;
+
+/**
+ * Creates a session queue with duplicate detection (what test/support/session-load.ts
+ * needs) and returns its message stream: the `SB_` stream the creation added, not its
+ * dead-letter one.
+ */
+export async function createSessionQueueStream(
+  cluster: NatsCluster,
+  client: SessionBusClient,
+  queue: string,
+): Promise<string> {
+  const jsm = await cluster.jsm();
+  const names = async () => {
+    const found = new Set<string>();
+    for await (const name of jsm.streams.names()) found.add(name);
+    return found;
+  };
+  const before = await names();
+  await client.createQueue(queue, {
+    requiresSession: true,
+    lockDurationMs: CLUSTER_TEST_LOCK_MS,
+    requiresDuplicateDetection: true,
+  });
+  const added = [...(await names())].filter(
+    (name) => !before.has(name) && name.startsWith("SB_") && !name.endsWith("-dlq"),
+  );
+  if (added.length !== 1) throw new Error(`expected one new message stream, found ${added}`);
+  return added[0] as string;
+}
+
+/** "min–max" of some numbers, "none" for none. */
+export function spread(values: readonly number[]): string {
+  return values.length === 0 ? "none" : `${Math.min(...values)}–${Math.max(...values)}`;
+}
