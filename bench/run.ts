@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { acceptNextScenario } from "./scenarios/accept-next.js";
+import { cliStart } from "./scenarios/cli-start.js";
 import { heldSessions } from "./scenarios/held-sessions.js";
 import { latency, latencyUnary } from "./scenarios/latency.js";
 import { rabbitmqPeer } from "./scenarios/rabbitmq-peer.js";
@@ -43,7 +44,8 @@ import { type FiguresById, judgeTargets } from "./support/targets.js";
 /**
  * In the order they run. Held sessions and the RPC floor come last, each on a broker of its
  * own: held sessions' memory figures must not inherit the heap that earlier scenarios grew,
- * and nothing left over from them may run beside the RPC floor's calls.
+ * and nothing left over from them may run beside the RPC floor's calls. The CLI's start
+ * time asks no broker; it runs after them, when nothing else runs.
  */
 const SCENARIOS: Scenario[] = [
   rawJetStream,
@@ -54,6 +56,7 @@ const SCENARIOS: Scenario[] = [
   sessionState,
   heldSessions,
   rpcFloor,
+  cliStart,
 ];
 /** Other systems doing a scenario's job (--peers): each runs right after the scenario it copies. */
 const PEERS: { after: string; scenario: Scenario }[] = [

@@ -32,7 +32,7 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
   apt_install nats-server
 fi
 
-# ---- More system packages go here (later issues: python3-grpcio etc.), e.g.: ----
+# ---- More system packages go here, e.g.: ----
 # if ! python3 -c 'import grpc' 2>/dev/null; then apt_install python3-grpcio; fi
 # protoc and grpc_python_plugin for `buf generate` (gen/python), and the Debian python3's
 # grpcio + protobuf for examples/python and test/python-client.test.ts.
@@ -42,6 +42,13 @@ python_packages=()
 if ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
   python_packages+=(python3-grpcio python3-protobuf)
 fi
+# The Python package (clients/python): a virtual environment on the system's packages, built
+# with the system's setuptools and wheel (pip install --no-build-isolation --no-index).
+# (Debian's python3 has the venv module without the pip and setuptools wheels it installs.)
+dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed' ||
+  python_packages+=(python3-venv)
+/usr/bin/python3 -c 'import setuptools' 2>/dev/null || python_packages+=(python3-setuptools)
+/usr/bin/python3 -c 'import wheel' 2>/dev/null || python_packages+=(python3-wheel)
 # curl runs the README's curl lines in test/readme.test.ts.
 command -v curl >/dev/null 2>&1 || python_packages+=(curl)
 if [ "${#python_packages[@]}" -gt 0 ]; then
@@ -59,3 +66,8 @@ if [ ! -f "$marker" ] || [ package.json -nt "$marker" ] || [ package-lock.json -
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The CLI (bin/sessionbus.mjs) and `npm start` run the compiled dist/: build it now rather
+# than at the first CLI command. Skipped when dist/ is newer than src/.
+echo "setup: npm run build"
+node scripts/build.mjs --if-stale

@@ -57,6 +57,7 @@ const EXPECTED: Record<string, string[]> = {
     "getQueueRatio",
     "getQueueNatsCpuUs",
   ],
+  cliStart: ["runs", "helpP50Ms", "helpMaxMs"],
 };
 const TARGETS = [
   "throughputRatio",
@@ -69,6 +70,7 @@ const TARGETS = [
   "stateP99",
   "rpcFloor",
   "authCost",
+  "cliStart",
 ];
 
 interface BenchResult {

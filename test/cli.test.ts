@@ -11,6 +11,7 @@ import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { AccessRight } from "../gen/ts/sessionbus/v1/authorization_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
 import { formatConnectionString, sasInterceptor } from "../src/client/index.js";
+import { buildCliIfStale, CLI_BUILD_TIMEOUT_MS } from "./support/cli-build.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
@@ -83,7 +84,10 @@ function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv): Promi
   });
 }
 
-// Each test runs a sequence of CLI processes (about 0.9 s of start-up each through tsx on
+// The launcher runs dist/: compiled once here, not by the first CLI process of a test.
+beforeAll(buildCliIfStale, CLI_BUILD_TIMEOUT_MS);
+
+// Each test runs a sequence of CLI processes (a few tenths of a second of start-up each on
 // an idle machine, several times that on a loaded one): more time than one RPC test.
 describe("sessionbus CLI", { timeout: 180_000 }, () => {
   let broker: RunningSessionbus;
@@ -413,6 +417,219 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toContain("at least one property flag");
     await json(["topic", "delete", topic]);
+  });
+
+  it("creates a queue with every property and updates only the ones given", async () => {
+    const name = `cli-props-${randomUUID().slice(0, 8)}`;
+    const created = await json([
+      "queue",
+      "create",
+      name,
+      "--requires-session",
+      "--lock-duration",
+      "45s",
+      "--max-delivery-count",
+      "3",
+      "--default-message-ttl",
+      "2h",
+      "--dead-lettering-on-expiration",
+      "--max-message-size",
+      "128KiB",
+      "--max-session-state-size",
+      "1MiB",
+      "--requires-duplicate-detection",
+      "--duplicate-detection-window",
+      "5m",
+      "--max-size",
+      "50MiB",
+    ]);
+    const properties = {
+      requiresSession: true,
+      lockDurationMs: 45_000,
+      maxDeliveryCount: 3,
+      defaultMessageTtlMs: 7_200_000,
+      deadLetteringOnMessageExpiration: true,
+      maxMessageSizeBytes: 128 * 1024,
+      maxSessionStateSizeBytes: 1024 * 1024,
+      requiresDuplicateDetection: true,
+      duplicateDetectionWindowMs: 300_000,
+      maxSizeBytes: 50 * 1024 * 1024,
+    };
+    expect(created).toMatchObject({ name, properties });
+
+    const updated = await json([
+      "queue",
+      "update",
+      name,
+      "--max-delivery-count",
+      "7",
+      "--no-dead-lettering-on-expiration",
+      "--no-requires-duplicate-detection",
+    ]);
+    const after = {
+      ...properties,
+      maxDeliveryCount: 7,
+      deadLetteringOnMessageExpiration: false,
+      requiresDuplicateDetection: false,
+    };
+    expect(updated).toMatchObject({ name, properties: after });
+    expect(await json(["queue", "get", name])).toMatchObject({ properties: after });
+
+    const text = await authorized([
+      "--url",
+      broker.url,
+      "queue",
+      "update",
+      name,
+      "--max-size",
+      "60MiB",
+    ]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(
+      new RegExp(`^updated ${name}\tsessions=true lock=45000ms maxDelivery=7 ttl=7200000ms `),
+    );
+
+    const nothing = await authorized(["--url", broker.url, "queue", "update", name]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain("at least one property flag");
+    const contradiction = await authorized([
+      "--url",
+      broker.url,
+      "queue",
+      "update",
+      name,
+      "--dead-lettering-on-expiration",
+      "--no-dead-lettering-on-expiration",
+    ]);
+    expect(contradiction.code).toBe(2);
+    expect(contradiction.stderr).toContain("contradict");
+    await json(["queue", "delete", name]);
+  });
+
+  it("sends with --ttl and --schedule: the message expires, or waits as scheduled until its time", async () => {
+    const name = `cli-schedule-${randomUUID().slice(0, 8)}`;
+    await json(["queue", "create", name]);
+    const before = Date.now();
+    const sent = await json(["send", name, "--body", "short-lived", "--ttl", "10m"]);
+    expect(sent).toMatchObject({ sent: 1, scheduledEnqueueTime: null });
+    const scheduled = await json(["send", name, "--body", "later", "--schedule", "1h"]);
+    const at = Date.parse(scheduled.scheduledEnqueueTime as string);
+    expect(at - before).toBeGreaterThanOrEqual(3_600_000);
+    expect(at - Date.now()).toBeLessThanOrEqual(3_600_000);
+    const fixed = "2099-01-02T03:04:05.000Z";
+    expect(await json(["send", name, "--body", "far", "--schedule", fixed])).toMatchObject({
+      scheduledEnqueueTime: fixed,
+    });
+
+    const peeked = (await json(["peek", name, "--max", "10"])).messages as {
+      body: string;
+      state: string;
+      expiresAt: string | null;
+      enqueuedTime: string;
+      scheduledEnqueueTime: string | null;
+    }[];
+    expect(peeked.map((m) => [m.body, m.state])).toEqual([
+      ["short-lived", "active"],
+      ["later", "scheduled"],
+      ["far", "scheduled"],
+    ]);
+    const [shortLived, later, far] = peeked;
+    expect(
+      Date.parse(shortLived?.expiresAt ?? "") - Date.parse(shortLived?.enqueuedTime ?? ""),
+    ).toBe(600_000);
+    expect(Date.parse(later?.scheduledEnqueueTime ?? "")).toBe(at);
+    expect(far?.scheduledEnqueueTime).toBe(fixed);
+
+    // Only the unscheduled message can be received now.
+    const received = await json(["receive", name, "--wait", "1s"]);
+    expect((received.messages as { body: string }[]).map((m) => m.body)).toEqual(["short-lived"]);
+
+    const bad = await authorized([
+      "--url",
+      broker.url,
+      "send",
+      name,
+      "--body",
+      "x",
+      "--schedule",
+      "soon",
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--schedule takes a delay like 30s");
+    await json(["queue", "delete", name]);
+  });
+
+  it("tells how to receive from a session queue when neither --session nor --next-session is given", async () => {
+    const name = `cli-nosession-${randomUUID().slice(0, 8)}`;
+    await json(["queue", "create", name, "--requires-session"]);
+    await json(["send", name, "--session", "a", "--body", "hi"]);
+    const result = await authorized(["--url", broker.url, "receive", name, "--wait", "2s"]);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines[0]).toMatch(/^SESSION_REQUIRED: /);
+    expect(result.stderr).toContain(
+      `sessionbus: ${name} has sessions: receive one session with --session ID, or the next session with a message with --next-session`,
+    );
+    expect(result.stderr).toContain(`sessionbus receive ${name} --next-session`);
+    // The message is still there for a receiver that follows the advice.
+    const received = await json(["receive", name, "--next-session", "--max", "1"]);
+    expect(received).toMatchObject({ sessionId: "a", received: 1 });
+    await json(["queue", "delete", name]);
+  });
+
+  it("prints one JSON document for every read command under --json", async () => {
+    const name = `cli-json-${randomUUID().slice(0, 8)}`;
+    const topic = `cli-json-topic-${randomUUID().slice(0, 8)}`;
+    await json(["queue", "create", name, "--requires-session"]);
+    await json(["send", name, "--session", "s", "--body", "one"]);
+    await json(["state", "set", name, "s", "v"]);
+    await json(["topic", "create", topic]);
+    await json(["subscription", "create", topic, "all"]);
+    const reads: [string[], (document: unknown) => void][] = [
+      [["queue", "get", name], (d) => expect(d).toMatchObject({ name })],
+      [
+        ["queue", "list"],
+        (d) => expect(d).toEqual(expect.arrayContaining([expect.objectContaining({ name })])),
+      ],
+      [["topic", "get", topic], (d) => expect(d).toMatchObject({ name: topic })],
+      [
+        ["topic", "list"],
+        (d) =>
+          expect(d).toEqual(expect.arrayContaining([expect.objectContaining({ name: topic })])),
+      ],
+      [
+        ["subscription", "get", topic, "all"],
+        (d) => expect(d).toMatchObject({ rules: [{ name: "$Default" }] }),
+      ],
+      [["subscription", "list", topic], (d) => expect(d).toHaveLength(1)],
+      [
+        ["rule", "list", topic, "all"],
+        (d) => expect(d).toMatchObject({ rules: [{ name: "$Default" }] }),
+      ],
+      [
+        ["peek", name],
+        (d) => expect(d).toMatchObject({ messages: [{ body: "one", sessionId: "s" }] }),
+      ],
+      [
+        ["sessions", "list", name],
+        (d) => expect(d).toMatchObject({ sessions: [{ sessionId: "s" }] }),
+      ],
+      [["state", "get", name, "s"], (d) => expect(d).toMatchObject({ state: "v" })],
+      [
+        ["receive", name, "--session", "s", "--no-complete"],
+        (d) => expect(d).toMatchObject({ received: 1 }),
+      ],
+      [["token", "--ttl", "1m"], (d) => expect(d).toHaveProperty("token")],
+    ];
+    for (const [args, check] of reads) {
+      const result = await cli(["--connection-string", connectionString, "--json", ...args]);
+      expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0);
+      // One document: a single line that parses as a whole.
+      expect(result.stdout.trimEnd().split("\n"), args.join(" ")).toHaveLength(1);
+      check(JSON.parse(result.stdout));
+    }
+    await json(["topic", "delete", topic]);
+    await json(["queue", "delete", name]);
   });
 
   it("exits 1 on a bad SQL rule and shows the field and the position under the expression", async () => {

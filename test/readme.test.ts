@@ -171,7 +171,8 @@ describe("README quick start", () => {
   it("starts the broker with npm start, which compiles src/ and runs src/main.ts as JavaScript", () => {
     expect(readmeCommand("command: start")).toBe("npm run setup && npm start");
     const scripts = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")).scripts;
-    expect(scripts.start).toBe("tsc -p tsconfig.build.json && node dist/src/main.js");
+    expect(scripts.start).toBe("node scripts/build.mjs --if-stale && node dist/src/main.js");
+    expect(scripts.build).toBe("node scripts/build.mjs");
   });
 
   it("npm start serves on an embedded nats-server and exits 0 on SIGTERM", {
@@ -179,9 +180,14 @@ describe("README quick start", () => {
   }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "sessionbus-readme-start-"));
     const { NATS_URL: _external, SESSIONBUS_HOST: _host, ...inherited } = process.env;
-    // What npm start runs, in its two steps: compile, then the broker as JavaScript (in
-    // its own process group, so a failed test can stop the broker and its nats-server).
-    const built = await run(tsc, ["-p", "tsconfig.build.json"], process.env);
+    // What npm start runs, in its two steps: compile (when src/ changed since the last
+    // build), then the broker as JavaScript (in its own process group, so a failed test can
+    // stop the broker and its nats-server).
+    const built = await run(
+      process.execPath,
+      [join(projectRoot, "scripts/build.mjs"), "--if-stale"],
+      process.env,
+    );
     expect(built.code, built.output).toBe(0);
     const child = spawn(process.execPath, ["dist/src/main.js"], {
       cwd: projectRoot,

@@ -95,11 +95,14 @@ export interface BrokerOptions {
   env?: Record<string, string>;
 }
 
-/** Compiles the broker as `npm start` does (`npm run build`: tsc into dist/). */
+/**
+ * Compiles the broker (and the CLI) as `npm start` does (`npm run build`: tsc into dist/),
+ * when dist/ is older than the sources.
+ */
 export async function buildBroker(): Promise<void> {
   await promisify(execFile)(
     process.execPath,
-    [join(projectRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    [join(projectRoot, "scripts/build.mjs"), "--if-stale"],
     { cwd: projectRoot },
   );
 }

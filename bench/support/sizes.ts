@@ -43,6 +43,8 @@ export interface Sizes {
   largeStateRounds: number;
   /** Scenario 7: measured calls per server and method (after up to 2,000 to warm up). */
   rpcCalls: number;
+  /** Scenario 8: measured `sessionbus --help` runs. */
+  cliRuns: number;
 }
 
 const DEFAULT_SIZES: Sizes = {
@@ -68,6 +70,7 @@ const DEFAULT_SIZES: Sizes = {
   stateSamples: 300,
   largeStateRounds: 3,
   rpcCalls: 20_000,
+  cliRuns: 10,
 };
 
 export const PRESETS: Record<Scale, Sizes> = {
@@ -92,6 +95,7 @@ export const PRESETS: Record<Scale, Sizes> = {
     stateSamples: 20,
     largeStateRounds: 1,
     rpcCalls: 2_000,
+    cliRuns: 5,
   },
   default: DEFAULT_SIZES,
   full: {
@@ -107,5 +111,6 @@ export const PRESETS: Record<Scale, Sizes> = {
     receivingSessions: 10_000,
     stateSamples: 1_000,
     largeStateRounds: 5,
+    cliRuns: 20,
   },
 };

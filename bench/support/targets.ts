@@ -1,4 +1,4 @@
-/** The performance targets of issues 6 and 12, judged from a run's figures. */
+/** The performance targets of issues 6, 12 and 15, judged from a run's figures. */
 import type { Figures } from "./scenario.js";
 import type { Sizes } from "./sizes.js";
 import { formatNumber } from "./table.js";
@@ -174,6 +174,16 @@ export function judgeTargets(byId: FiguresById, sizes: Sizes): TargetResult[] {
       value: get("rpcFloor", "authCostPct"),
       threshold: 5,
       measured: `${n(get("rpcFloor", "authCostPct"))} % (${n(get("rpcFloor", "brokerGetQueueCpuUs"))} µs with tokens, ${n(get("rpcFloor", "authOffGetQueueCpuUs"))} µs with SESSIONBUS_AUTH=off)`,
+    },
+    true,
+  );
+  judge(
+    {
+      id: "cliStart",
+      target: "sessionbus --help answers in ≤ 300 ms (median, spawn to exit)",
+      value: get("cliStart", "helpP50Ms"),
+      threshold: 300,
+      measured: `median ${n(get("cliStart", "helpP50Ms"))} ms, slowest ${n(get("cliStart", "helpMaxMs"))} ms of ${n(get("cliStart", "runs"))} runs`,
     },
     true,
   );

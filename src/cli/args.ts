@@ -130,3 +130,22 @@ export function positionals(parsed: Parsed, command: string, names: readonly str
   }
   return got;
 }
+
+/**
+ * When a scheduled message becomes receivable: a delay from now like a duration ("30s",
+ * "5m"; a bare number is seconds) or a date and time ("2026-12-24T18:00:00Z"; without a
+ * zone, local time).
+ */
+export function parseTime(raw: string, flag: string, command: string, now = Date.now()): Date {
+  if (/^\d+(?:\.\d+)?(ms|s|m|h)?$/.test(raw.trim())) {
+    return new Date(now + parseDuration(raw, flag, command));
+  }
+  const at = /^\d{4}-\d\d-\d\d/.test(raw.trim()) ? Date.parse(raw.trim()) : Number.NaN;
+  if (!Number.isFinite(at)) {
+    throw new UsageError(
+      `${flag} takes a delay like 30s or 5m, or a time like 2026-12-24T18:00:00Z, not "${raw}"`,
+      command,
+    );
+  }
+  return new Date(at);
+}

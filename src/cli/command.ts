@@ -1,6 +1,7 @@
 /** What every CLI command is given and shares: exit codes, output, the client. */
-import type { ConnectionString, SessionBusClient } from "../client/index.js";
-import type { Parsed, parseCommand } from "./args.js";
+import type { ConnectionString, SessionBusClient, SessionBusError } from "../client/index.js";
+import type { Parsed, parseCommand, UsageError } from "./args.js";
+import { COMMAND_HELP } from "./help.js";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, brokerError: 1, usage: 2, nothingReceived: 3 } as const;
@@ -30,6 +31,16 @@ export type Handler = (ctx: Context) => Promise<number>;
 export interface Command {
   options: Parameters<typeof parseCommand>[2];
   run: Handler;
+  /** Lines for stderr after a broker error's own, on what to do about it in this command. */
+  hints?(error: SessionBusError, ctx: Context): string[];
+}
+
+/** Reports a mistake in the command line; resolves to the usage exit code. */
+export function usageFailure(error: UsageError, io: Io): number {
+  io.stderr(`sessionbus: ${error.message}`);
+  const help = error.command && error.command in COMMAND_HELP ? ` ${error.command}` : "";
+  io.stderr(`Run "sessionbus${help} --help" for usage.`);
+  return EXIT.usage;
 }
 
 /** JSON with bigints as strings, Dates as ISO strings and bytes as base64. */

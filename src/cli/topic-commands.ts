@@ -6,51 +6,10 @@ import type {
   TopicDescription,
   TopicOptions,
 } from "../client/index.js";
-import {
-  flag,
-  type Parsed,
-  parseBytes,
-  parseCount,
-  parseDuration,
-  positionals,
-  str,
-  UsageError,
-} from "./args.js";
+import { flag, type Parsed, positionals, str, UsageError } from "./args.js";
 import { type Command, type Context, EXIT, print } from "./command.js";
 import { filterText, RULE_FILTER_OPTIONS, ruleFilter } from "./message-flags.js";
-
-function duration(p: Parsed, name: string, command: string): number | undefined {
-  const raw = str(p, name);
-  return raw === undefined ? undefined : parseDuration(raw, `--${name}`, command);
-}
-
-function count(p: Parsed, name: string, command: string): number | undefined {
-  const raw = str(p, name);
-  return raw === undefined ? undefined : parseCount(raw, `--${name}`, command);
-}
-
-function bytes(p: Parsed, name: string, command: string): number | undefined {
-  const raw = str(p, name);
-  return raw === undefined ? undefined : parseBytes(raw, `--${name}`, command);
-}
-
-/**
- * A boolean property: true for --NAME, false for --no-NAME (so an update can turn it off),
- * undefined for neither (the default on create, unchanged on update).
- */
-function toggle(p: Parsed, name: string, command: string): boolean | undefined {
-  const on = flag(p, name);
-  const off = flag(p, `no-${name}`);
-  if (on && off) throw new UsageError(`--${name} and --no-${name} contradict`, command);
-  return on ? true : off ? false : undefined;
-}
-
-/** Refuses an update without any property to change (it would do nothing). */
-function someChange(options: object, command: string): void {
-  if (Object.values(options).every((v) => v === undefined)) {
-    throw new UsageError(`${command} update needs at least one property flag`, command);
-  }
-}
+import { bytes, count, duration, someChange, toggle, ttl } from "./property-flags.js";
 
 function topicOptions(p: Parsed): TopicOptions {
   return {
@@ -72,10 +31,6 @@ function subscriptionOptions(p: Parsed): SubscriptionOptions {
     deadLetteringOnMessageExpiration: toggle(p, "dead-lettering-on-expiration", "subscription"),
     maxSessionStateSizeBytes: bytes(p, "max-session-state-size", "subscription"),
   };
-}
-
-function ttl(ms: number | undefined): string {
-  return ms === undefined ? "none" : `${ms}ms`;
 }
 
 function topicLine(t: TopicDescription): string {

@@ -48,6 +48,11 @@ export interface MessageToSend {
   to?: string | undefined;
   /** Time to live in milliseconds; the queue's default_message_ttl caps it. @default none */
   timeToLiveMs?: number | undefined;
+  /**
+   * A time in the future: the message is stored as scheduled and becomes receivable then
+   * (peek shows it with state "scheduled" until then). @default receivable at once
+   */
+  scheduledEnqueueTime?: Date | undefined;
   /** At most 64 KiB together. @default {} */
   applicationProperties?: Record<string, PropertyValue> | undefined;
 }
@@ -70,6 +75,8 @@ export interface ReceivedMessage {
   contentType: string;
   to: string;
   timeToLiveMs: number | undefined;
+  /** When a scheduled message becomes (or became) receivable; unset when not scheduled. */
+  scheduledEnqueueTime: Date | undefined;
   applicationProperties: Record<string, PropertyValue>;
   /** Unique and strictly increasing per entity. */
   sequenceNumber: bigint;
@@ -119,6 +126,10 @@ export function toProtoMessage(message: MessageToSend): ProtoMessage {
     replyToSessionId: message.replyToSessionId,
     timeToLive:
       message.timeToLiveMs === undefined ? undefined : durationFromMs(message.timeToLiveMs),
+    scheduledEnqueueTime:
+      message.scheduledEnqueueTime === undefined
+        ? undefined
+        : timestampFromDate(message.scheduledEnqueueTime),
     applicationProperties: Object.fromEntries(
       Object.entries(message.applicationProperties ?? {}).map(([key, value]) => [
         key,
@@ -145,6 +156,9 @@ export function fromProtoMessage(received: ProtoReceivedMessage): ReceivedMessag
     contentType: m?.contentType ?? "",
     to: m?.to ?? "",
     timeToLiveMs: m?.timeToLive ? durationMs(m.timeToLive) : undefined,
+    scheduledEnqueueTime: m?.scheduledEnqueueTime
+      ? timestampDate(m.scheduledEnqueueTime)
+      : undefined,
     applicationProperties: Object.fromEntries(
       Object.entries(m?.applicationProperties ?? {}).flatMap(([key, value]) => {
         const plain = fromProtoValue(value);

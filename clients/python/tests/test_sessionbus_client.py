@@ -270,5 +270,109 @@ class ErrorDetails(unittest.TestCase):
         self.assertIsNone(error_detail(Bare()))
 
 
+def _status_with_detail(reason, code, **fields):
+    """grpc-status-details-bin of a google.rpc.Status holding an ErrorDetail."""
+    from sessionbus.v1 import error_detail_pb2
+
+    detail = error_detail_pb2.ErrorDetail(reason=reason, **fields).SerializeToString()
+
+    def length_delimited(number, payload):
+        return bytes([(number << 3) | 2, len(payload)]) + payload
+
+    any_message = length_delimited(1, b"type.googleapis.com/sessionbus.v1.ErrorDetail") + length_delimited(2, detail)
+    return bytes([0x08, code]) + length_delimited(3, any_message)
+
+
+class Failure(grpc.RpcError):
+    def __init__(self, code, details, trailers=()):
+        self._code, self._details, self._trailers = code, details, trailers
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def trailing_metadata(self):
+        return self._trailers
+
+
+class SessionBusErrors(unittest.TestCase):
+    def test_class_of_each_reason_with_the_details(self):
+        from sessionbus_client import PermissionDeniedError, SessionBusError, SessionLockLostError, session_bus_error
+
+        status = _status_with_detail("SESSION_LOCK_LOST", 9, entity_path="carts", session_id="cart-7")
+        error = session_bus_error(
+            Failure(grpc.StatusCode.FAILED_PRECONDITION, "lock lost", (("grpc-status-details-bin", status),))
+        )
+        self.assertIsInstance(error, SessionLockLostError)
+        self.assertEqual(
+            (error.reason, error.code, error.entity_path, error.session_id),
+            ("SESSION_LOCK_LOST", grpc.StatusCode.FAILED_PRECONDITION, "carts", "cart-7"),
+        )
+        self.assertEqual(str(error), "SESSION_LOCK_LOST: lock lost")
+
+        # Without a detail: the code's name; an unknown reason keeps the class of its code.
+        bare = session_bus_error(Failure(grpc.StatusCode.UNAVAILABLE, "gone"))
+        self.assertIs(type(bare), SessionBusError)
+        self.assertEqual(bare.reason, "UNAVAILABLE")
+        status = _status_with_detail("SOMETHING_NEW", 7)
+        newer = session_bus_error(
+            Failure(grpc.StatusCode.PERMISSION_DENIED, "no", (("grpc-status-details-bin", status),))
+        )
+        self.assertIsInstance(newer, PermissionDeniedError)
+        self.assertEqual(newer.reason, "SOMETHING_NEW")
+
+
+class Messages(unittest.TestCase):
+    def test_body_fields_and_typed_properties(self):
+        from datetime import datetime, timezone
+
+        from sessionbus_client import make_message
+
+        when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        message = make_message(
+            "hé",
+            session_id="",
+            time_to_live=1.5,
+            scheduled_enqueue_time=when,
+            application_properties={"i": 7, "b": True, "f": 0.5, "s": "x", "y": b"\x00", "t": when},
+        )
+        self.assertEqual(message.body, "hé".encode())
+        # "" is a session id of its own, unlike None.
+        self.assertTrue(message.HasField("session_id"))
+        self.assertFalse(make_message("x").HasField("session_id"))
+        self.assertEqual(message.time_to_live.ToNanoseconds(), 1_500_000_000)
+        self.assertEqual(message.scheduled_enqueue_time.ToDatetime(tzinfo=timezone.utc), when)
+        kinds = {name: value.WhichOneof("value") for name, value in message.application_properties.items()}
+        self.assertEqual(
+            kinds,
+            {
+                "i": "int_value",
+                "b": "bool_value",
+                "f": "double_value",
+                "s": "string_value",
+                "y": "bytes_value",
+                "t": "timestamp_value",
+            },
+        )
+        with self.assertRaises(TypeError):
+            make_message(application_properties={"bad": object()})
+
+    def test_queue_properties_take_seconds_and_refuse_unknown_names(self):
+        from datetime import timedelta
+
+        from sessionbus_client.client import _queue_properties
+
+        properties = _queue_properties({"lock_duration": timedelta(seconds=30), "max_delivery_count": 3, "max_size_bytes": None})
+        self.assertEqual(properties.lock_duration.seconds, 30)
+        self.assertTrue(properties.HasField("max_delivery_count"))
+        # None and absent alike leave a property unset: an update keeps it.
+        self.assertFalse(properties.HasField("max_size_bytes"))
+        self.assertFalse(properties.HasField("requires_session"))
+        with self.assertRaises(TypeError):
+            _queue_properties({"requires_sessions": True})
+
+
 if __name__ == "__main__":
     unittest.main()
