@@ -7,7 +7,7 @@
  * acknowledged send lost, no session completed out of order, no two receivers holding one
  * session at once; and prints the longest time without an acknowledged send or completion.
  *
- * What it allows, as test/cluster-node-kill.test.ts does and for the same reason (seen in
+ * What it allows, as test/cluster-node-kill.chaos-test.ts does and for the same reason (seen in
  * runs on nats-server 2.9.10, cause not established): messages whose completion was
  * acknowledged while a node was being restarted (3 to a few dozen of about 1,000) delivered
  * and completed again, after later messages of their session. They are counted as
