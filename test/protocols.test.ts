@@ -1,14 +1,20 @@
 /**
- * The HTTP port serves gRPC-Web and the Connect protocol, each with the binary and the
- * JSON encoding, over HTTP/2 (h2c) and HTTP/1.1: a message sent, received in a session, abandoned and completed reads the
- * same in every one of them. Clients: connect-node's transports for gRPC-Web and Connect
- * (gRPC itself is what every other test file uses, through grpc-js); the grpc-js client
- * of test/support creates the queues and checks that nothing is left.
+ * gRPC on the gRPC port, and on the HTTP port gRPC-Web and the Connect protocol, each with
+ * the binary and the JSON encoding, over HTTP/2 (h2c) and HTTP/1.1: a message sent,
+ * received in a session, abandoned and completed reads the same in every one of them, and
+ * an error arrives with its code, message and ErrorDetail. Clients: connect-node's
+ * transports; the grpc-js client of test/support creates the queues and checks that nothing
+ * is left.
  */
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
+import { ErrorDetailSchema } from "../gen/ts/sessionbus/v1/error_detail_pb.js";
 import type { ReceivedMessage } from "../gen/ts/sessionbus/v1/message_pb.js";
 import { Disposition, MessagingService } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { brokerPerFile } from "./support/broker-per-file.js";
@@ -21,7 +27,13 @@ brokerPerFile(startSessionBroker, (started) => {
   running = started;
 });
 
-const protocols: [string, (baseUrl: string) => Transport][] = [
+const protocols: [string, (baseUrl: string) => Transport, ("grpc" | "http")?][] = [
+  // gRPC itself, on the gRPC port (grpc-js), through connect-node's gRPC transport.
+  [
+    "gRPC, on the gRPC port",
+    (baseUrl) => createGrpcTransport({ baseUrl, interceptors: [rootTokenInterceptor] }),
+    "grpc",
+  ],
   [
     "gRPC-Web, binary",
     (baseUrl) =>
@@ -86,9 +98,10 @@ const receiveFrom = (queue: string, session: { sessionId: string; lockToken: str
   maxWait: durationFromMs(10_000),
 });
 
-describe.each(protocols)("%s", (_name, transportFor) => {
+describe.each(protocols)("%s", (_name, transportFor, port = "http") => {
   it("sends, receives in a session with every delivery field, and completes", async () => {
-    const messaging = createClient(MessagingService, transportFor(running.broker.httpUrl));
+    const baseUrl = port === "grpc" ? running.broker.url : running.broker.httpUrl;
+    const messaging = createClient(MessagingService, transportFor(baseUrl));
     const queue = uniqueName("protocols");
     await running.client.createSessionQueue(queue, { maxDeliveryCount: 5 });
     const sent = await messaging.send({
@@ -153,5 +166,21 @@ describe.each(protocols)("%s", (_name, transportFor) => {
     });
     await messaging.closeSession({ entityPath: queue, session: ref });
     expect(await running.client.peekAll(queue)).toEqual([]);
+  });
+
+  it("answers an error with its code, message and ErrorDetail", async () => {
+    const baseUrl = port === "grpc" ? running.broker.url : running.broker.httpUrl;
+    const messaging = createClient(MessagingService, transportFor(baseUrl));
+    const missing = uniqueName("protocols-missing");
+    const error = await messaging
+      .send({ entityPath: missing, messages: [{ body: new Uint8Array([1]) }] })
+      .then(
+        () => undefined,
+        (failure: unknown) => ConnectError.from(failure),
+      );
+    expect(error?.code).toBe(Code.NotFound);
+    expect(error?.rawMessage).toContain(missing);
+    const [detail] = error?.findDetails(ErrorDetailSchema) ?? [];
+    expect([detail?.reason, detail?.entityPath]).toEqual(["ENTITY_NOT_FOUND", missing]);
   });
 });
