@@ -19,6 +19,7 @@ import { FiguresCache } from "./figures-cache.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
 import type { ReplicaCount } from "./replicas.js";
+import { withRemovalThroughLog } from "./replicated-removal.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { type PublishAck, publishToStream } from "./stream-publish.js";
 import {
@@ -365,6 +366,15 @@ export class MessageStreams {
     max: number,
     expiresMs: number,
   ): Promise<DeliveryBatch> {
+    const batch = await this.pull(consumer, max, expiresMs);
+    // One copy: the ack alone removes the message for good, as it always did. More: see
+    // removeThroughStreamLog (nats-server 2.9 gave acked messages back after a failover).
+    if (this.replicas === 1) return batch;
+    const info = await consumer.info(true); // cached: no round trip
+    return withRemovalThroughLog(batch, this.requests, info.stream_name);
+  }
+
+  private async pull(consumer: Consumer, max: number, expiresMs: number): Promise<DeliveryBatch> {
     const { flush, requests, changed } = this;
     if (expiresMs < LIBRARY_MIN_PULL_MS) {
       const info = await consumer.info(true); // cached: no round trip
