@@ -1,6 +1,7 @@
 /** A session queue for the cluster failure tests, and the name of its message stream. */
 import type { SessionBusClient } from "../../src/client/index.js";
 import type { NatsCluster } from "./nats-cluster.js";
+import type { SessionLoad } from "./session-load.js";
 
 /** Short, so that sessions whose lock was lost in a failure come back soon. */
 export const CLUSTER_TEST_LOCK_MS = 5_000;
@@ -34,7 +35,23 @@ export async function createSessionQueueStream(
   return added[0] as string;
 }
 
-/** "min–max" of some numbers, "none" for none. */
-export function spread(values: readonly number[]): string {
-  return values.length === 0 ? "none" : `${Math.min(...values)}–${Math.max(...values)}`;
+/**
+ * The steps of a cluster test with the load's counts at each, printed with the result (and
+ * on a failure, to show which step a bound ran out in).
+ */
+export class Timeline {
+  private readonly started = Date.now();
+  private readonly steps: string[] = [];
+
+  constructor(private readonly load: Pick<SessionLoad, "acknowledged" | "completed">) {}
+
+  mark(step: string): void {
+    this.steps.push(
+      `${Date.now() - this.started} ms ${step} (${this.load.acknowledged.size} sent, ${this.load.completed.size} completed)`,
+    );
+  }
+
+  toString(): string {
+    return this.steps.join("; ");
+  }
 }
