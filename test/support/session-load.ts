@@ -162,6 +162,15 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
   const deliveredIds = new Set<string>();
   let redeliveries = 0;
   const perSessionAcked = new Map<string, number>();
+  const loadStart = Date.now();
+  /** What happened to each session's holders, to explain an overlap: "<ms from start> <event>". */
+  const sessionEvents = new Map<string, string[]>();
+  const sessionEvent = (sessionId: string | undefined, event: string) => {
+    if (sessionId === undefined) return;
+    const events = sessionEvents.get(sessionId) ?? [];
+    events.push(`${Date.now() - loadStart} ${event}`);
+    sessionEvents.set(sessionId, events);
+  };
 
   const waiters = new Set<() => void>();
   const notify = () => {
@@ -220,6 +229,10 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
     options.queue,
     {
       sessionInitializing(session) {
+        sessionEvent(
+          session.sessionId,
+          `accepted, locked until ${session.lockedUntil.getTime() - loadStart}`,
+        );
         holdings.set(session, {
           session,
           sessionId: session.sessionId,
@@ -229,6 +242,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         });
       },
       sessionClosing(session) {
+        sessionEvent(session.sessionId, "closing");
         const holding = holdings.get(session);
         if (holding) {
           holding.to = Date.now();
@@ -268,6 +282,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
       },
       processError(error, info) {
         const name = `${info.source} ${(error as Error).name}`;
+        sessionEvent(info.sessionId, name);
         processorErrors[name] = (processorErrors[name] ?? 0) + 1;
       },
     },
@@ -390,8 +405,9 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         const before = sorted[i - 1] as Holding;
         const after = sorted[i] as Holding;
         if (after.from < before.to) {
+          const at = (time: number) => time - loadStart;
           overlaps.push(
-            `${sessionId}: accepted at ${after.from} while held ${before.from}–${before.to}`,
+            `${sessionId}: accepted at ${at(after.from)} ms while held ${at(before.from)}–${at(before.to)} ms (${before.closed ? "closed then" : "lock lost, locked until then"}); its events: ${(sessionEvents.get(sessionId) ?? []).join(", ")}`,
           );
         }
       }
