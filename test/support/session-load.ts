@@ -37,8 +37,14 @@
  *   comes after later messages of its session; the test says which duplicates it allows).
  * - **Holders**: each acceptance of a session is an interval from sessionInitializing to
  *   sessionClosing; a session lost with its lock (a dead broker, a renewal that failed)
- *   never gets sessionClosing and is held until its lock's end as the client last knew it.
- *   No two intervals of one session overlap.
+ *   never gets sessionClosing and is held until its lock's end as the client knew it when
+ *   the loss was reported (or until the report, if later); one whose loss was never
+ *   reported, until its lock's end as the client last knew it. A renewal answered after
+ *   the loss was reported does not extend the interval: the processor has let the session
+ *   go by then, and closes it (seen on a loaded machine: a renewal whose record write took
+ *   over 2 s, the receive stream meanwhile reading the record before that write and ending
+ *   with SESSION_LOCK_LOST, the renewal then answered, and the processor's close releasing
+ *   the session). No two intervals of one session overlap.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import {
@@ -83,6 +89,8 @@ interface Holding {
   from: number;
   to: number;
   closed: boolean;
+  /** When the processor reported the lock lost, and the lock's end as known then. */
+  lost?: { at: number; lockedUntil: number };
 }
 
 interface Completion {
@@ -283,6 +291,14 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
       processError(error, info) {
         const name = `${info.source} ${(error as Error).name}`;
         sessionEvent(info.sessionId, name);
+        if (error instanceof SessionLockLostError) {
+          const holding = [...holdings.values()].findLast(
+            (h) => h.sessionId === info.sessionId && !h.closed,
+          );
+          if (holding && holding.lost === undefined) {
+            holding.lost = { at: Date.now(), lockedUntil: holding.session.lockedUntil.getTime() };
+          }
+        }
         processorErrors[name] = (processorErrors[name] ?? 0) + 1;
       },
     },
@@ -396,7 +412,11 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
     const overlaps: string[] = [];
     const bySession = new Map<string, Holding[]>();
     for (const holding of holdings.values()) {
-      if (!holding.closed) holding.to = holding.session.lockedUntil.getTime();
+      if (!holding.closed) {
+        holding.to = holding.lost
+          ? Math.max(holding.lost.at, holding.lost.lockedUntil)
+          : holding.session.lockedUntil.getTime();
+      }
       bySession.set(holding.sessionId, [...(bySession.get(holding.sessionId) ?? []), holding]);
     }
     for (const [sessionId, list] of bySession) {
@@ -407,7 +427,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         if (after.from < before.to) {
           const at = (time: number) => time - loadStart;
           overlaps.push(
-            `${sessionId}: accepted at ${at(after.from)} ms while held ${at(before.from)}–${at(before.to)} ms (${before.closed ? "closed then" : "lock lost, locked until then"}); its events: ${(sessionEvents.get(sessionId) ?? []).join(", ")}`,
+            `${sessionId}: accepted at ${at(after.from)} ms while held ${at(before.from)}–${at(before.to)} ms (${before.closed ? "closed then" : before.lost ? "lock lost" : "locked until then"}); its events: ${(sessionEvents.get(sessionId) ?? []).join(", ")}`,
           );
         }
       }
