@@ -16,6 +16,7 @@ import { heldSessions } from "./scenarios/held-sessions.js";
 import { latency, latencyUnary } from "./scenarios/latency.js";
 import { rabbitmqPeer } from "./scenarios/rabbitmq-peer.js";
 import { rawJetStream } from "./scenarios/raw-jetstream.js";
+import { replication } from "./scenarios/replication.js";
 import { rpcFloor } from "./scenarios/rpc-floor.js";
 import { sessionState } from "./scenarios/session-state.js";
 import { sessionThroughput } from "./scenarios/session-throughput.js";
@@ -44,7 +45,8 @@ import { type FiguresById, judgeTargets } from "./support/targets.js";
 /**
  * In the order they run. Held sessions and the RPC floor come last, each on a broker of its
  * own: held sessions' memory figures must not inherit the heap that earlier scenarios grew,
- * and nothing left over from them may run beside the RPC floor's calls. The CLI's start
+ * and nothing left over from them may run beside the RPC floor's calls. Replication runs its
+ * own cluster and brokers. The CLI's start
  * time asks no broker; it runs after them, when nothing else runs.
  */
 const SCENARIOS: Scenario[] = [
@@ -54,6 +56,7 @@ const SCENARIOS: Scenario[] = [
   latencyUnary,
   acceptNextScenario,
   sessionState,
+  replication,
   heldSessions,
   rpcFloor,
   cliStart,

@@ -58,6 +58,16 @@ const EXPECTED: Record<string, string[]> = {
     "getQueueNatsCpuUs",
   ],
   cliStart: ["runs", "helpP50Ms", "helpMaxMs"],
+  replication: [
+    "r1MsgsPerSec",
+    "r1VerifiedMessages",
+    "r1P99Ms",
+    "r3MsgsPerSec",
+    "r3VerifiedMessages",
+    "r3P99Ms",
+    "throughputRatioR3",
+    "p99RatioR3",
+  ],
 };
 const TARGETS = [
   "throughputRatio",

@@ -45,6 +45,12 @@ export interface Sizes {
   rpcCalls: number;
   /** Scenario 8: measured `sessionbus --help` runs. */
   cliRuns: number;
+  /** Scenario 9, with each replica count: scenario 2's sessions and messages per session. */
+  replicaSessions: number;
+  replicaMessagesPerSession: number;
+  /** Scenario 9, with each replica count: scenario 3's rate (msgs/s) and seconds. */
+  replicaLatencyRate: number;
+  replicaLatencySeconds: number;
 }
 
 const DEFAULT_SIZES: Sizes = {
@@ -71,6 +77,10 @@ const DEFAULT_SIZES: Sizes = {
   largeStateRounds: 3,
   rpcCalls: 20_000,
   cliRuns: 10,
+  replicaSessions: 100,
+  replicaMessagesPerSession: 50,
+  replicaLatencyRate: 200,
+  replicaLatencySeconds: 10,
 };
 
 export const PRESETS: Record<Scale, Sizes> = {
@@ -96,6 +106,10 @@ export const PRESETS: Record<Scale, Sizes> = {
     largeStateRounds: 1,
     rpcCalls: 2_000,
     cliRuns: 5,
+    replicaSessions: 8,
+    replicaMessagesPerSession: 10,
+    replicaLatencyRate: 50,
+    replicaLatencySeconds: 1,
   },
   default: DEFAULT_SIZES,
   full: {
@@ -112,5 +126,8 @@ export const PRESETS: Record<Scale, Sizes> = {
     stateSamples: 1_000,
     largeStateRounds: 5,
     cliRuns: 20,
+    replicaSessions: 400,
+    replicaMessagesPerSession: 100,
+    replicaLatencySeconds: 30,
   },
 };
