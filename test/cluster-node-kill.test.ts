@@ -86,6 +86,10 @@ describe("a 3-node cluster with 3 replicas, the message stream's leader killed u
           `send failures ${JSON.stringify(result.sendFailures)}; processor errors ` +
           `${JSON.stringify(result.processorErrors)}`,
       );
+      // A long stall is no failure, but its cause is worth seeing.
+      if (result.longestPause.ms > 20_000) {
+        console.info(`node kill: the broker's last output lines:\n${broker.output()}`);
+      }
       expect(result.acknowledgedSends).toBeGreaterThanOrEqual(1_000);
       expect(result.lost).toEqual([]);
       expect(result.orderViolations).toEqual([]);

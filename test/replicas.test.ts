@@ -13,7 +13,7 @@ import { startSessionbus } from "../src/app.js";
 import { readConfig } from "../src/config.js";
 import { startBrokerProcess } from "./support/broker-process.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
-import { bodyText, uniqueName } from "./support/grpc-client.js";
+import { bodyText, errorReason, uniqueName } from "./support/grpc-client.js";
 import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
 import { TopicClient } from "./support/topic-client.js";
 
@@ -208,6 +208,57 @@ describe("SESSIONBUS_REPLICAS on a 3-node cluster", () => {
       /sessionbus: SESSIONBUS_REPLICAS=5 is more than the NATS cluster "sessionbus" can hold \(cluster size 3/,
     );
   }, 120_000);
+});
+
+describe("a queue created while a server of a 3-node cluster is down, with 3 replicas", () => {
+  it("fails with STORE_UNAVAILABLE saying which server is missing for the replicas, and is created once it is back", async () => {
+    const jsm = await cluster.jsm();
+    const { broker, client } = await brokerOnCluster(3);
+    // The broker's write probe stream: a node the broker is not connected to goes down.
+    const down = cluster.node((await cluster.followersOf("SB_HEALTH"))[0]?.name ?? "n3");
+    try {
+      await down.kill();
+      // Until JetStream's meta group notices, it still places replicas on the dead server,
+      // and the creation succeeds (the queue then has a replica offline); during the
+      // elections the kill causes, a creation may fail without a reason known yet. Try new
+      // names until one fails saying why, which it must within the bound.
+      let failure: ReturnType<typeof errorReason> | undefined;
+      const deadline = Date.now() + SETTLE_MS;
+      for (let attempt = 1; failure === undefined; attempt++) {
+        expect(Date.now(), "a creation to fail with a server down").toBeLessThan(deadline);
+        const outcome = await client.createQueue(uniqueName(`while-down-${attempt}`)).then(
+          () => undefined,
+          (error: unknown) => errorReason(error),
+        );
+        if (outcome === undefined) continue;
+        expect(outcome).toMatchObject({ codeName: "UNAVAILABLE", reason: "STORE_UNAVAILABLE" });
+        if (outcome.message.includes("SESSIONBUS_REPLICAS")) failure = outcome;
+      }
+      console.info(`with ${down.name} down: ${failure?.message}`);
+      expect(failure).toMatchObject({ codeName: "UNAVAILABLE", reason: "STORE_UNAVAILABLE" });
+      expect(failure?.message).toContain("SESSIONBUS_REPLICAS=3 puts a copy of every stream on 3");
+      expect(failure?.message).toMatch(
+        new RegExp(`${down.name} \\(not heard from for \\d+ s\\) is down or behind`),
+      );
+    } finally {
+      await down.start();
+      await cluster.waitUntilReady();
+    }
+    try {
+      await expect
+        .poll(
+          async () =>
+            (await jsm.streams.info("SB_HEALTH")).cluster?.replicas?.every((r) => r.current),
+          { timeout: SETTLE_MS, interval: 200 },
+        )
+        .toBe(true);
+      const name = uniqueName("after-restart");
+      await expect(client.createQueue(name)).resolves.toMatchObject({ name });
+    } finally {
+      await client.deleteCreatedQueues();
+      await close(broker, client);
+    }
+  }, 240_000);
 });
 
 describe("SESSIONBUS_REPLICAS outside a cluster", () => {

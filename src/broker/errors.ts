@@ -154,9 +154,12 @@ export class RequestTooLargeError extends BrokerError {
 export class StoreUnavailableError extends BrokerError {
   override readonly name = "StoreUnavailableError";
   readonly reason = "STORE_UNAVAILABLE";
-  constructor(what: string, options?: ErrorOptions) {
+  /** `why`: what the store is missing, when known (e.g. servers down for its replicas). */
+  constructor(what: string, options?: ErrorOptions, why?: string) {
     super(
-      `The message store (NATS JetStream) did not answer while ${what}; retry shortly.`,
+      why === undefined
+        ? `The message store (NATS JetStream) did not answer while ${what}; retry shortly.`
+        : `The message store (NATS JetStream) failed while ${what}: ${why}.`,
       {},
       options,
     );

@@ -85,9 +85,9 @@ function clip(text: string, max: number): string {
 }
 
 /**
- * Errors of the NATS client (timeouts, lost connection) mean the store is unavailable; so
- * does JetStream's "JetStream system temporarily unavailable" (a cluster without a meta
- * leader: a majority of its servers is down, or it is electing one).
+ * Errors of the NATS client (timeouts, lost connection, a publish nobody answered) mean the
+ * store is unavailable; so does JetStream's "JetStream system temporarily unavailable" (a
+ * cluster without a meta leader: a majority of its servers is down, or it is electing one).
  */
 function fromUnknown(error: unknown): BrokerError | undefined {
   if (!(error instanceof Error)) return undefined;
@@ -95,7 +95,10 @@ function fromUnknown(error: unknown): BrokerError | undefined {
   if (/consumer deleted|stream not found|consumer not found/i.test(error.message)) {
     return new EntityDeletedError({ cause: error });
   }
-  const natsError = /timeout|disconnect|connection|no responders|closed|temporarily unavailable/i;
+  // nats.js reports a JetStream publish nobody answered (a stream between two leaders, e.g.
+  // right after a server of a cluster died) as "jetstream is not enabled".
+  const natsError =
+    /timeout|disconnect|connection|no responders|closed|temporarily unavailable|jetstream is not enabled/i;
   if (natsError.test(error.name) || natsError.test(error.message)) {
     return new StoreUnavailableError("handling the request", { cause: error });
   }

@@ -5,6 +5,7 @@ import { AuthorizationRuleStore } from "./authorization-rule-store.js";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
+import { missingReplicas } from "./missing-replicas.js";
 import { type NatsAuth, natsAuthOptions } from "./nats-auth.js";
 import { PipelinedRequests } from "./pipelined-requests.js";
 import {
@@ -56,6 +57,11 @@ export interface Store {
   replicas: ReplicaCount;
   /** The streams this start brought from another replica count to `replicas`. */
   replicaChanges: readonly ReplicaChange[];
+  /**
+   * Which servers a stream's `replicas` copies cannot go to now (down or behind), in words;
+   * undefined when none (see missing-replicas.ts). For a creation that failed.
+   */
+  missingReplicas(): Promise<string | undefined>;
   /** Resolves when the connection is closed for good. */
   closed: Promise<undefined | Error>;
 }
@@ -182,6 +188,7 @@ async function openOn(
     onWritableChange: (listener) => probe.onChange(listener),
     replicas,
     replicaChanges,
+    missingReplicas: () => missingReplicas(jsm, replicas),
     closed: nc.closed().then((error) => error ?? undefined),
   };
 }

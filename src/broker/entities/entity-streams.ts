@@ -35,7 +35,8 @@ export async function ensureEntityStreams(store: Store, record: EntityRecord): P
 /**
  * Makes the streams of an entity whose record was just stored. When that fails, the record,
  * the streams made so far and whatever `undo` names are removed again, and the failure is
- * thrown as the quota (JetStream out of resources) or as the store's while `creating`.
+ * thrown as the quota (JetStream out of resources) or as the store's while `creating`, with
+ * the servers missing for the replicas when that is why.
  */
 export async function ensureStreamsOrUndo(
   store: Store,
@@ -57,7 +58,9 @@ export async function ensureStreamsOrUndo(
     if (/insufficient|resources/i.test(String(error))) {
       throw new QuotaExceededError(record.name, { cause: error });
     }
-    throw new StoreUnavailableError(creating, { cause: error });
+    // With replicas, a server down makes JetStream refuse (or never answer) the creation.
+    const why = await store.missingReplicas().catch(() => undefined);
+    throw new StoreUnavailableError(creating, { cause: error }, why);
   }
 }
 
