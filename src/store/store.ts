@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { AuthorizationError, connect, type NatsConnection } from "@nats-io/transport-node";
+import { againOnTimeout } from "./again-on-timeout.js";
 import { AuthorizationRuleStore } from "./authorization-rule-store.js";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
@@ -118,7 +119,7 @@ async function openOn(
   // A server that is not clustered keeps one copy of everything: nothing to bring to a count
   // (and with thousands of queues, nothing to look at on every start).
   const bring = async (names: string[]): Promise<ReplicaChange[]> =>
-    nc.info?.cluster ? bringStreamsToReplicas(jsm, names, replicas) : [];
+    nc.info?.cluster ? againOnTimeout(() => bringStreamsToReplicas(jsm, names, replicas)) : [];
   const js = jetstream(nc);
   const kvm = new Kvm(js);
   const buckets = [
@@ -132,7 +133,7 @@ async function openOn(
   // is made or changed) before anything else is touched.
   const replicaChanges = await bring([HEALTH_STREAM])
     .then(async (changes) => {
-      await ensureHealthStream(jsm, replicas);
+      await againOnTimeout(() => ensureHealthStream(jsm, replicas));
       return changes;
     })
     .catch((error: unknown) => {
@@ -140,13 +141,13 @@ async function openOn(
     });
   // Streams made earlier with another count are updated in place; missing ones are made below.
   replicaChanges.push(...(await bring([...buckets.map((name) => `KV_${name}`), TIMER_STREAM])));
-  const bucket = (name: string) => kvm.create(name, { history: 1, replicas });
+  const bucket = (name: string) => againOnTimeout(() => kvm.create(name, { history: 1, replicas }));
   const entityKv = await bucket(ENTITY_BUCKET);
   const lockKv = await bucket(DEFERRED_LOCK_BUCKET);
   const sessionKv = await bucket(SESSION_BUCKET);
   const stateKv = await bucket(SESSION_STATE_BUCKET);
   const scheduleTimers = new ScheduleTimers(js, jsm, replicas);
-  await scheduleTimers.ensure();
+  await againOnTimeout(() => scheduleTimers.ensure());
   const entities = new EntityRegistry(entityKv);
   await entities.startWatching();
   // Streams of entities made with another count: updated in place, a few at a time.

@@ -236,8 +236,23 @@ async function admit(
   handle: SessionHandle,
   group: Delivery[],
 ): Promise<Admitted[]> {
-  const counts = new Map<number, number>();
+  // With replicas, a message settled through this handle may come again: drop it (see
+  // RemovedSequences). Acked again, it leaves the consumer; its removal is done already.
   const settled = handle.settled.length;
+  if (store.replicas > 1) {
+    for (const seq of handle.settled) handle.removed.add(seq);
+    const again = group.filter((delivery) => handle.removed.has(delivery.streamSequence));
+    if (again.length > 0) {
+      await Promise.all(again.map((delivery) => delivery.ack().catch(() => undefined)));
+      const fresh = group.filter((delivery) => !again.includes(delivery));
+      const admitted = fresh.length > 0 ? await admit(store, sessions, entity, handle, fresh) : [];
+      return group.map(
+        (delivery) =>
+          admitted.find((a) => a.delivery === delivery) ?? { delivery, message: undefined },
+      );
+    }
+  }
+  const counts = new Map<number, number>();
   handle.known = await updateSessionRecord(
     store,
     entity.streamId,
