@@ -19,7 +19,7 @@ import { FiguresCache } from "./figures-cache.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
 import type { ReplicaCount } from "./replicas.js";
-import { withRemovalThroughLog } from "./replicated-removal.js";
+import { fromSequence, withRemovalThroughLog } from "./replicated-removal.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { type PublishAck, publishToStream } from "./stream-publish.js";
 import {
@@ -335,10 +335,38 @@ export class MessageStreams {
       // recreates it as an abandon does.
       mem_storage: true,
     });
+    const consumer = this.js.consumers.getConsumerFromInfo(info);
+    if (this.replicas === 1) return { reader: this.reader(consumer), pending: info.num_pending };
+    // With replicas: what the consumer's replica may still hold below the session's first
+    // message on the stream's leader is removed already (see fromSequence). One request.
+    const floor = await this.firstOnLeader(layout, sessionId);
     return {
-      reader: this.reader(this.js.consumers.getConsumerFromInfo(info)),
+      reader: {
+        fetch: async (max, expiresMs) =>
+          fromSequence(await this.fetchFrom(consumer, max, expiresMs), floor),
+      },
       pending: info.num_pending,
     };
+  }
+
+  /**
+   * The sequence of the session's first message as the stream's leader has it (a message
+   * get, which only the leader answers, unlike a direct get); with none, the stream's next.
+   */
+  private async firstOnLeader(layout: MessageLayout, sessionId: string): Promise<number> {
+    const stream = streamName(layout.streamId);
+    const reply = await this.requests.request(
+      `$JS.API.STREAM.MSG.GET.${stream}`,
+      JSON.stringify({ seq: 1, next_by_subj: sessionFilter(layout, sessionId) }),
+    );
+    const answer = reply.json<{ message?: { seq: number }; error?: { code: number } }>();
+    if (answer.message) return answer.message.seq;
+    if (answer.error?.code !== 404) {
+      throw new Error(
+        `JetStream refused a message get on ${stream}: ${JSON.stringify(answer.error)}`,
+      );
+    }
+    return (await this.jsm.streams.info(stream)).state.last_seq + 1;
   }
 
   /** Reopens the consumer of a session held through another broker process. */

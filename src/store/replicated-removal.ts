@@ -83,3 +83,24 @@ export function withRemovalThroughLog(
     },
   };
 }
+
+/**
+ * The deliveries of `batch` from `floor` on: one below it is acked (which takes it off the
+ * consumer) and not handed out. For a session consumer just made with replicas: `floor` is
+ * the session's first message on the stream's leader (removedBelow), and a message below
+ * it was removed through the log, which the leader applies before it answers. The
+ * consumer's own leader reads its local replica, which may not have applied the removal
+ * yet: during a rolling restart, completed messages came again half a second after their
+ * completions were answered, from a consumer made in between.
+ */
+export function fromSequence(batch: DeliveryBatch, floor: number): DeliveryBatch {
+  return {
+    stop: () => batch.stop(),
+    async *[Symbol.asyncIterator]() {
+      for await (const delivery of batch) {
+        if (delivery.streamSequence >= floor) yield delivery;
+        else void delivery.ack().catch(() => undefined);
+      }
+    },
+  };
+}
