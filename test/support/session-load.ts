@@ -98,6 +98,8 @@ interface Completion {
   sessionId: string;
   index: number;
   at: number;
+  /** The stream sequence number it was delivered with. */
+  sequence: number;
   /** A second acknowledged completion of the message. */
   again?: boolean;
 }
@@ -108,6 +110,12 @@ export interface DuplicateCompletion {
   /** When the first completion was acknowledged. */
   firstAt: number;
   againAt: number;
+  /**
+   * The sequence numbers of the two deliveries: the same one, a completed message given
+   * back; two, the message stored twice (a Send repeated with its id and not detected).
+   */
+  firstSequence: number;
+  againSequence: number;
 }
 
 export interface SessionLoadResult {
@@ -217,11 +225,17 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
   };
   const senders = Promise.all(Array.from({ length: sessions }, (_, i) => sendLoop(sessionName(i))));
 
-  const complete = (messageId: string, sessionId: string, index: number) => {
-    const completion = { messageId, sessionId, index, at: Date.now() };
+  const complete = (messageId: string, sessionId: string, index: number, sequence: number) => {
+    const completion = { messageId, sessionId, index, at: Date.now(), sequence };
     const first = completed.get(messageId);
     if (first !== undefined) {
-      duplicateCompletions.push({ messageId, firstAt: first.at, againAt: completion.at });
+      duplicateCompletions.push({
+        messageId,
+        firstAt: first.at,
+        againAt: completion.at,
+        firstSequence: first.sequence,
+        againSequence: sequence,
+      });
       completionsInOrder.push({ ...completion, again: true });
       success();
       return;
@@ -265,11 +279,11 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         for (;;) {
           try {
             await context.complete();
-            complete(messageId, sessionId, Number(index));
+            complete(messageId, sessionId, Number(index), Number(context.message.sequenceNumber));
             return;
           } catch (error) {
             if (error instanceof MessageAlreadySettledError) {
-              complete(messageId, sessionId, Number(index));
+              complete(messageId, sessionId, Number(index), Number(context.message.sequenceNumber));
               return;
             }
             if (error instanceof SessionLockLostError || error instanceof MessageLockLostError) {
