@@ -68,9 +68,11 @@ export async function ensureRootRule(
 
 async function setRootKey(rules: AuthorizationRuleStore, key: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const found = await rules.find("", ROOT_RULE_NAME);
     const now = Date.now();
     try {
+      // Inside the retry too: on a new cluster the bucket another broker has just made may
+      // not answer a read yet (a timeout, seen with two brokers starting at once).
+      const found = await rules.find("", ROOT_RULE_NAME);
       if (!found) {
         const made = await rules.create("", {
           name: ROOT_RULE_NAME,
