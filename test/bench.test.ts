@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
-/** The child is killed after this; the tiny run takes some 40 s (more on a busy machine). */
+/** The child is killed after this; the tiny run takes some 75 s (more on a busy machine). */
 const RUN_TIMEOUT_MS = 300_000;
 
 /** Figures every scenario must report (more may come). */
