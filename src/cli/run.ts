@@ -1,6 +1,5 @@
 /** The CLI commands: a thin layer over the SDK in src/client/. */
 import { readFileSync } from "node:fs";
-import { startSessionbus } from "../app.js";
 import {
   type ConnectionString,
   createSessionBusClient,
@@ -11,8 +10,6 @@ import {
   SessionBusError,
   type SessionInfo,
 } from "../client/index.js";
-import { readConfig } from "../config.js";
-import { reloadTlsOnSignal } from "../tls-reload.js";
 import {
   findCommand,
   flag,
@@ -152,25 +149,9 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     async run(ctx) {
       positionals(ctx.parsed, "serve", []);
-      const config = readConfig(ctx.io.env);
-      const running = await startSessionbus(config);
-      const tls = config.tls?.clientCaFile ? "TLS with client certificates" : "TLS";
-      ctx.io.stderr(
-        `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${running.natsUrl}`,
-      );
-      const reload = () => ctx.io.stderr(reloadTlsOnSignal(running).line);
-      process.on("SIGHUP", reload);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          ctx.io.stderr(`sessionbus: ${signal} received, shutting down`);
-          resolve();
-        };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
-      });
-      process.off("SIGHUP", reload);
-      await running.close();
-      return EXIT.ok;
+      // Loaded here only: no other command needs the broker, its log or its metrics.
+      const { serveUntilStopped } = await import("../serve.js");
+      return (await serveUntilStopped(ctx.io.env)) === 0 ? EXIT.ok : EXIT.brokerError;
     },
   },
 

@@ -5,6 +5,7 @@ import type { SessionOffer } from "../../store/session-index.js";
 import { INLINE_STATE_MAX_BYTES, type SessionRecord } from "../../store/session-records.js";
 import type { Store } from "../../store/store.js";
 import { sessionToken } from "../../store/subjects.js";
+import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import {
   NotSessionEntityError,
@@ -222,7 +223,7 @@ export class Sessions implements IndexedSessions {
     const token = sessionToken(ref.sessionId);
     const { record } = await this.store.sessions.read(entity.streamId, token);
     if (record.lock?.token !== ref.lockToken || record.lock.until <= Date.now()) {
-      if (local) await this.forget(local);
+      if (local) await this.lost(local);
       throw new SessionLockLostError(path, ref.sessionId, lockLostWhy(record, ref.lockToken));
     }
     if (local) {
@@ -262,7 +263,7 @@ export class Sessions implements IndexedSessions {
    */
   checkHeld(handle: SessionHandle, record: SessionRecord, fresh = true): void {
     if (holds(handle, record)) return;
-    if (fresh) void this.forget(handle);
+    if (fresh) void this.lost(handle);
     throw new SessionLockLostError(
       handle.entityPath,
       handle.sessionId,
@@ -507,6 +508,14 @@ export class Sessions implements IndexedSessions {
     const next = await this.store.messages.nextActive(handle.layout, 1, { id: handle.sessionId });
     if (next) await this.store.sessionIndex.offer(handle.streamId, handle.token);
     handle.offer?.ack();
+  }
+
+  /** Forgets a lock found lost (expired, or taken by another holder), counting it once. */
+  private async lost(handle: SessionHandle): Promise<void> {
+    if (this.handles.get(handle.lockToken) === handle) {
+      metricsOf(this.store).sessionLockLost(handle.entity, handle.entityPath);
+    }
+    await this.forget(handle);
   }
 
   private async forget(handle: SessionHandle): Promise<void> {
