@@ -191,8 +191,11 @@ export function createBroker(store: Store, options: BrokerOptions = {}): Broker 
     renewSessionLock: async (path, session) => sessions.renew(await resolve(path), session),
     closeSession: async (path, session) => sessions.close(await resolve(path), session),
     getSessionState: async (path, session) => sessions.getState(await resolve(path), session),
-    setSessionState: async (path, session, state) =>
-      sessions.setState(await resolve(path), session, state),
+    setSessionState: async (path, session, state) => {
+      const entity = await resolve(path);
+      // A state counts towards max_size_bytes: a full entity takes none (clearing is fine).
+      return sessions.setState(entity, session, state, () => quota.check(entity));
+    },
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
     requestReply: (call) => replies.call(call),

@@ -45,6 +45,15 @@ export interface VersionedSession {
   revision: number;
 }
 
+/** See SessionRecords.figures. */
+export interface SessionRecordFigures {
+  /** Session tokens of the sessions with a state. */
+  withState: Set<string>;
+  stateBytes: number;
+  /** Sessions whose lock has not expired. */
+  locked: number;
+}
+
 export function emptySessionRecord(): SessionRecord {
   return { lock: null, counts: {}, held: {}, state: null, lastActivity: 0 };
 }
@@ -89,6 +98,28 @@ export class SessionRecords {
 
   async remove(streamId: string, token: string): Promise<void> {
     await this.kv.purge(key(streamId, token));
+  }
+
+  /**
+   * What the records of an entity add up to: the sessions with a state, the bytes of those
+   * states, and how many sessions are locked now. Reads every record of the entity (one
+   * consumer, the records streamed; the bucket keeps one revision per key).
+   */
+  async figures(streamId: string): Promise<SessionRecordFigures> {
+    const now = Date.now();
+    const withState = new Set<string>();
+    let stateBytes = 0;
+    let locked = 0;
+    for await (const entry of await this.kv.history({ key: `${streamId}.*` })) {
+      if (entry.operation !== "PUT") continue;
+      const record = entry.json<SessionRecord>();
+      if (record.state) {
+        withState.add(entry.key.slice(streamId.length + 1));
+        stateBytes += record.state.size;
+      }
+      if (record.lock && record.lock.until > now) locked++;
+    }
+    return { withState, stateBytes, locked };
   }
 
   /** Session tokens of every record of the entity. */

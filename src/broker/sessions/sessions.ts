@@ -149,11 +149,16 @@ export class Sessions implements IndexedSessions {
     );
   }
 
-  /** Replaces the state (undefined clears it); the old state stays if anything fails. */
+  /**
+   * Replaces the state (undefined clears it); the old state stays if anything fails.
+   * `checkQuota` runs before a non-empty state is written (states count towards
+   * max_size_bytes).
+   */
   async setState(
     entity: ResolvedEntity,
     ref: SessionRef | undefined,
     state: Uint8Array | undefined,
+    checkQuota: () => Promise<void> = async () => undefined,
   ): Promise<void> {
     const handle = await this.handle(entity, ref);
     const limit = entity.settings.maxSessionStateSizeBytes;
@@ -165,6 +170,7 @@ export class Sessions implements IndexedSessions {
         limit,
       );
     }
+    if (state && state.length > 0) await checkQuota();
     const version = randomUUID().replaceAll("-", "");
     const inline =
       state && state.length <= INLINE_STATE_MAX_BYTES
