@@ -1,6 +1,6 @@
 import { type RunningSessionbus, startSessionbus } from "./app.js";
 import { readConfig } from "./config.js";
-import { log, setLogLevel } from "./observability/logger.js";
+import { log } from "./observability/logger.js";
 import { reloadTlsOnSignal } from "./tls-reload.js";
 
 /**
@@ -21,7 +21,6 @@ export async function serveUntilStopped(env: NodeJS.ProcessEnv = process.env): P
     log.fatal({ err: error }, `sessionbus cannot start: ${messageOf(error)}`);
     return 1;
   }
-  if (config.logLevel !== undefined) setLogLevel(config.logLevel);
 
   let running: RunningSessionbus | undefined;
   let stopping: string | undefined;

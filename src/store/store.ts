@@ -6,6 +6,7 @@ import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
 import { type NatsAuth, natsAuthOptions } from "./nats-auth.js";
+import { type NatsRequestObserver, observeRequests } from "./nats-operations.js";
 import { PipelinedRequests } from "./pipelined-requests.js";
 import { ScheduleTimers } from "./schedule-timers.js";
 import { SessionIndex } from "./session-index.js";
@@ -44,6 +45,8 @@ export interface StoreOptions {
   name?: string;
   /** Credentials and TLS for the server. @default none */
   auth?: NatsAuth;
+  /** Sees every request to NATS, with its duration (for the metrics). @default none */
+  observeRequest?: NatsRequestObserver;
 }
 
 /** nats.js's default for JetStream requests. */
@@ -60,15 +63,16 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }).catch((error: unknown) => {
     throw connectFailure(error, options.url);
   });
+  if (options.observeRequest) observeRequests(nc, options.observeRequest);
   try {
-    return await openOn(nc);
+    return await openOn(nc, options.observeRequest);
   } catch (error) {
     await nc.close();
     throw error;
   }
 }
 
-async function openOn(nc: NatsConnection): Promise<Store> {
+async function openOn(nc: NatsConnection, observe?: NatsRequestObserver): Promise<Store> {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const kvm = new Kvm(js);
@@ -85,7 +89,7 @@ async function openOn(nc: NatsConnection): Promise<Store> {
   );
   await authorizationRules.startWatching();
   // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
-  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS);
+  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS, observe);
   const listeners: ((connected: boolean) => void)[] = [];
   void (async () => {
     for await (const status of nc.status()) {

@@ -1,8 +1,8 @@
 import { MessageState, type ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.js";
 import { deadLetterStreamId } from "../../store/entity-record.js";
 import type { Store } from "../../store/store.js";
-import { type DeadLetterCause, metricsOf } from "../broker-metrics.js";
 import { activeSubject, deferredSubject } from "../../store/subjects.js";
+import { type DeadLetterCause, metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import { internalPublishId } from "./internal-publish-id.js";
 import { durableCopy, encodeStored } from "./message-codec.js";
