@@ -1,5 +1,6 @@
 import { type RunningSessionbus, startSessionbus } from "./app.js";
 import { readConfig } from "./config.js";
+import { LISTENING_MESSAGE } from "./observability/log-line.js";
 import { log } from "./observability/logger.js";
 import { reloadTlsOnSignal } from "./tls-reload.js";
 
@@ -79,7 +80,7 @@ export async function serveUntilStopped(env: NodeJS.ProcessEnv = process.env): P
         nats,
         tls: running.tls,
       },
-      `sessionbus listening on ${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${nats}`,
+      `${LISTENING_MESSAGE}${running.url} (gRPC) and ${running.httpUrl} (Connect, gRPC-Web)${running.tls ? `, ${tls} only` : ""}; NATS: ${nats}`,
     );
     if (stopping !== undefined) void close(running);
     return await finished;
