@@ -35,7 +35,7 @@ export interface SessionbusMetrics {
 }
 
 /** Figures younger than this are not read again by a scrape. */
-const FIGURES_MAX_AGE_MS = 5_000;
+const FIGURES_MAX_AGE_MS = 1_000;
 /** Entities whose figures are read at once during a scrape. */
 const FIGURES_CONCURRENCY = 4;
 /** A scrape waits this long for figures; what is not read by then shows its last value. */
