@@ -207,5 +207,6 @@ function logChange(method: string, request: unknown): void {
   const rule = (source.rule as { name?: unknown } | undefined)?.name;
   if (typeof rule === "string" && rule !== "") fields.rule = rule.slice(0, 300);
   const target = Object.values(fields).join(" ");
-  log.info({ method, ...fields }, `${method} ${target}`.trim());
+  // Under a key of their own: a request's `name` must not stand in for the log's.
+  log.info({ method, change: fields }, `${method} ${target}`.trim());
 }

@@ -35,6 +35,8 @@ export interface BrokerProcess {
   stop(): Promise<BrokerExit>;
   /** The last lines the process wrote (stdout and stderr), for failure messages. */
   output(): string;
+  /** Every line the process wrote to stdout (its log), in order. */
+  stdout(): readonly string[];
   /** Resolves with the next line the process writes that matches `pattern` (after this call). */
   nextLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
@@ -80,6 +82,8 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
   killOnParentExit(child);
 
   const tail: string[] = [];
+  const stdout: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (line) => stdout.push(line));
   const lineWaiters = new Set<(line: string) => void>();
   let onListening: (url: string) => void = () => {};
   const listening = new Promise<string>((resolve) => {
@@ -145,6 +149,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       }
     },
     output,
+    stdout: () => stdout,
     nextLine: (pattern, waitMs = START_TIMEOUT_MS) =>
       new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => {
