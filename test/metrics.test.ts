@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningSessionbus, startSessionbus } from "../src/app.js";
 import {
   createSessionBusClient,
+  QuotaExceededError,
   type ReceivedMessage,
   type SessionBusClient,
 } from "../src/client/index.js";
@@ -326,5 +327,47 @@ describe("/metrics with authorization off", () => {
     });
     brokers.push(broker);
     expect((await scrapeResponse(broker)).status).toBe(200);
+  });
+});
+
+describe("session state and max_size_bytes", () => {
+  it("counts states towards the quota: a full entity takes no send and no new state", async () => {
+    const broker = await startBroker();
+    const client = clientOf(broker);
+    const queue = `metrics-quota-${randomUUID()}`;
+    const MIB = 1024 * 1024;
+    await client.createQueue(queue, {
+      requiresSession: true,
+      maxSizeBytes: MIB,
+      maxSessionStateSizeBytes: 2 * MIB,
+    });
+    const big = await client.acceptSession(queue, "big");
+    await big.setState(new Uint8Array(MIB + 1024));
+    // The state figure is at most ten seconds old: sends go through until it is read again.
+    const deadline = Date.now() + 20_000;
+    let refused: unknown;
+    while (refused === undefined && Date.now() < deadline) {
+      try {
+        await client.sender(queue).send({ sessionId: "small", body: "x" });
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      } catch (error) {
+        refused = error;
+      }
+    }
+    expect(refused).toBeInstanceOf(QuotaExceededError);
+    const other = await client.acceptSession(queue, "other");
+    await expect(other.setState("a little more")).rejects.toBeInstanceOf(QuotaExceededError);
+    // Clearing a state is always allowed: it makes room.
+    await big.setState(undefined);
+    await big.close();
+    await other.close();
+    // The figures of the session records are up to two seconds old.
+    const until = Date.now() + 10_000;
+    let size = (await client.getQueue(queue)).runtimeInfo.sizeBytes;
+    while (size >= MIB && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      size = (await client.getQueue(queue)).runtimeInfo.sizeBytes;
+    }
+    expect(size).toBeLessThan(MIB);
   });
 });
