@@ -23,6 +23,9 @@ export interface EntityCounts {
   sessionLocksLost: number;
 }
 
+/** Entities tracked beyond the labelled ones before the table asks to be reconciled. */
+const GROWTH_ALLOWANCE = 1_000;
+
 /** The counts as the metrics show them, one entry per `entity` label. */
 export interface LabelledCounts {
   entity: string;
@@ -81,7 +84,15 @@ export class EntityCountTable implements BrokerMetrics {
   /** What deleted entities without a label of their own had counted. */
   private readonly retired = zero();
 
-  constructor(private readonly maxEntities: number) {}
+  /**
+   * `onGrowth`: called when the table tracks many more entities than get a label, so the
+   * owner can reconcile it with a census when nobody scrapes (entities created and deleted
+   * by the thousand would otherwise pile up here).
+   */
+  constructor(
+    private readonly maxEntities: number,
+    private readonly onGrowth: () => void = () => undefined,
+  ) {}
 
   private of(entity: MeteredEntity): EntityCounts {
     const found = this.byIdentity.get(entity.identity);
@@ -100,6 +111,7 @@ export class EntityCountTable implements BrokerMetrics {
     const tracked = { name, counts: zero() };
     this.byIdentity.set(identity, tracked);
     if (this.labelled.size < this.maxEntities) this.labelled.add(identity);
+    if (this.byIdentity.size > this.maxEntities + GROWTH_ALLOWANCE) this.onGrowth();
     return tracked.counts;
   }
 

@@ -81,7 +81,17 @@ function processMetrics(): Registry {
 
 export function createMetrics(options: MetricsOptions): SessionbusMetrics {
   const registry = new Registry();
-  const counts = new EntityCountTable(options.maxEntities);
+  let pruned = 0;
+  // Without scrapes, deleted entities are forgotten here, at most once a minute.
+  const prune = () => {
+    if (Date.now() - pruned < 60_000) return;
+    pruned = Date.now();
+    options.census().then(
+      (census) => counts.reconcile(census),
+      () => undefined,
+    );
+  };
+  const counts = new EntityCountTable(options.maxEntities, prune);
   const counter = (name: string, help: string, labelNames: string[]) =>
     new Counter({ name, help, labelNames, registers: [registry] });
   const gauge = (name: string, help: string, labelNames: string[] = ["entity"]) =>
