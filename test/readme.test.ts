@@ -14,6 +14,7 @@ import {
 } from "../gen/ts/grpc/health/v1/health_pb.js";
 import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
+import { listeningUrl, parseLogLine } from "../src/observability/log-line.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { rootToken, testConnectionString } from "./support/test-credentials.js";
 
@@ -204,7 +205,7 @@ describe("README quick start", () => {
     const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
     try {
       const listening = await withTimeout(waitForLine(child, lines, exited), "startup");
-      const url = /sessionbus listening on (http:\/\/\S+)/.exec(listening)?.[1];
+      const url = listeningUrl(listening);
       expect(url, listening).toBeDefined();
       expect(listening).toContain(`embedded nats-server at nats://127.0.0.1:`);
 
@@ -233,7 +234,9 @@ describe("README quick start", () => {
       child.kill("SIGTERM");
       const code = await withTimeout(exited, "shutdown after SIGTERM");
       expect(code, lines.join("\n")).toBe(0);
-      expect(lines).toContain("sessionbus: SIGTERM received, shutting down");
+      expect(lines.map((line) => parseLogLine(line)?.msg)).toContain(
+        "SIGTERM received, shutting down",
+      );
     } finally {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
         process.kill(-child.pid, "SIGKILL");
@@ -254,7 +257,7 @@ function waitForLine(
       if (stream === null) continue;
       createInterface({ input: stream }).on("line", (line) => {
         lines.push(line);
-        if (line.startsWith("sessionbus listening on ")) resolve(line);
+        if (listeningUrl(line) !== undefined) resolve(line);
       });
     }
     void exited.then((code) => {

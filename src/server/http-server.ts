@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { log } from "../observability/logger.js";
 import type { RouteTable } from "./route-table.js";
 import { secureContextOptions, type TlsMaterial } from "./tls-material.js";
 
@@ -15,6 +16,16 @@ export interface HttpServerOptions {
   shutdownSignal: AbortSignal;
   /** Serve TLS only, with this certificate (and mutual TLS with its client CA). */
   tls?: TlsMaterial;
+  /** `GET /metrics`: the Prometheus text, to those `authorize` lets in. @default none (404) */
+  metrics?: MetricsEndpoint;
+}
+
+/** What `/metrics` serves, and who may read it. */
+export interface MetricsEndpoint {
+  scrape(): Promise<string>;
+  contentType: string;
+  /** Whether a request with this `authorization` header may read the metrics. */
+  authorize(authorization: string | undefined): Promise<boolean>;
 }
 
 export interface HttpServer {
@@ -23,6 +34,47 @@ export interface HttpServer {
   setTls(material: TlsMaterial): void;
   /** GOAWAY to every client, then waits until their running calls end (at most `graceMs`). */
   close(graceMs: number): Promise<void>;
+}
+
+type Handler = ReturnType<typeof connectNodeAdapter>;
+type Request = Parameters<Handler>[0];
+type Response = Parameters<Handler>[1];
+
+/** Answers `/metrics`: 405 but for GET and HEAD, 401 without a token that may read them. */
+async function serveMetrics(
+  request: Request,
+  response: Response,
+  metrics: MetricsEndpoint,
+): Promise<void> {
+  const answer = (status: number, headers: Record<string, string>, body: string) => {
+    if (response.headersSent) return;
+    const plain = response as http.ServerResponse;
+    plain.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+    if (request.method === "HEAD") plain.end();
+    else plain.end(body);
+  };
+  try {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      answer(405, { allow: "GET, HEAD", "content-type": "text/plain" }, "Use GET.\n");
+      return;
+    }
+    if (!(await metrics.authorize(request.headers.authorization))) {
+      answer(
+        401,
+        { "www-authenticate": 'Bearer realm="sessionbus metrics"', "content-type": "text/plain" },
+        "/metrics needs Authorization: Bearer <SESSIONBUS_METRICS_TOKEN>, or a shared access token with Manage on the namespace.\n",
+      );
+      return;
+    }
+    answer(200, { "content-type": metrics.contentType }, await metrics.scrape());
+  } catch (error) {
+    log.error({ err: error }, "metrics scrape failed");
+    answer(
+      500,
+      { "content-type": "text/plain" },
+      "The metrics could not be read; see the broker's log.\n",
+    );
+  }
 }
 
 /** Every HTTP/2 connection without TLS starts with this preface; no HTTP/1.1 request does. */
@@ -40,13 +92,22 @@ export async function startHttpServer(
   routes: RouteTable,
   options: HttpServerOptions,
 ): Promise<HttpServer> {
-  const handler = connectNodeAdapter({
+  const rpc = connectNodeAdapter({
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxRequestBytes,
     routes(router) {
       for (const spec of routes.methods) router.rpc(spec.method, spec.impl as never);
     },
   });
+  const metrics = options.metrics;
+  const handler: typeof rpc =
+    metrics === undefined
+      ? rpc
+      : (request, response) => {
+          if (request.url === "/metrics" || request.url?.startsWith("/metrics?")) {
+            void serveMetrics(request, response, metrics);
+          } else rpc(request, response);
+        };
   // A 100 MiB session state is one message; http2's default of 10 MB per session refuses it.
   const h2c = http2.createServer({ maxSessionMemory: 512 }, handler);
   const http1 = http.createServer(handler);

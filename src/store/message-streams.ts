@@ -84,10 +84,16 @@ export class MessageStreams {
   private readonly consumers = new Map<string, Promise<Consumer>>();
   private readonly figuresCache = new FiguresCache((stream) => this.readFigures(stream));
   private readonly totalsCache = new FiguresCache((stream) => this.readTotals(stream));
+  private readonly sessionCountsCache = new FiguresCache((stream) =>
+    this.readSessionCounts(stream, this.activeFilters.get(stream) ?? `${stream}.>`),
+  );
+  /** The subjects filter of each stream's active messages, noted when its counts are asked. */
+  private readonly activeFilters = new Map<string, string>();
   /** Every write to a stream (publish, confirmed ack, delete) ends with this. */
   private readonly changed = (stream: string) => {
     this.figuresCache.changed(stream);
     this.totalsCache.changed(stream);
+    this.sessionCountsCache.changed(stream);
   };
 
   constructor(
@@ -425,10 +431,26 @@ export class MessageStreams {
   }
 
   /** Message count of every session subject that holds messages, by session token. */
-  async sessionMessageCounts(layout: MessageLayout): Promise<Map<string, number>> {
-    const info = await this.jsm.streams.info(streamName(layout.streamId), {
-      subjects_filter: allActiveSubjects(layout),
-    });
+  sessionMessageCounts(layout: MessageLayout): Promise<Map<string, number>> {
+    return this.readSessionCounts(streamName(layout.streamId), allActiveSubjects(layout));
+  }
+
+  /**
+   * `sessionMessageCounts`, cached as `figures` are (`sourcedFrom`: the topic a
+   * subscription copies from): what an entity's runtime figures show, read per GetQueue.
+   */
+  recentSessionMessageCounts(
+    layout: MessageLayout,
+    sourcedFrom?: string,
+  ): Promise<Map<string, number>> {
+    const stream = streamName(layout.streamId);
+    this.activeFilters.set(stream, allActiveSubjects(layout));
+    const topic = sourcedFrom === undefined ? undefined : topicStreamName(sourcedFrom);
+    return this.sessionCountsCache.get(stream, topic);
+  }
+
+  private async readSessionCounts(stream: string, filter: string): Promise<Map<string, number>> {
+    const info = await this.jsm.streams.info(stream, { subjects_filter: filter });
     const counts = new Map<string, number>();
     // A subscription holds one subject per session and slot vector: add them up.
     for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {

@@ -9,7 +9,43 @@ export interface EntityRuntime {
   deferredMessageCount: number;
   scheduledMessageCount: number;
   deadLetterMessageCount: number;
+  /** Bytes of the entity's messages, its dead-letter queue's and its sessions' states. */
   sizeBytes: number;
+  /** Sessions with a message or a state (0 on entities without sessions). */
+  sessionCount: number;
+  /** Sessions whose lock is held now. */
+  lockedSessionCount: number;
+}
+
+/** What the sessions of an entity add to its figures. */
+export interface SessionFigures {
+  sessionCount: number;
+  lockedSessionCount: number;
+  /** Bytes of the sessions' states, which count towards max_size_bytes. */
+  stateBytes: number;
+}
+
+const NO_SESSIONS: SessionFigures = { sessionCount: 0, lockedSessionCount: 0, stateBytes: 0 };
+
+/**
+ * The sessions of a session-enabled queue or subscription: those with an active message
+ * (one stream-info request, per-subject counts, cached as the stream's figures are) or a
+ * state, the locked ones, and the bytes of their states (every session record read, kept
+ * for a while: the cost grows with the number of sessions).
+ */
+export async function sessionFigures(store: Store, record: EntityRecord): Promise<SessionFigures> {
+  if (!record.settings.requiresSession) return NO_SESSIONS;
+  const [counts, records] = await Promise.all([
+    store.messages.recentSessionMessageCounts(layoutOf(record, false), record.link?.topicStreamId),
+    store.sessions.figures(record.streamId),
+  ]);
+  const sessions = new Set(records.withState);
+  for (const [token, count] of counts) if (count > 0) sessions.add(token);
+  return {
+    sessionCount: sessions.size,
+    lockedSessionCount: records.locked,
+    stateBytes: records.stateBytes,
+  };
 }
 
 /**
@@ -73,15 +109,18 @@ export async function removeEntityStreams(store: Store, record: EntityRecord): P
  * figures").
  */
 export async function entityRuntime(store: Store, record: EntityRecord): Promise<EntityRuntime> {
-  const [main, dead] = await Promise.all([
+  const [main, dead, sessions] = await Promise.all([
     store.messages.figures(record.streamId, record.link?.topicStreamId),
     store.messages.totals(deadLetterStreamId(record.streamId)),
+    sessionFigures(store, record),
   ]);
   return {
     activeMessageCount: main.messages - main.deferred - main.scheduled,
     deferredMessageCount: main.deferred,
     scheduledMessageCount: main.scheduled,
     deadLetterMessageCount: dead.messages,
-    sizeBytes: main.bytes + dead.bytes,
+    sizeBytes: main.bytes + dead.bytes + sessions.stateBytes,
+    sessionCount: sessions.sessionCount,
+    lockedSessionCount: sessions.lockedSessionCount,
   };
 }
