@@ -137,7 +137,7 @@ describe("npm package @sessionbus/client", { timeout: PROCESS_TIMEOUT_MS * 2 }, 
     expect(files).toContain("package/dist/gen/ts/sessionbus/v1/messaging_service_pb.js");
   });
 
-  it("depends only on the RPC libraries, at the versions the repository runs its tests with", () => {
+  it("depends only on the RPC libraries and the OpenTelemetry API, at the versions the repository runs its tests with", () => {
     const own = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as {
       dependencies: Record<string, string>;
       devDependencies?: unknown;
@@ -150,6 +150,7 @@ describe("npm package @sessionbus/client", { timeout: PROCESS_TIMEOUT_MS * 2 }, 
       "@bufbuild/protobuf",
       "@connectrpc/connect",
       "@connectrpc/connect-node",
+      "@opentelemetry/api",
     ]);
     for (const [name, version] of Object.entries(own.dependencies)) {
       expect(version, name).toBe(root.dependencies[name]);
@@ -169,6 +170,7 @@ describe("npm package @sessionbus/client", { timeout: PROCESS_TIMEOUT_MS * 2 }, 
       "@bufbuild/protobuf",
       "@connectrpc/connect",
       "@connectrpc/connect-node",
+      "@opentelemetry/api",
       "@sessionbus/client",
     ]);
   });
