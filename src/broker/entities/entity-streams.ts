@@ -1,4 +1,5 @@
 import { deadLetterStreamId, type EntityRecord } from "../../store/entity-record.js";
+import type { SessionRecordFigures } from "../../store/session-records.js";
 import type { Store } from "../../store/store.js";
 import { QuotaExceededError, StoreUnavailableError } from "../errors.js";
 import { layoutOf } from "./entity-resolver.js";
@@ -39,14 +40,25 @@ export async function sessionFigures(store: Store, record: EntityRecord): Promis
     store.messages.recentSessionMessageCounts(layoutOf(record, false), record.link?.topicStreamId),
     store.sessions.figures(record.streamId),
   ]);
+  // Both reads are cached (the same objects until read again): so is what they add up to,
+  // which GetQueue of a busy session queue would otherwise build on every call.
+  const known = summedFigures.get(counts);
+  if (known?.records === records) return known.figures;
   const sessions = new Set(records.withState);
   for (const [token, count] of counts) if (count > 0) sessions.add(token);
-  return {
+  const figures = {
     sessionCount: sessions.size,
     lockedSessionCount: records.locked,
     stateBytes: records.stateBytes,
   };
+  summedFigures.set(counts, { records, figures });
+  return figures;
 }
+
+const summedFigures = new WeakMap<
+  Map<string, number>,
+  { records: SessionRecordFigures; figures: SessionFigures }
+>();
 
 /**
  * The JetStream side of an entity that holds messages (queue or subscription): its stream
