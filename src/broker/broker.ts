@@ -1,8 +1,13 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type {
+  ResubmitResult,
+  SendResult,
+} from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { AuthorizationRuleAdmin } from "../auth/authorization-rule-admin.js";
 import type { Store } from "../store/store.js";
+import { purgeDeadLettered } from "./dead-letters/dead-letter-purge.js";
+import { resubmitDeadLettered } from "./dead-letters/dead-letter-resubmit.js";
 import { resolveEntity, resolveSendTarget } from "./entities/entity-resolver.js";
 import { QueueAdmin } from "./entities/queue-admin.js";
 import { NotSessionEntityError } from "./errors.js";
@@ -98,6 +103,12 @@ export interface Broker {
     pageToken: string,
     stateChangedAfter: number | undefined,
   ): Promise<SessionPage>;
+  /** The state of a session, read without its lock. */
+  peekSessionState(entityPath: string, sessionId: string): Promise<Uint8Array | undefined>;
+  /** Moves dead-lettered messages (by their dead-letter sequence numbers) back to `entityPath`. */
+  resubmitDeadLettered(entityPath: string, sequenceNumbers: bigint[]): Promise<ResubmitResult[]>;
+  /** Empties the dead-letter queue of `entityPath`; returns how many messages it held. */
+  purgeDeadLettered(entityPath: string): Promise<bigint>;
   /** Sends a request and waits for its reply on the instance's reply session (semantics §5). */
   requestReply(call: RequestReplyCall): Promise<RequestReplyResult>;
   /**
@@ -174,6 +185,10 @@ export function createBroker(store: Store): Broker {
       sessions.setState(await resolve(path), session, state),
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
+    peekSessionState: async (path, sessionId) => sessions.peekState(await resolve(path), sessionId),
+    resubmitDeadLettered: (path, sequences) =>
+      resubmitDeadLettered(store, path, sequences, sessions),
+    purgeDeadLettered: (path) => purgeDeadLettered(store, path),
     requestReply: (call) => replies.call(call),
     close: async () => {
       await replies.close();
