@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { defaultConsoleDir, serveConsole } from "./console-assets.js";
 import type { RouteTable } from "./route-table.js";
 import { secureContextOptions, type TlsMaterial } from "./tls-material.js";
 
@@ -15,6 +16,8 @@ export interface HttpServerOptions {
   shutdownSignal: AbortSignal;
   /** Serve TLS only, with this certificate (and mutual TLS with its client CA). */
   tls?: TlsMaterial;
+  /** The built web console, served at /console/. @default dist/console of the project */
+  consoleDir?: string;
 }
 
 export interface HttpServer {
@@ -30,7 +33,8 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
  * Serves every method of `routes` with the Connect protocol (binary and JSON) and gRPC-Web,
- * with connect-node: the port for browsers and curl. Without TLS there is no ALPN to choose
+ * with connect-node: the port for browsers and curl. It also serves the web console (GET
+ * /console/, see console-assets.ts). Without TLS there is no ALPN to choose
  * the protocol, and Node's HTTP/2 server takes no HTTP/1.1 in cleartext, so the first bytes
  * of each connection decide: the HTTP/2 preface goes to the HTTP/2 server (h2c), anything
  * else to the HTTP/1.1 one. Both run the same handler. With TLS, ALPN chooses instead: "h2"
@@ -40,13 +44,21 @@ export async function startHttpServer(
   routes: RouteTable,
   options: HttpServerOptions,
 ): Promise<HttpServer> {
-  const handler = connectNodeAdapter({
+  const rpcs = connectNodeAdapter({
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxRequestBytes,
     routes(router) {
       for (const spec of routes.methods) router.rpc(spec.method, spec.impl as never);
     },
   });
+  const consoleDir = options.consoleDir ?? defaultConsoleDir();
+  // The web console's pages and assets; everything else is an RPC.
+  const handler = (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => {
+    if (!serveConsole(consoleDir, req, res)) rpcs(req as never, res as never);
+  };
   // A 100 MiB session state is one message; http2's default of 10 MB per session refuses it.
   const h2c = http2.createServer({ maxSessionMemory: 512 }, handler);
   const http1 = http.createServer(handler);
