@@ -29,6 +29,7 @@ let clients: ConnectClients;
 let browser: Browser;
 let page: Page;
 const created: string[] = [];
+const createdTopics: string[] = [];
 
 /** `node scripts/build.mjs --if-stale --console-only`: Vite, only when console/ changed. */
 function buildConsoleIfStale(): Promise<void> {
@@ -90,6 +91,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   for (const name of created) await clients?.admin.deleteQueue({ name }).catch(() => {});
+  for (const name of createdTopics) await clients?.admin.deleteTopic({ name }).catch(() => {});
   await broker?.close();
 });
 
@@ -105,6 +107,11 @@ describe("web console", () => {
 
   it("shows an entity created through the API with its counts", async () => {
     const name = await queue();
+    const topic = uniqueName("console-events");
+    await clients.admin.createTopic({ name: topic });
+    createdTopics.push(topic);
+    await clients.admin.createSubscription({ topicName: topic, name: "audit" });
+    await clients.messaging.send({ entityPath: topic, messages: [{ messageId: "e1" }] });
     await clients.messaging.send({
       entityPath: name,
       messages: [{ messageId: "a" }, { messageId: "b" }, { messageId: "c" }],

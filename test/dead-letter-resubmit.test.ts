@@ -129,6 +129,33 @@ describe("ResubmitDeadLetteredMessages", () => {
     expect(again.session?.sessionId).toBe("cart-7");
   });
 
+  it("moves a subscription's message back to that subscription only", async () => {
+    const topic = uniqueName("resubmit-topic");
+    await clients.admin.createTopic({ name: topic });
+    try {
+      await clients.admin.createSubscription({ topicName: topic, name: "audit" });
+      await clients.admin.createSubscription({ topicName: topic, name: "billing" });
+      const audit = `${topic}/subscriptions/audit`;
+      const billing = `${topic}/subscriptions/billing`;
+      const sequences = await deadLetterMessages(clients, audit, 1, "sub", topic);
+      const { results } = await clients.messaging.resubmitDeadLetteredMessages({
+        entityPath: audit,
+        sequenceNumbers: sequences,
+      });
+      expect(results[0]?.resubmitted).toBe(true);
+      await expect
+        .poll(async () => (await peekEverything(clients, audit)).map((m) => m.messageId), {
+          timeout: 30_000,
+        })
+        .toEqual(["sub-0"]);
+      expect(await peekEverything(clients, dlq(audit))).toEqual([]);
+      // The other subscription keeps only the copy it had from the first send.
+      expect((await peekEverything(clients, billing)).map((m) => m.messageId)).toEqual(["sub-0"]);
+    } finally {
+      await clients.admin.deleteTopic({ name: topic });
+    }
+  });
+
   it("refuses a dead-letter queue path, an empty list and more than 250 sequence numbers", async () => {
     const name = await queue();
     const refused = [

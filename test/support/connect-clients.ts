@@ -20,18 +20,20 @@ export function connectClients(url: string): ConnectClients {
 }
 
 /**
- * Sends `count` messages (ids `<prefix>-<i>`, bodies "body <i>") to `queue` and moves them to
- * its dead-letter queue; returns their dead-letter sequence numbers, in order.
+ * Sends `count` messages (ids `<prefix>-<i>`, bodies "body <i>") to `queue` (or to `sendTo`,
+ * the topic of a subscription) and moves them to its dead-letter queue; returns their
+ * dead-letter sequence numbers, in order.
  */
 export async function deadLetterMessages(
   { messaging }: ConnectClients,
   queue: string,
   count: number,
   prefix: string,
+  sendTo = queue,
 ): Promise<bigint[]> {
   const encoder = new TextEncoder();
   await messaging.send({
-    entityPath: queue,
+    entityPath: sendTo,
     messages: Array.from({ length: count }, (_, i) => ({
       messageId: `${prefix}-${i}`,
       body: encoder.encode(`body ${i}`),
