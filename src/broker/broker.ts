@@ -1,10 +1,15 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type {
+  ResubmitResult,
+  SendResult,
+} from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { AuthorizationRuleAdmin } from "../auth/authorization-rule-admin.js";
 import { deadLetterStreamId } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
 import { type BrokerMetrics, type EntityCensus, NO_METRICS, useMetrics } from "./broker-metrics.js";
+import { purgeDeadLettered } from "./dead-letters/dead-letter-purge.js";
+import { resubmitDeadLettered } from "./dead-letters/dead-letter-resubmit.js";
 import { resolveEntity, resolveSendTarget } from "./entities/entity-resolver.js";
 import { entityRuntime } from "./entities/entity-streams.js";
 import { QueueAdmin } from "./entities/queue-admin.js";
@@ -101,6 +106,12 @@ export interface Broker {
     pageToken: string,
     stateChangedAfter: number | undefined,
   ): Promise<SessionPage>;
+  /** The state of a session, read without its lock. */
+  peekSessionState(entityPath: string, sessionId: string): Promise<Uint8Array | undefined>;
+  /** Moves dead-lettered messages (by their dead-letter sequence numbers) back to `entityPath`. */
+  resubmitDeadLettered(entityPath: string, sequenceNumbers: bigint[]): Promise<ResubmitResult[]>;
+  /** Empties the dead-letter queue of `entityPath`; returns how many messages it held. */
+  purgeDeadLettered(entityPath: string): Promise<bigint>;
   /** Sends a request and waits for its reply on the instance's reply session (semantics §5). */
   requestReply(call: RequestReplyCall): Promise<RequestReplyResult>;
   /**
@@ -198,6 +209,10 @@ export function createBroker(store: Store, options: BrokerOptions = {}): Broker 
     },
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
+    peekSessionState: async (path, sessionId) => sessions.peekState(await resolve(path), sessionId),
+    resubmitDeadLettered: (path, sequences) =>
+      resubmitDeadLettered(store, path, sequences, sessions),
+    purgeDeadLettered: (path) => purgeDeadLettered(store, path),
     requestReply: (call) => replies.call(call),
     census: async () => {
       const found: EntityCensus[] = [];

@@ -4,6 +4,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { log } from "../observability/logger.js";
+import { defaultConsoleDir, serveConsole } from "./console-assets.js";
 import type { RouteTable } from "./route-table.js";
 import { secureContextOptions, type TlsMaterial } from "./tls-material.js";
 
@@ -18,6 +19,8 @@ export interface HttpServerOptions {
   tls?: TlsMaterial;
   /** `GET /metrics`: the Prometheus text, to those `authorize` lets in. @default none (404) */
   metrics?: MetricsEndpoint;
+  /** The built web console, served at /console/. @default dist/console of the project */
+  consoleDir?: string;
 }
 
 /** What `/metrics` serves, and who may read it. */
@@ -82,7 +85,8 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
  * Serves every method of `routes` with the Connect protocol (binary and JSON) and gRPC-Web,
- * with connect-node: the port for browsers and curl. Without TLS there is no ALPN to choose
+ * with connect-node: the port for browsers and curl. It also serves the web console (GET
+ * /console/, see console-assets.ts). Without TLS there is no ALPN to choose
  * the protocol, and Node's HTTP/2 server takes no HTTP/1.1 in cleartext, so the first bytes
  * of each connection decide: the HTTP/2 preface goes to the HTTP/2 server (h2c), anything
  * else to the HTTP/1.1 one. Both run the same handler. With TLS, ALPN chooses instead: "h2"
@@ -100,14 +104,18 @@ export async function startHttpServer(
     },
   });
   const metrics = options.metrics;
-  const handler: typeof rpc =
-    metrics === undefined
-      ? rpc
-      : (request, response) => {
-          if (request.url === "/metrics" || request.url?.startsWith("/metrics?")) {
-            void serveMetrics(request, response, metrics);
-          } else rpc(request, response);
-        };
+  const consoleDir = options.consoleDir ?? defaultConsoleDir();
+  // `/metrics`, the web console's pages and assets; everything else is an RPC.
+  const handler = (request: Request, response: Response) => {
+    if (
+      metrics !== undefined &&
+      (request.url === "/metrics" || request.url?.startsWith("/metrics?"))
+    ) {
+      void serveMetrics(request, response, metrics);
+    } else if (!serveConsole(consoleDir, request as never, response as never)) {
+      rpc(request as never, response as never);
+    }
+  };
   // A 100 MiB session state is one message; http2's default of 10 MB per session refuses it.
   const h2c = http2.createServer({ maxSessionMemory: 512 }, handler);
   const http1 = http.createServer(handler);

@@ -410,6 +410,13 @@ export class MessageStreams {
     });
   }
 
+  /** The active message stored as `sequence`, if there is one. */
+  async getActive(layout: MessageLayout, sequence: number): Promise<StoredMessage | undefined> {
+    if (sequence < 1) return undefined;
+    const found = await this.nextActive(layout, sequence);
+    return found?.sequence === sequence ? found : undefined;
+  }
+
   /** The first scheduled message (of one session, if given) at or after `fromSequence`. */
   async nextScheduled(
     streamId: string,
@@ -479,11 +486,21 @@ export class MessageStreams {
     }
   }
 
+  /** Removes every message of the stream; returns how many there were. */
+  async purge(streamId: string): Promise<number> {
+    try {
+      return (await this.jsm.streams.purge(streamName(streamId))).purged;
+    } finally {
+      this.changed(streamName(streamId));
+    }
+  }
+
   async deleteMessage(streamId: string, sequence: number): Promise<void> {
     try {
       await this.jsm.streams.deleteMessage(streamName(streamId), sequence, false);
     } catch (error) {
-      if (!isNotFound(error)) throw error;
+      // A message deleted already is answered "no message found" (code 500, not 404).
+      if (!isNotFound(error) && !isNoMessageFound(error)) throw error;
     } finally {
       this.changed(streamName(streamId));
     }
@@ -607,6 +624,10 @@ function expectSetting(owner: string, name: string, actual: unknown, wanted: unk
 
 function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.status === 404;
+}
+
+function isNoMessageFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && /no message found/i.test(error.message);
 }
 
 function isAlreadyInUse(error: unknown): boolean {

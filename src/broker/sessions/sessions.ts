@@ -150,6 +150,32 @@ export class Sessions implements IndexedSessions {
   }
 
   /**
+   * The state without the lock (PeekSessionState). A holder may replace it meanwhile and
+   * remove the chunks of the version read: the record is then read again.
+   */
+  async peekState(entity: ResolvedEntity, sessionId: string): Promise<Uint8Array | undefined> {
+    requireSessionEntity(entity);
+    checkSessionId(sessionId, "session_id", entity.address.path);
+    const token = sessionToken(sessionId);
+    for (let attempt = 1; ; attempt++) {
+      const pointer = (await this.store.sessions.read(entity.streamId, token)).record.state;
+      if (!pointer) return undefined;
+      if (pointer.inline !== undefined) return Buffer.from(pointer.inline, "base64");
+      try {
+        return await this.store.sessionState.get(
+          entity.streamId,
+          token,
+          pointer.version,
+          pointer.chunks,
+          pointer.size,
+        );
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /**
    * Replaces the state (undefined clears it); the old state stays if anything fails.
    * `checkQuota` runs before a non-empty state is written (states count towards
    * max_size_bytes).
