@@ -1,7 +1,7 @@
 /**
  * The web console (issue 16) in a real browser: Debian's chromium, headless, driven by
  * playwright-core, against an in-process broker with tokens required. Each test saves a
- * screenshot to docs/images/ (the README shows three of them).
+ * screenshot (see SCREENSHOT_DIR; the README shows three of them).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -53,8 +53,16 @@ function buildConsoleIfStale(): Promise<void> {
   });
 }
 
+/**
+ * Screenshots go to test-results/console/ (not committed); `SESSIONBUS_SCREENSHOTS=docs`
+ * writes them over the README's, in docs/images/, when the console's look has changed.
+ */
+const SCREENSHOT_DIR =
+  process.env.SESSIONBUS_SCREENSHOTS === "docs"
+    ? join(projectRoot, "docs/images")
+    : join(projectRoot, "test-results/console");
 const screenshot = (name: string) =>
-  page.screenshot({ path: join(projectRoot, "docs/images", `console-${name}.png`) });
+  page.screenshot({ path: join(SCREENSHOT_DIR, `console-${name}.png`) });
 
 async function queue(requiresSession = false): Promise<string> {
   const name = uniqueName("console");
