@@ -281,6 +281,52 @@ describe("/metrics", () => {
   });
 });
 
+describe("tokens naming made-up rules", () => {
+  it("are refused without the broker reading the rules bucket for each of them", async () => {
+    const broker = await startBroker();
+    const bucketReads = (text: string) =>
+      (sample(text, "sessionbus_nats_request_duration_seconds_count", {
+        operation: "direct_get",
+      }) ?? 0) +
+      (sample(text, "sessionbus_nats_request_duration_seconds_count", {
+        operation: "stream_msg_get",
+      }) ?? 0);
+    const refuse = async (keyName: string) => {
+      const answer = await fetch(`${broker.httpUrl}/sessionbus.v1.AdminService/ListQueues`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: mintToken({
+            keyName,
+            key: "bm90LWEta2V5LW9mLWFueS1ydWxlLWF0LWFsbC0wMTIzNDU=",
+          }),
+        },
+        body: "{}",
+      });
+      expect(answer.status).toBe(401);
+      expect(await answer.text()).toContain("TOKEN_INVALID");
+    };
+    const before = bucketReads(await scrape(broker));
+    // One made-up name, 200 times: read once (and again after a second at most).
+    for (let i = 0; i < 200; i++) await refuse("made-up-rule");
+    // 500 names, each new: at most 50 reads a second.
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 500 }, (_, i) => refuse(`made-up-${i}`)));
+    const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
+    const reads = bucketReads(await scrape(broker)) - before;
+    console.log(`rules bucket reads for 700 refused tokens: ${reads} (in ${seconds} s)`);
+    expect(reads).toBeLessThanOrEqual(10 + 50 * seconds);
+    expect(reads).toBeLessThan(700);
+    // The broker still answers its own rules.
+    const listed = await fetch(`${broker.httpUrl}/sessionbus.v1.AdminService/ListQueues`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: rootToken() },
+      body: "{}",
+    });
+    expect(listed.status).toBe(200);
+  });
+});
+
 describe("the entity label cap", () => {
   it('sums the counts of entities past the cap under entity="(other)"', async () => {
     const broker = await startBroker({ maxEntities: 0 });
