@@ -78,43 +78,34 @@ function observed(spec: MethodImplSpec, metrics: RouteMetrics): MethodImplSpec {
     }
     case "server_streaming": {
       const impl = spec.impl;
-      const wrapped: ImplOf<"server_streaming"> = async function* (request, context) {
-        const call = start(request, context);
-        let ended = false;
-        try {
-          yield* impl(request, context);
-          ended = true;
-        } catch (error) {
-          ended = true;
-          throw call.fail(error);
-        } finally {
-          // Left without an end or an error: the client went away.
-          if (!ended) call.end(Code.Canceled);
-          else call.end(OK);
-        }
-      };
+      const wrapped: ImplOf<"server_streaming"> = (request, context) =>
+        observedStream(start(request, context), impl(request, context));
       return { ...spec, impl: wrapped };
     }
     case "bidi_streaming": {
       const impl = spec.impl;
-      const wrapped: ImplOf<"bidi_streaming"> = async function* (requests, context) {
-        const call = start(undefined, context);
-        let ended = false;
-        try {
-          yield* impl(requests, context);
-          ended = true;
-        } catch (error) {
-          ended = true;
-          throw call.fail(error);
-        } finally {
-          if (!ended) call.end(Code.Canceled);
-          else call.end(OK);
-        }
-      };
+      const wrapped: ImplOf<"bidi_streaming"> = (requests, context) =>
+        observedStream(start(undefined, context), impl(requests, context));
       return { ...spec, impl: wrapped };
     }
     case "client_streaming":
       throw new Error(`${name}: client streams are not observed (the API has none)`);
+  }
+}
+
+/** A streaming call's responses, passed on; the call ends with the stream's end or error. */
+async function* observedStream<T>(call: Call, responses: AsyncIterable<T>): AsyncIterable<T> {
+  let ended = false;
+  try {
+    yield* responses;
+    ended = true;
+  } catch (error) {
+    ended = true;
+    throw call.fail(error);
+  } finally {
+    // Left without an end or an error: the client went away.
+    if (!ended) call.end(Code.Canceled);
+    else call.end(OK);
   }
 }
 
