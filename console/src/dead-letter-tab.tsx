@@ -3,6 +3,7 @@ import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { errorText, messaging } from "./api.js";
 import { MessageDetail } from "./message-detail.js";
 import { MessageTable } from "./message-table.js";
+import { PagerButtons } from "./pager-buttons.js";
 import { usePeekPages } from "./peek-pager.js";
 
 /**
@@ -80,16 +81,7 @@ export function DeadLetterTab({ entityPath }: { entityPath: string }) {
         <button type="button" class="danger" onClick={purge} data-testid="purge">
           Purge
         </button>
-        <button type="button" onClick={pages.reload}>
-          Refresh
-        </button>
-        <button type="button" disabled={!pages.previous} onClick={pages.previous}>
-          ‹ Previous
-        </button>
-        <span>page {pages.pageNumber}</span>
-        <button type="button" disabled={!pages.next} onClick={pages.next}>
-          Next ›
-        </button>
+        <PagerButtons pages={pages} />
       </div>
       {outcome && (
         <p class="ok" data-testid="outcome">

@@ -3,6 +3,7 @@ import type { ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { MessageState } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { MessageDetail } from "./message-detail.js";
 import { MessageTable } from "./message-table.js";
+import { PagerButtons } from "./pager-buttons.js";
 import { usePeekPages } from "./peek-pager.js";
 
 const STATES = {
@@ -33,16 +34,7 @@ export function MessagesTab({ entityPath, sessionId }: { entityPath: string; ses
             </option>
           ))}
         </select>
-        <button type="button" onClick={pages.reload}>
-          Refresh
-        </button>
-        <button type="button" disabled={!pages.previous} onClick={pages.previous}>
-          ‹ Previous
-        </button>
-        <span>page {pages.pageNumber}</span>
-        <button type="button" disabled={!pages.next} onClick={pages.next}>
-          Next ›
-        </button>
+        <PagerButtons pages={pages} />
       </div>
       {pages.error && <p class="error">{pages.error}</p>}
       <div class="split">
