@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSessionbus } from "../src/app.js";
+import { docBlock } from "./support/doc-samples.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
@@ -61,12 +62,7 @@ function run(
 
 /** The body of the fenced block right after `<!-- marker -->` in the package's README. */
 function readmeBlock(marker: string): string {
-  const readme = readFileSync(join(packageDir, "README.md"), "utf8");
-  const found = new RegExp(`^<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, "m").exec(
-    readme,
-  );
-  if (found?.[1] === undefined) throw new Error(`packages/client/README.md lacks "${marker}"`);
-  return found[1];
+  return docBlock("packages/client/README.md", marker);
 }
 
 /** Without npm's own variables: npm run test would point the child npm at this project. */

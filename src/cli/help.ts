@@ -68,9 +68,9 @@ like npm start: SESSIONBUS_HOST, SESSIONBUS_PORT (gRPC), SESSIONBUS_HTTP_PORT (C
 gRPC-Web), SESSIONBUS_MAX_REQUEST_BYTES, NATS_URL (with NATS_CREDS, NATS_USER, NATS_PASSWORD,
 NATS_TOKEN, NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY), SESSIONBUS_DATA_DIR, NATS_SERVER_BIN,
 SESSIONBUS_TLS_CERT, SESSIONBUS_TLS_KEY, SESSIONBUS_TLS_CLIENT_CA, SESSIONBUS_AUTH,
-SESSIONBUS_ROOT_KEY, SESSIONBUS_LOG_LEVEL, SESSIONBUS_METRICS_TOKEN (see the README). SIGHUP
-re-reads the TLS certificate. The log is JSON lines on stdout; Prometheus metrics are at
-/metrics on the HTTP port.
+SESSIONBUS_ROOT_KEY, SESSIONBUS_LOG_LEVEL, SESSIONBUS_METRICS_TOKEN (see
+docs/configuration.md). SIGHUP re-reads the TLS certificate. The log is JSON lines on stdout;
+Prometheus metrics are at /metrics on the HTTP port.
 
 Examples:
   sessionbus serve
