@@ -170,7 +170,7 @@ async function openOn(
     authorizationRules,
     messages: new MessageStreams(nc, js, jsm, requests, () => nc.flush(), replicas),
     deferredLocks: new DeferredLocks(lockKv),
-    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests),
+    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests, jsm),
     sessionState: new SessionStateChunks(stateKv),
     sessionIndex: new SessionIndex(nc, js, jsm, requests, replicas),
     scheduleTimers,
