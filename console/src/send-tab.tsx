@@ -2,6 +2,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useState } from "preact/hooks";
 import type { PropertyValue } from "../../gen/ts/sessionbus/v1/message_pb.js";
 import { errorText, messaging } from "./api.js";
+import { TextField } from "./text-field.js";
 
 /**
  * Sends one message to a queue or topic: body, content type, session id, application
@@ -56,39 +57,21 @@ export function SendTab({ entityPath }: { entityPath: string }) {
         />
       </label>
       <div class="grid">
-        <label>
-          Content type
-          <input
-            name="contentType"
-            value={contentType}
-            onInput={(e) => setContentType(e.currentTarget.value)}
-          />
-        </label>
-        <label>
-          Session id
-          <input
-            name="sessionId"
-            value={sessionId}
-            onInput={(e) => setSessionId(e.currentTarget.value)}
-          />
-        </label>
-        <label>
-          Message id
-          <input
-            name="messageId"
-            placeholder="generated"
-            value={messageId}
-            onInput={(e) => setMessageId(e.currentTarget.value)}
-          />
-        </label>
-        <label>
-          Subject
-          <input
-            name="subject"
-            value={subject}
-            onInput={(e) => setSubject(e.currentTarget.value)}
-          />
-        </label>
+        <TextField
+          label="Content type"
+          name="contentType"
+          value={contentType}
+          set={setContentType}
+        />
+        <TextField label="Session id" name="sessionId" value={sessionId} set={setSessionId} />
+        <TextField
+          label="Message id"
+          name="messageId"
+          placeholder="generated"
+          value={messageId}
+          set={setMessageId}
+        />
+        <TextField label="Subject" name="subject" value={subject} set={setSubject} />
         <label>
           Time to live (s)
           <input
