@@ -267,7 +267,7 @@ class Brokers {
     const stderr = broker.stderrSummary();
     for (const entry of stderr) {
       this.problems.add(
-        `broker stderr: ${entry.line}${entry.count > 1 ? ` (×${entry.count})` : ""}`,
+        `broker stderr or log: ${entry.line}${entry.count > 1 ? ` (×${entry.count})` : ""}`,
       );
     }
     this.ended.push({ pid: broker.pid, exitCode: exit.code, exitSignal: exit.signal, stderr });

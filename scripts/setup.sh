@@ -51,6 +51,9 @@ dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed' |
 /usr/bin/python3 -c 'import wheel' 2>/dev/null || python_packages+=(python3-wheel)
 # curl runs the README's curl lines in test/readme.test.ts.
 command -v curl >/dev/null 2>&1 || python_packages+=(curl)
+# Debian's chromium: test/console.test.ts drives it headless with playwright-core (which
+# downloads no browser of its own).
+[ -x /usr/bin/chromium ] || python_packages+=(chromium)
 if [ "${#python_packages[@]}" -gt 0 ]; then
   apt_install "${python_packages[@]}"
 fi

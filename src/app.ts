@@ -9,10 +9,17 @@ import { file_grpc_reflection_v1_reflection } from "../gen/ts/grpc/reflection/v1
 import { file_sessionbus_v1_admin_service } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import { file_sessionbus_v1_messaging_service } from "../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { guardRoutes } from "./auth/call-guard.js";
+import { metricsAccess } from "./auth/metrics-access.js";
 import { ensureRootRule } from "./auth/root-rule.js";
 import { TokenVerifier } from "./auth/token-verifier.js";
 import { type Broker, createBroker } from "./broker/broker.js";
-import { DEFAULT_MAX_REQUEST_BYTES, type SessionbusConfig } from "./config.js";
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_METRICS_MAX_ENTITIES,
+  type SessionbusConfig,
+} from "./config.js";
+import { log, setLogLevel } from "./observability/logger.js";
+import { createMetrics } from "./observability/metrics.js";
 import { registerAdminService } from "./server/admin-service.js";
 import { startGrpcServer } from "./server/grpc-server.js";
 import {
@@ -23,6 +30,7 @@ import {
 import { type HttpServer, startHttpServer } from "./server/http-server.js";
 import { registerMessagingService } from "./server/messaging-service.js";
 import { registerReflectionService } from "./server/reflection-service.js";
+import { observeRoutes } from "./server/route-observer.js";
 import { createRouteTable, type RouteTable } from "./server/route-table.js";
 import { readTlsMaterial, type TlsMaterial } from "./server/tls-material.js";
 import type { NatsAuth } from "./store/nats-auth.js";
@@ -65,6 +73,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Starts a broker: NATS (embedded unless configured), the store, and both servers. */
 export async function startSessionbus(config: SessionbusConfig): Promise<RunningSessionbus> {
+  if (config.logLevel !== undefined) setLogLevel(config.logLevel);
   checkAuthOffIsLocal(config);
   checkReplicasNeedCluster(config);
   // Read before anything starts, so a bad certificate stops the start with its file named.
@@ -105,12 +114,18 @@ async function serve(
   tls: TlsMaterial | undefined,
 ): Promise<RunningSessionbus> {
   const natsUrl = nats.url;
+  let broker: Broker | undefined;
+  const metrics = createMetrics({
+    maxEntities: config.metrics?.maxEntities ?? DEFAULT_METRICS_MAX_ENTITIES,
+    census: async () => (broker ? broker.census() : []),
+  });
   const store = await openStore({
     ...nats,
     ...(config.replicas === undefined ? {} : { replicas: config.replicas }),
     ...(config.storeProbe === undefined ? {} : { probe: config.storeProbe }),
+    observeRequest: (operation, seconds, ok) => metrics.natsRequest(operation, seconds, ok),
   });
-  const broker = createBroker(store);
+  broker = createBroker(store, { metrics: metrics.broker });
   const health = createHealthStatus();
   // Without a store that takes writes the broker cannot serve: health says so while NATS is
   // away or the cluster has no quorum (the store's write probe).
@@ -118,17 +133,24 @@ async function serve(
     writable
       ? HealthCheckResponse_ServingStatus.SERVING
       : HealthCheckResponse_ServingStatus.NOT_SERVING;
-  store.onWritableChange((writable) => health.set("", servingStatus(writable)));
+  store.onWritableChange((writable) => {
+    if (writable) log.info("the store takes writes again");
+    else log.warn("the store takes no writes (NATS away or no quorum): health is NOT_SERVING");
+    health.set("", servingStatus(writable));
+  });
+  store.onConnectionChange((connected) => {
+    if (connected) log.info("NATS connection restored");
+    else log.warn("NATS connection lost: calls fail with STORE_UNAVAILABLE until it is back");
+  });
   health.set("", servingStatus(store.writable));
   const shutdown = new AbortController();
   // Every call links its signal to this one: many concurrent calls are normal here.
   setMaxListeners(0, shutdown.signal);
   const auth = config.auth ?? { enabled: true };
-  // Every method passes its access rule; with auth off, only the check that it has one.
-  const routes = guardRoutes(
-    createRoutes(broker, health),
-    auth.enabled ? new TokenVerifier(store.authorizationRules) : undefined,
-  );
+  const verifier = auth.enabled ? new TokenVerifier(store.authorizationRules) : undefined;
+  // Every method passes its access rule (with auth off, only the check that it has one),
+  // and every call, refused or not, is timed (and traced, when a tracer is registered).
+  const routes = observeRoutes(guardRoutes(createRoutes(broker, health), verifier), metrics);
   const limits = {
     host: config.host,
     maxRequestBytes: config.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
@@ -138,7 +160,15 @@ async function serve(
   const grpc = await startGrpcServer(routes, { ...limits, port: config.port });
   let http: HttpServer;
   try {
-    http = await startHttpServer(routes, { ...limits, port: config.httpPort ?? 0 });
+    http = await startHttpServer(routes, {
+      ...limits,
+      port: config.httpPort ?? 0,
+      metrics: {
+        scrape: () => metrics.scrape(),
+        contentType: metrics.contentType,
+        authorize: metricsAccess(verifier, config.metrics?.token),
+      },
+    });
   } catch (error) {
     await grpc.close(0);
     throw error;

@@ -1,3 +1,4 @@
+import { LOG_LEVELS, type LogLevel } from "./observability/log-levels.js";
 import type { NatsAuth } from "./store/nats-auth.js";
 import { REPLICA_COUNTS, type ReplicaCount } from "./store/replicas.js";
 import type { WriteProbeOptions } from "./store/write-probe.js";
@@ -57,7 +58,37 @@ export interface SessionbusConfig {
    * SESSIONBUS_ALLOW_INSECURE)
    */
   auth?: AuthSettings;
+  /**
+   * Level of the JSON log on stdout: fatal, error, warn, info, debug, trace or silent.
+   * @default "info" (SESSIONBUS_LOG_LEVEL); a config object without it leaves the level as
+   * it is (warn, unless the program set it)
+   */
+  logLevel?: LogLevel;
+  /** `/metrics` on the HTTP port (Prometheus text format). @default see MetricsSettings */
+  metrics?: MetricsSettings;
 }
+
+export interface MetricsSettings {
+  /**
+   * A bearer token that reads `/metrics` and nothing else (for Prometheus:
+   * `authorization: { credentials_file: … }`). With authorization on and no token set,
+   * `/metrics` takes only a shared access token with Manage on the namespace.
+   * @default none (SESSIONBUS_METRICS_TOKEN)
+   */
+  token?: string;
+  /**
+   * How many entities (queues, topics, subscriptions, dead-letter queues) get an `entity`
+   * label of their own; the figures of the others are summed under `entity="(other)"`.
+   * @default 100 (SESSIONBUS_METRICS_MAX_ENTITIES)
+   */
+  maxEntities?: number;
+}
+
+/** @default of MetricsSettings.maxEntities */
+export const DEFAULT_METRICS_MAX_ENTITIES = 100;
+
+/** The shortest SESSIONBUS_METRICS_TOKEN taken: a scraper's secret must not be guessable. */
+const MIN_METRICS_TOKEN_LENGTH = 16;
 
 export interface AuthSettings {
   /** Tokens required. Off is allowed on a loopback address only, unless allowInsecure. */
@@ -101,7 +132,39 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SessionbusConf
     natsServerBin: env.NATS_SERVER_BIN || undefined,
     ...readTlsFiles(env),
     auth: readAuth(env),
+    logLevel: readLogLevel(env),
+    metrics: readMetrics(env),
   };
+}
+
+function readLogLevel(env: NodeJS.ProcessEnv): LogLevel {
+  const level = (env.SESSIONBUS_LOG_LEVEL || "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new Error(
+      `SESSIONBUS_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, not "${env.SESSIONBUS_LOG_LEVEL}".`,
+    );
+  }
+  return level as LogLevel;
+}
+
+function readMetrics(env: NodeJS.ProcessEnv): MetricsSettings {
+  const token = env.SESSIONBUS_METRICS_TOKEN || undefined;
+  if (token !== undefined && (token.length < MIN_METRICS_TOKEN_LENGTH || /\s/.test(token))) {
+    throw new Error(
+      `SESSIONBUS_METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters without spaces (e.g. openssl rand -base64 32).`,
+    );
+  }
+  const raw = env.SESSIONBUS_METRICS_MAX_ENTITIES;
+  let maxEntities = DEFAULT_METRICS_MAX_ENTITIES;
+  if (raw !== undefined && raw !== "") {
+    maxEntities = Number(raw);
+    if (!Number.isInteger(maxEntities) || maxEntities < 0 || maxEntities > 10_000) {
+      throw new Error(
+        `SESSIONBUS_METRICS_MAX_ENTITIES must be a whole number from 0 to 10000, not "${raw}".`,
+      );
+    }
+  }
+  return { ...(token === undefined ? {} : { token }), maxEntities };
 }
 
 function readAuth(env: NodeJS.ProcessEnv): AuthSettings {

@@ -7,16 +7,16 @@ import type { RunningSessionbus } from "./app.js";
  */
 export function reloadTlsOnSignal(running: RunningSessionbus): { ok: boolean; line: string } {
   if (!running.tls) {
-    return { ok: true, line: "sessionbus: SIGHUP received; TLS is off, nothing to reload" };
+    return { ok: true, line: "SIGHUP received; TLS is off, nothing to reload" };
   }
   try {
     running.reloadTls();
-    return { ok: true, line: "sessionbus: SIGHUP received, TLS certificate reloaded" };
+    return { ok: true, line: "SIGHUP received, TLS certificate reloaded" };
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return {
       ok: false,
-      line: `sessionbus: SIGHUP received, TLS certificate NOT reloaded, still serving the old one: ${why}`,
+      line: `SIGHUP received, TLS certificate NOT reloaded, still serving the old one: ${why}`,
     };
   }
 }

@@ -102,6 +102,12 @@ const EXPECTED: Record<string, { needs: Right[] | "public"; request: Record<stri
   [messaging("GetSessionState")]: { needs: ["Listen"], request: onEntity },
   [messaging("SetSessionState")]: { needs: ["Listen"], request: onEntity },
   [messaging("ListSessions")]: { needs: ["Listen"], request: onEntity },
+  [messaging("PeekSessionState")]: { needs: ["Listen"], request: { ...onEntity, sessionId: "s" } },
+  [messaging("ResubmitDeadLetteredMessages")]: {
+    needs: ["Listen", "Send"],
+    request: { ...onEntity, sequenceNumbers: [1n] },
+  },
+  [messaging("PurgeDeadLetteredMessages")]: { needs: ["Listen"], request: onEntity },
   [messaging("RequestReply")]: {
     needs: ["Send", "Listen"],
     request: { ...onEntity, request: {}, replyTo: REPLY_QUEUE, timeout: ONE_SECOND },

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { AccessRight } from "../gen/ts/sessionbus/v1/authorization_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
 import { formatConnectionString, sasInterceptor } from "../src/client/index.js";
 import { buildCliIfStale, CLI_BUILD_TIMEOUT_MS } from "./support/cli-build.js";
+import { docBlock } from "./support/doc-samples.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
@@ -20,15 +21,18 @@ const launcher = join(projectRoot, "bin/sessionbus.mjs");
 /** How long one CLI run may take before the test fails instead of hanging. */
 const CLI_TIMEOUT_MS = 30_000;
 
-/** The lines of README.md's CLI block, comments cut; `serve` runs until stopped, so not it. */
-const README_CLI_LINES = (
-  /^<!-- sample: cli -->\n```sh\n([\s\S]*?)^```$/m.exec(
-    readFileSync(join(projectRoot, "README.md"), "utf8"),
-  )?.[1] ?? ""
-)
-  .split("\n")
-  .map((line) => line.replace(/\s+#.*$/, "").trim())
-  .filter((line) => line !== "" && !line.includes(" serve"));
+/** The lines of a marked sh block, comments cut; `serve` runs until stopped, so not it. */
+function sampleLines(file: string, marker: string): string[] {
+  return docBlock(file, marker)
+    .split("\n")
+    .map((line) => line.replace(/\s+#.*$/, "").trim())
+    .filter((line) => line !== "" && !line.includes(" serve"));
+}
+
+/** The CLI block of docs/cli.md. */
+const DOCS_CLI_LINES = sampleLines("docs/cli.md", "sample: cli");
+/** The CLI example of the README. */
+const README_CLI_LINES = sampleLines("README.md", "sample: cli-quick");
 
 interface CliResult {
   code: number | null;
@@ -49,7 +53,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   });
 }
 
-/** Runs one README line through bash, as a reader would paste it. */
+/** Runs one documented line through bash, as a reader would paste it. */
 function shell(command: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
   return runProcess("bash", ["-c", command], env);
 }
@@ -837,7 +841,7 @@ describe("sessionbus CLI", { timeout: 180_000 }, () => {
   });
 });
 
-describe("README CLI sample", () => {
+describe("CLI samples of docs/cli.md and the README", () => {
   let broker: RunningSessionbus;
 
   beforeAll(async () => {
@@ -848,30 +852,46 @@ describe("README CLI sample", () => {
     await broker?.close();
   });
 
-  // Each line is one CLI process with its own bound (CLI_TIMEOUT_MS), so the test's bound
-  // grows with the block instead of assuming how fast a CLI process starts.
-  it("runs every line of the README's CLI block against a broker", {
-    timeout: README_CLI_LINES.length * CLI_TIMEOUT_MS + 30_000,
-  }, async () => {
-    const queue = `readme-cli-${randomUUID().slice(0, 8)}`;
-    const topic = `readme-cli-topic-${randomUUID().slice(0, 8)}`;
-    const lines = README_CLI_LINES;
-    expect(lines.length).toBeGreaterThan(5);
+  /**
+   * Runs each line against the broker, with its entity names made unique; their stdouts.
+   * With `nothingLeftOk`, an accept-next receive may find nothing left (exit code 3).
+   */
+  async function runLines(
+    lines: string[],
+    names: string[],
+    nothingLeftOk: boolean,
+  ): Promise<string[]> {
+    const renames = names.map((name) => [` ${name}`, ` ${name}-${randomUUID().slice(0, 8)}`]);
     const outputs: string[] = [];
     for (const line of lines) {
-      const command = line
-        .replace(/^npx sessionbus/, `"${process.execPath}" "${launcher}"`)
-        .replaceAll(" orders", ` ${queue}`)
-        .replaceAll(" events", ` ${topic}`);
+      let command = line.replace(/^npx sessionbus/, `"${process.execPath}" "${launcher}"`);
+      for (const [from, to] of renames) command = command.replaceAll(from as string, to as string);
       const result = await shell(command, {
         SESSIONBUS_URL: broker.url,
         SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
       });
-      // The README's accept-next receive may find nothing left: exit code 3 says so.
-      const allowed = line.includes("--next-session") ? [0, 3] : [0];
+      const allowed = nothingLeftOk && line.includes("--next-session") ? [0, 3] : [0];
       expect(allowed, `${line}\n${result.stderr}`).toContain(result.code);
       outputs.push(result.stdout);
     }
+    return outputs;
+  }
+
+  // Each line is one CLI process with its own bound (CLI_TIMEOUT_MS), so the test's bound
+  // grows with the block instead of assuming how fast a CLI process starts.
+  it("runs every line of the CLI block of docs/cli.md against a broker", {
+    timeout: DOCS_CLI_LINES.length * CLI_TIMEOUT_MS + 30_000,
+  }, async () => {
+    expect(DOCS_CLI_LINES.length).toBeGreaterThan(5);
+    const outputs = await runLines(DOCS_CLI_LINES, ["orders", "events"], true);
     expect(JSON.parse(outputs.at(-1) ?? "")).toMatchObject({ state: '{"step":2}' });
+  });
+
+  it("runs the README's CLI example: a session's two messages come in order", {
+    timeout: README_CLI_LINES.length * CLI_TIMEOUT_MS + 30_000,
+  }, async () => {
+    const outputs = await runLines(README_CLI_LINES, ["carts"], false);
+    const received = outputs[README_CLI_LINES.findIndex((line) => line.includes(" receive "))];
+    expect(received).toMatch(/apple[\s\S]*pear/);
   });
 });

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSessionbus } from "../src/app.js";
+import { docBlock } from "./support/doc-samples.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
@@ -61,12 +62,7 @@ function run(
 
 /** The body of the fenced block right after `<!-- marker -->` in the package's README. */
 function readmeBlock(marker: string): string {
-  const readme = readFileSync(join(packageDir, "README.md"), "utf8");
-  const found = new RegExp(`^<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, "m").exec(
-    readme,
-  );
-  if (found?.[1] === undefined) throw new Error(`packages/client/README.md lacks "${marker}"`);
-  return found[1];
+  return docBlock("packages/client/README.md", marker);
 }
 
 /** Without npm's own variables: npm run test would point the child npm at this project. */
@@ -137,7 +133,7 @@ describe("npm package @sessionbus/client", { timeout: PROCESS_TIMEOUT_MS * 2 }, 
     expect(files).toContain("package/dist/gen/ts/sessionbus/v1/messaging_service_pb.js");
   });
 
-  it("depends only on the RPC libraries, at the versions the repository runs its tests with", () => {
+  it("depends only on the RPC libraries and the OpenTelemetry API, at the versions the repository runs its tests with", () => {
     const own = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as {
       dependencies: Record<string, string>;
       devDependencies?: unknown;
@@ -150,6 +146,7 @@ describe("npm package @sessionbus/client", { timeout: PROCESS_TIMEOUT_MS * 2 }, 
       "@bufbuild/protobuf",
       "@connectrpc/connect",
       "@connectrpc/connect-node",
+      "@opentelemetry/api",
     ]);
     for (const [name, version] of Object.entries(own.dependencies)) {
       expect(version, name).toBe(root.dependencies[name]);
@@ -169,6 +166,7 @@ describe("npm package @sessionbus/client", { timeout: PROCESS_TIMEOUT_MS * 2 }, 
       "@bufbuild/protobuf",
       "@connectrpc/connect",
       "@connectrpc/connect-node",
+      "@opentelemetry/api",
       "@sessionbus/client",
     ]);
   });

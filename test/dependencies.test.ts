@@ -21,7 +21,7 @@ function readJson<T>(file: string): T {
 
 /**
  * Packages whose `engines.node` leaves out Node 20 although they run on it. Each is named in
- * README.md ("Node versions") with why it is safe; the suite runs on Node 20 to prove it.
+ * docs/development.md ("Node versions") with why it is safe; the suite runs on Node 20 to prove it.
  */
 const ENGINE_EXCEPTIONS: Record<string, string> = {
   // Declares Node >= 22 but only uses globalThis.crypto.getRandomValues and BigInt.
@@ -64,10 +64,10 @@ describe("dependencies", () => {
     expect(refusing).toEqual([]);
   });
 
-  it("names each engine exception in the README", () => {
-    const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+  it("names each engine exception in docs/development.md", () => {
+    const page = readFileSync(join(projectRoot, "docs/development.md"), "utf8");
     for (const [name, version] of Object.entries(ENGINE_EXCEPTIONS)) {
-      expect(readme).toContain(`${name} ${version}`);
+      expect(page).toContain(`${name} ${version}`);
     }
   });
 });

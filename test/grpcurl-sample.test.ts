@@ -1,5 +1,5 @@
 /**
- * The README's grpcurl block, line by line, against a broker's gRPC port. grpcurl itself is
+ * The grpcurl block of docs/api.md, line by line, against a broker's gRPC port. grpcurl itself is
  * not packaged for Debian and this machine has no other network than apt and npm, so each
  * `grpcurl` line is carried out here the way grpcurl does it: the services are listed and
  * the method's descriptors fetched through server reflection (nothing is taken from gen/ or
@@ -9,8 +9,6 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   create,
@@ -36,19 +34,17 @@ import {
   ServerReflectionResponseSchema,
 } from "../gen/ts/grpc/reflection/v1/reflection_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
+import { docBlock } from "./support/doc-samples.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
-const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
 const CALL_DEADLINE_MS = 30_000;
 const CLI_TIMEOUT_MS = 90_000;
 
 /** The sh block right after `<!-- sample: grpcurl -->`, continuation lines joined. */
 function grpcurlBlock(): string[] {
-  const found = /^<!-- sample: grpcurl -->\n```sh\n([\s\S]*?)^```$/m.exec(readme)?.[1];
-  if (found === undefined) throw new Error("README.md has no <!-- sample: grpcurl --> block");
-  return found
+  return docBlock("docs/api.md", "sample: grpcurl")
     .replace(/\\\n\s*/g, " ")
     .split("\n")
     .map((line) => line.trim())
@@ -70,7 +66,7 @@ function words(line: string, vars: Record<string, string>): string[] {
   return found;
 }
 
-/** What `sessionbus token` prints, run as the README runs it. */
+/** What `sessionbus token` prints, run as docs/api.md runs it. */
 function cliToken(env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn("npx", ["sessionbus", "token"], {
@@ -220,7 +216,7 @@ class ReflectingClient {
   }
 }
 
-describe("README grpcurl block", () => {
+describe("grpcurl block of docs/api.md", () => {
   let broker: RunningSessionbus;
   let client: ReflectingClient;
 

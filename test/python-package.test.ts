@@ -4,7 +4,7 @@
  * (`--system-site-packages`), with no package index (`--no-index`) and Debian's setuptools
  * (`--no-build-isolation`), then used from outside the checkout against a broker: the
  * package README's sample, and test/support/python_package_check.py through the rest of
- * what its client offers, and the Python sample of the project's README.
+ * what its client offers, and the Python sample of the project's README and docs/python.md.
  *
  * The package folder is copied first (its link to gen/python followed), so that pip's build
  * files stay out of the checkout. pip runs without the machine's pip configuration and PIP_*
@@ -12,12 +12,13 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { devNull, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSessionbus } from "../src/app.js";
+import { docBlock } from "./support/doc-samples.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { testConnectionString } from "./support/test-credentials.js";
 
@@ -71,13 +72,8 @@ function run(
 }
 
 /** The body of the fenced block right after `<!-- marker -->` in the package's README. */
-function readmeBlock(marker: string, file = join(packageDir, "README.md")): string {
-  const readme = readFileSync(file, "utf8");
-  const found = new RegExp(`^<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, "m").exec(
-    readme,
-  );
-  if (found?.[1] === undefined) throw new Error(`${file} lacks "${marker}"`);
-  return found[1];
+function readmeBlock(marker: string): string {
+  return docBlock("clients/python/README.md", marker);
 }
 
 describe("Python package sessionbus-client", { timeout: PROCESS_TIMEOUT_MS }, () => {
@@ -162,23 +158,22 @@ describe("Python package sessionbus-client", { timeout: PROCESS_TIMEOUT_MS }, ()
     expect(result.stdout).toBe(readmeBlock("sample-output: python-package"));
   });
 
-  it("runs the Python sample of the project's README against a broker", async () => {
-    writeFileSync(
-      join(work, "orders.py"),
-      readmeBlock("sample: python", join(projectRoot, "README.md")),
-    );
-    const result = await run(
-      python,
-      ["orders.py"],
-      work,
-      cleanEnv({
-        SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
-        SESSIONBUS_QUEUE: `py-readme-${randomUUID().slice(0, 8)}`,
-      }),
-    );
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toBe("customer-1: order 1\n");
-  });
+  for (const document of ["README.md", "docs/python.md"]) {
+    it(`runs the Python sample of ${document} against a broker`, async () => {
+      writeFileSync(join(work, "orders.py"), docBlock(document, "sample: python"));
+      const result = await run(
+        python,
+        ["orders.py"],
+        work,
+        cleanEnv({
+          SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
+          SESSIONBUS_QUEUE: `py-readme-${randomUUID().slice(0, 8)}`,
+        }),
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toBe("customer-1: order 1\n");
+    });
+  }
 
   it("receives, settles four ways, keeps session state and raises the class of each reason", async () => {
     const check = join(work, "check.py");

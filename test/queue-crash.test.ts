@@ -171,7 +171,7 @@ describe("kill -9 of the broker", () => {
 describe("restart of the nats-server", () => {
   it("keeps queues and messages; the connected broker serves again", async () => {
     const server = nats as NatsServerProcess;
-    const { client } = await startBroker(server.url);
+    const { broker, client } = await startBroker(server.url);
     const queue = uniqueName("nats-restart");
     await client.createQueue(queue);
     const sent = await client.send(
@@ -179,11 +179,16 @@ describe("restart of the nats-server", () => {
       Array.from({ length: 50 }, (_, i) => ({ body: Buffer.from(`before ${i}`) })),
     );
 
+    // The broker's log says when it loses NATS and when it has it back.
+    const lost = broker.nextLine(/NATS connection lost/, 30_000);
+    const restored = broker.nextLine(/NATS connection restored/, 60_000);
     await server.stop();
+    await lost;
     nats = await startNatsServer({ storeDir, port: server.port, credentials: "none" });
 
     // The broker reconnects by itself (same URL); wait, bounded, until it answers again.
     const peeked = await whenServing(() => client.peekAll(queue), 30_000);
+    await restored;
     expect(peeked.map((m) => m.sequenceNumber)).toEqual(sent.map((r) => r.sequenceNumber));
     expect(peeked.map(bodyText)).toEqual(sent.map((_, i) => `before ${i}`));
     expect((await client.getQueue(queue)).runtimeInfo?.activeMessageCount).toBe("50");

@@ -14,11 +14,13 @@ import {
 } from "../gen/ts/grpc/health/v1/health_pb.js";
 import { AdminService } from "../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { RunningSessionbus } from "../src/app.js";
+import { sasInterceptor } from "../src/client/index.js";
+import { listeningUrl, parseLogLine } from "../src/observability/log-line.js";
+import { docBlock, readDoc } from "./support/doc-samples.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { rootToken, testConnectionString } from "./support/test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url));
-const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
 const tsx = join(projectRoot, "node_modules/.bin/tsx");
 const tsc = join(projectRoot, "node_modules/.bin/tsc");
 
@@ -30,14 +32,9 @@ const PROCESS_TIMEOUT_MS = 90_000;
 /** Inside the project, so the sample resolves @connectrpc/* and gen/ as a user's file would. */
 const SAMPLE_FILE = join(projectRoot, "test/.readme-sample.tmp.ts");
 
-/** The body of the fenced block that directly follows `<!-- marker -->` in README.md. */
+/** A marked block of README.md. */
 function fencedBlock(marker: string): string {
-  const pattern = new RegExp(`^<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, "m");
-  const found = pattern.exec(readme);
-  if (found?.[1] === undefined) {
-    throw new Error(`README.md has no fenced block right after "<!-- ${marker} -->"`);
-  }
-  return found[1];
+  return docBlock("README.md", marker);
 }
 
 /** A one-line shell command of the README, e.g. the quick start. */
@@ -83,13 +80,13 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<F
   });
 }
 
-describe("README TypeScript sample", () => {
+describe("TypeScript sample of docs/api.md (Connect without the SDK)", () => {
   let broker: RunningSessionbus;
-  const source = fencedBlock("sample: typescript");
+  const source = docBlock("docs/api.md", "sample: typescript");
 
   beforeAll(async () => {
     broker = await startInProcessBroker();
-    // The README's file sits at the top of the project; this copy sits in test/.
+    // The sample's file sits at the top of the project; this copy sits in test/.
     expect(source).toContain('from "./gen/');
     writeFileSync(
       SAMPLE_FILE,
@@ -104,8 +101,8 @@ describe("README TypeScript sample", () => {
     await broker?.close();
   });
 
-  it("prints what the README says it prints", async () => {
-    const expected = fencedBlock("sample-output: typescript");
+  it("prints what docs/api.md says it prints", async () => {
+    const expected = docBlock("docs/api.md", "sample-output: typescript");
     expect(expected).toContain("MESSAGE_ALREADY_SETTLED");
 
     const result = await run(tsx, [SAMPLE_FILE], {
@@ -204,7 +201,7 @@ describe("README quick start", () => {
     const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
     try {
       const listening = await withTimeout(waitForLine(child, lines, exited), "startup");
-      const url = /sessionbus listening on (http:\/\/\S+)/.exec(listening)?.[1];
+      const url = listeningUrl(listening);
       expect(url, listening).toBeDefined();
       expect(listening).toContain(`embedded nats-server at nats://127.0.0.1:`);
 
@@ -233,7 +230,9 @@ describe("README quick start", () => {
       child.kill("SIGTERM");
       const code = await withTimeout(exited, "shutdown after SIGTERM");
       expect(code, lines.join("\n")).toBe(0);
-      expect(lines).toContain("sessionbus: SIGTERM received, shutting down");
+      expect(lines.map((line) => parseLogLine(line)?.msg)).toContain(
+        "SIGTERM received, shutting down",
+      );
     } finally {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
         process.kill(-child.pid, "SIGKILL");
@@ -254,7 +253,7 @@ function waitForLine(
       if (stream === null) continue;
       createInterface({ input: stream }).on("line", (line) => {
         lines.push(line);
-        if (line.startsWith("sessionbus listening on ")) resolve(line);
+        if (listeningUrl(line) !== undefined) resolve(line);
       });
     }
     void exited.then((code) => {
@@ -265,8 +264,8 @@ function waitForLine(
 
 describe("durability across a crash of the store", () => {
   const documents = {
-    "README.md": readme,
-    "docs/architecture.md": readFileSync(join(projectRoot, "docs/architecture.md"), "utf8"),
+    "docs/configuration.md": readDoc("docs/configuration.md"),
+    "docs/architecture.md": readDoc("docs/architecture.md"),
   };
 
   for (const [name, text] of Object.entries(documents)) {
@@ -286,9 +285,9 @@ describe("durability across a crash of the store", () => {
   }
 });
 
-describe("README SDK sample", () => {
+describe("SDK sample of docs/sdk.md", () => {
   let broker: RunningSessionbus;
-  const source = fencedBlock("sample: sdk");
+  const source = docBlock("docs/sdk.md", "sample: sdk");
   const file = join(projectRoot, "test/.readme-sdk-sample.tmp.ts");
 
   beforeAll(async () => {
@@ -302,7 +301,7 @@ describe("README SDK sample", () => {
     await broker?.close();
   });
 
-  it("processes each session in order, as the README shows", async () => {
+  it("processes each session in order, as docs/sdk.md shows", async () => {
     const result = await run(tsx, [file], {
       ...process.env,
       SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
@@ -311,7 +310,7 @@ describe("README SDK sample", () => {
     expect(result.code, result.output).toBe(0);
     // Which customer comes first is up to accept-next; each one's orders are in order.
     const lines = result.stdout.trim().split("\n").sort();
-    expect(lines).toEqual(fencedBlock("sample-output: sdk").trim().split("\n").sort());
+    expect(lines).toEqual(docBlock("docs/sdk.md", "sample-output: sdk").trim().split("\n").sort());
     for (const customer of ["alice", "bob"]) {
       const orders = result.stdout.split("\n").filter((l) => l.startsWith(`${customer}:`));
       expect(orders).toEqual([1, 2, 3].map((n) => `${customer}: order ${n} (delivery 1)`));
@@ -319,41 +318,82 @@ describe("README SDK sample", () => {
   });
 });
 
-describe("README curl lines", () => {
+describe("SDK example of the README", () => {
   let broker: RunningSessionbus;
+  const source = fencedBlock("sample: sdk-quick");
+  const file = join(projectRoot, "test/.readme-sdk-quick.tmp.ts");
 
   beforeAll(async () => {
     broker = await startInProcessBroker();
+    expect(source).toContain('from "./src/client/index.js"');
+    writeFileSync(file, source.replaceAll('from "./src/', 'from "../src/'));
   });
 
   afterAll(async () => {
+    rmSync(file, { force: true });
     await broker?.close();
   });
 
-  it("create a queue, send to it and peek it on the HTTP port, with a token", async () => {
-    const queue = `readme-curl-${randomUUID().slice(0, 8)}`;
-    // Continued lines joined, as the shell reads them; one command per curl.
-    const commands = fencedBlock("sample: curl")
-      .replaceAll("\\\n", " ")
-      .split("\n")
-      .filter((line) => line.startsWith("curl "))
-      .map((line) =>
-        line
-          .replaceAll("127.0.0.1:50052", `127.0.0.1:${broker.httpPort}`)
-          .replaceAll('"orders"', `"${queue}"`),
-      );
-    expect(commands).toHaveLength(3);
-    const outputs: unknown[] = [];
-    for (const command of commands) {
-      // $TOKEN, as the README's `TOKEN=$(npx sessionbus token)` sets it.
-      const result = await run("bash", ["-c", command], { ...process.env, TOKEN: rootToken() });
-      expect(result.code, `${command}\n${result.output}`).toBe(0);
-      outputs.push(JSON.parse(result.stdout));
-    }
-    expect(outputs[0]).toMatchObject({ queue: { name: queue } });
-    expect(outputs[1]).toMatchObject({ results: [{ sequenceNumber: "1" }] });
-    expect(outputs[2]).toMatchObject({
-      messages: [{ message: { body: "aGVsbG8=" }, sequenceNumber: "1" }],
+  it("receives a session's two messages in order and prints what the README says", async () => {
+    const queue = `readme-quick-${randomUUID()}`;
+    const result = await run(tsx, [file], {
+      ...process.env,
+      SESSIONBUS_CONNECTION_STRING: testConnectionString(broker.url),
+      SESSIONBUS_QUEUE: queue,
     });
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toBe(fencedBlock("sample-output: sdk-quick"));
+    // It cleans up after itself, so a second run works too.
+    const admin = createClient(
+      AdminService,
+      createGrpcTransport({
+        baseUrl: broker.url,
+        interceptors: [sasInterceptor(testConnectionString(broker.url))],
+      }),
+    );
+    const left = await admin.getQueue({ name: queue }).catch((error: unknown) => error);
+    expect(String(left)).toMatch(/not.found/i);
   });
 });
+
+// The README's curl lines and the same block in docs/api.md.
+for (const document of ["README.md", "docs/api.md"]) {
+  describe(`curl lines of ${document}`, () => {
+    let broker: RunningSessionbus;
+
+    beforeAll(async () => {
+      broker = await startInProcessBroker();
+    });
+
+    afterAll(async () => {
+      await broker?.close();
+    });
+
+    it("create a queue, send to it and peek it on the HTTP port, with a token", async () => {
+      const queue = `readme-curl-${randomUUID().slice(0, 8)}`;
+      // Continued lines joined, as the shell reads them; one command per curl.
+      const commands = docBlock(document, "sample: curl")
+        .replaceAll("\\\n", " ")
+        .split("\n")
+        .filter((line) => line.startsWith("curl "))
+        .map((line) =>
+          line
+            .replaceAll("127.0.0.1:50052", `127.0.0.1:${broker.httpPort}`)
+            .replace(/"(orders|invoices)"/g, `"${queue}"`),
+        );
+      expect(commands).toHaveLength(3);
+      const outputs: unknown[] = [];
+      for (const command of commands) {
+        // $TOKEN, as `TOKEN=$(npx sessionbus token)` sets it.
+        const result = await run("bash", ["-c", command], { ...process.env, TOKEN: rootToken() });
+        expect(result.code, `${command}\n${result.output}`).toBe(0);
+        outputs.push(JSON.parse(result.stdout));
+      }
+      expect(outputs[0]).toMatchObject({ queue: { name: queue } });
+      expect(outputs[1]).toMatchObject({ results: [{ sequenceNumber: "1" }] });
+      expect(outputs[2]).toMatchObject({
+        messages: [{ message: { body: "aGVsbG8=" }, sequenceNumber: "1" }],
+      });
+    });
+  });
+}

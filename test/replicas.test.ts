@@ -201,11 +201,11 @@ describe("SESSIONBUS_REPLICAS on a 3-node cluster", () => {
     );
     expect(await replicasByStream(jsm)).toEqual(before);
 
-    // `npm start` says the same and exits with an error.
+    // `npm start` says the same in its log (a JSON line: quotes escaped) and exits with an error.
     const started = startBrokerProcess({ env: cluster.brokerEnv(5) });
     await expect(started).rejects.toThrow(/exited \(code 1/);
     await expect(started).rejects.toThrow(
-      /sessionbus: SESSIONBUS_REPLICAS=5 is more than the NATS cluster "sessionbus" can hold \(cluster size 3/,
+      /"msg":"sessionbus cannot start: SESSIONBUS_REPLICAS=5 is more than the NATS cluster \\"sessionbus\\" can hold \(cluster size 3/,
     );
   }, 120_000);
 });

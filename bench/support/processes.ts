@@ -11,13 +11,13 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { listeningUrl, parseLogLine } from "../../src/observability/log-line.js";
 import { type NatsServerProcess, startNatsServer } from "../../src/store/nats-server-process.js";
 import { BENCH_ROOT_KEY } from "./credentials.js";
 
 export const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 const HOST = "127.0.0.1";
-const LISTENING = /sessionbus listening on (http:\/\/\S+)/;
 const BROKER_START_TIMEOUT_MS = 30_000;
 const BROKER_STOP_GRACE_MS = 15_000;
 const TAIL_LINES = 200;
@@ -71,7 +71,10 @@ export interface BenchBroker {
   exit(): BrokerExit | undefined;
   /** SIGTERM, SIGKILL after 15 s; resolves with how it ended. */
   stop(): Promise<BrokerExit>;
-  /** What the broker wrote to stderr, each distinct line once, with its count. */
+  /**
+   * What the broker wrote to stderr, and the warnings and errors of its log (JSON lines on
+   * stdout), each distinct line once, with its count.
+   */
   stderrSummary(): StderrEntry[];
   /** The last lines of its output, both streams. */
   output(): string;
@@ -122,6 +125,8 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
         SESSIONBUS_HTTP_PORT: "0",
         NATS_URL: options.natsUrl,
         SESSIONBUS_ROOT_KEY: BENCH_ROOT_KEY,
+        // The listening line is logged at info.
+        SESSIONBUS_LOG_LEVEL: "info",
         ...options.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -147,8 +152,20 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
       return;
     }
     keep(line);
-    const match = LISTENING.exec(line);
-    if (match?.[1] !== undefined) onListening(match[1]);
+    const url = listeningUrl(line);
+    if (url !== undefined) onListening(url);
+    const logged = parseLogLine(line);
+    if (logged && ["warn", "error", "fatal"].includes(logged.level)) {
+      const err = (logged.err as { message?: unknown } | undefined)?.message;
+      const key = `${logged.level}: ${logged.msg}${typeof err === "string" ? `: ${err}` : ""}`;
+      const entry = stderr.get(key.slice(0, 300)) ?? {
+        line: key.slice(0, 300),
+        count: 0,
+        stack: [],
+      };
+      entry.count++;
+      stderr.set(entry.line, entry);
+    }
   });
   createInterface({ input: child.stderr }).on("line", (line) => {
     keep(line);

@@ -86,6 +86,16 @@ const ACCESS: Record<string, MethodAccess> = {
   "sessionbus.v1.MessagingService/GetSessionState": listen,
   "sessionbus.v1.MessagingService/SetSessionState": listen,
   "sessionbus.v1.MessagingService/ListSessions": listen,
+  "sessionbus.v1.MessagingService/PeekSessionState": listen,
+  // Reads and deletes in the dead-letter queue, and stores in the entity.
+  "sessionbus.v1.MessagingService/ResubmitDeadLetteredMessages": {
+    kind: "call",
+    needs: (request: { entityPath: string }) => [
+      { right: "Listen", path: request.entityPath },
+      { right: "Send", path: request.entityPath },
+    ],
+  },
+  "sessionbus.v1.MessagingService/PurgeDeadLetteredMessages": listen,
   "sessionbus.v1.MessagingService/RequestReply": {
     kind: "call",
     // The request goes out on one entity and the reply is taken from another.

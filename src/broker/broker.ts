@@ -1,9 +1,17 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../gen/ts/sessionbus/v1/message_pb.js";
-import type { SendResult } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
+import type {
+  ResubmitResult,
+  SendResult,
+} from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import { AuthorizationRuleAdmin } from "../auth/authorization-rule-admin.js";
+import { deadLetterStreamId } from "../store/entity-record.js";
 import type { Store } from "../store/store.js";
+import { type BrokerMetrics, type EntityCensus, NO_METRICS, useMetrics } from "./broker-metrics.js";
+import { purgeDeadLettered } from "./dead-letters/dead-letter-purge.js";
+import { resubmitDeadLettered } from "./dead-letters/dead-letter-resubmit.js";
 import { resolveEntity, resolveSendTarget } from "./entities/entity-resolver.js";
+import { entityRuntime } from "./entities/entity-streams.js";
 import { QueueAdmin } from "./entities/queue-admin.js";
 import { NotSessionEntityError } from "./errors.js";
 import { MessageLocks } from "./locks/message-locks.js";
@@ -98,8 +106,19 @@ export interface Broker {
     pageToken: string,
     stateChangedAfter: number | undefined,
   ): Promise<SessionPage>;
+  /** The state of a session, read without its lock. */
+  peekSessionState(entityPath: string, sessionId: string): Promise<Uint8Array | undefined>;
+  /** Moves dead-lettered messages (by their dead-letter sequence numbers) back to `entityPath`. */
+  resubmitDeadLettered(entityPath: string, sequenceNumbers: bigint[]): Promise<ResubmitResult[]>;
+  /** Empties the dead-letter queue of `entityPath`; returns how many messages it held. */
+  purgeDeadLettered(entityPath: string): Promise<bigint>;
   /** Sends a request and waits for its reply on the instance's reply session (semantics §5). */
   requestReply(call: RequestReplyCall): Promise<RequestReplyResult>;
+  /**
+   * Every entity this process knows (from the watched registry, no round trip), for the
+   * metrics: queues, topics, subscriptions and dead-letter queues.
+   */
+  census(): Promise<EntityCensus[]>;
   /**
    * Shutdown: stops activating scheduled messages, closes the sessions this process holds
    * and forgets its message locks (JetStream redelivers those messages when their locks
@@ -108,8 +127,15 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-export function createBroker(store: Store): Broker {
-  const locks = new MessageLocks();
+export interface BrokerOptions {
+  /** Where the broker counts what it does. @default NO_METRICS */
+  metrics?: BrokerMetrics;
+}
+
+export function createBroker(store: Store, options: BrokerOptions = {}): Broker {
+  const metrics = options.metrics ?? NO_METRICS;
+  useMetrics(store, metrics);
+  const locks = new MessageLocks((lock) => metrics.messageLockLost(lock.entity, lock.entityPath));
   const sessions = new Sessions(store, locks);
   const settlement = new Settlement(store, locks, sessions);
   const quota = new QuotaGuard(store);
@@ -138,12 +164,18 @@ export function createBroker(store: Store): Broker {
     send: async (path, messages) => {
       const entity = await resolveSendTarget(store.entities, path);
       await quota.check(entity);
-      return sendOrSchedule(store, entity, messages, { indexed: sessions });
+      const results = await sendOrSchedule(store, entity, messages, { indexed: sessions });
+      let stored = 0;
+      for (const result of results) if (!result.duplicate) stored++;
+      metrics.sent(entity, stored);
+      return results;
     },
     scheduleMessages: async (path, messages, at) => {
       const entity = await resolveSendTarget(store.entities, path);
       await quota.check(entity);
-      return scheduleMessages(store, entity, messages, at);
+      const sequences = await scheduleMessages(store, entity, messages, at);
+      metrics.sent(entity, sequences.length);
+      return sequences;
     },
     cancelScheduledMessages: async (path, sequences) =>
       cancelScheduled(store, await resolveSendTarget(store.entities, path), sequences),
@@ -170,11 +202,41 @@ export function createBroker(store: Store): Broker {
     renewSessionLock: async (path, session) => sessions.renew(await resolve(path), session),
     closeSession: async (path, session) => sessions.close(await resolve(path), session),
     getSessionState: async (path, session) => sessions.getState(await resolve(path), session),
-    setSessionState: async (path, session, state) =>
-      sessions.setState(await resolve(path), session, state),
+    setSessionState: async (path, session, state) => {
+      const entity = await resolve(path);
+      // A state counts towards max_size_bytes: a full entity takes none (clearing is fine).
+      return sessions.setState(entity, session, state, () => quota.check(entity));
+    },
     listSessions: async (path, pageSize, pageToken, after) =>
       listSessions(store, await resolve(path), pageSize, pageToken, after),
+    peekSessionState: async (path, sessionId) => sessions.peekState(await resolve(path), sessionId),
+    resubmitDeadLettered: (path, sequences) =>
+      resubmitDeadLettered(store, path, sequences, sessions),
+    purgeDeadLettered: (path) => purgeDeadLettered(store, path),
     requestReply: (call) => replies.call(call),
+    census: async () => {
+      const found: EntityCensus[] = [];
+      for (const kind of ["queue", "topic", "subscription"] as const) {
+        for (const key of store.entities.keys(kind)) {
+          const record = (await store.entities.get(key))?.record;
+          if (!record) continue;
+          if (kind === "topic") {
+            found.push({ identity: record.streamId, name: record.name });
+            continue;
+          }
+          found.push({
+            identity: record.streamId,
+            name: record.name,
+            figures: () => entityRuntime(store, record),
+          });
+          found.push({
+            identity: deadLetterStreamId(record.streamId),
+            name: `${record.name}/$deadletterqueue`,
+          });
+        }
+      }
+      return found;
+    },
     close: async () => {
       await replies.close();
       await scheduler.stop();

@@ -17,6 +17,16 @@ import { connectionFailure } from "./failover/connection-failure.js";
 import { fromProtoMessage, type ReceivedMessage } from "./message.js";
 import { ReceiveStream, type StreamRouting } from "./receive-stream.js";
 import { type CallOptions, type ConnectCallOptions, invoke, type Rpc } from "./rpc.js";
+import { endSpan, producerLink, SpanKind, startSpan, tracingOn } from "./tracing.js";
+
+/** The name of each settlement in its span ("complete orders"). */
+const SETTLE_NAMES: Record<Disposition, string> = {
+  [Disposition.UNSPECIFIED]: "settle",
+  [Disposition.COMPLETE]: "complete",
+  [Disposition.ABANDON]: "abandon",
+  [Disposition.DEAD_LETTER]: "dead_letter",
+  [Disposition.DEFER]: "defer",
+};
 
 /** Options of a wait for messages. */
 export interface ReceiveOptions {
@@ -152,20 +162,55 @@ export abstract class BaseReceiver implements MessageReceiver {
   }
 
   receiveMessage(options?: ReceiveOptions): Promise<ReceivedMessage | undefined> {
+    if (!tracingOn()) return this.next(options);
+    const startTime = Date.now();
+    return this.next(options).then((message) => {
+      if (message) this.traceReceived([message], startTime);
+      return message;
+    });
+  }
+
+  async receiveMessages(maxMessages: number, options?: ReceiveOptions): Promise<ReceivedMessage[]> {
+    const startTime = Date.now();
+    const first = await this.next(options);
+    if (!first) return [];
+    const received = [first];
+    while (received.length < maxMessages) {
+      const more = await this.next({ maxWaitMs: 0, signal: options?.signal });
+      if (!more) break;
+      received.push(more);
+    }
+    this.traceReceived(received, startTime);
+    return received;
+  }
+
+  private next(options: ReceiveOptions | undefined): Promise<ReceivedMessage | undefined> {
     if (this.closed) return Promise.resolve(undefined);
     return this.stream.next(options?.maxWaitMs, options?.signal);
   }
 
-  async receiveMessages(maxMessages: number, options?: ReceiveOptions): Promise<ReceivedMessage[]> {
-    const first = await this.receiveMessage(options);
-    if (!first) return [];
-    const received = [first];
-    while (received.length < maxMessages) {
-      const more = await this.receiveMessage({ maxWaitMs: 0, signal: options?.signal });
-      if (!more) break;
-      received.push(more);
-    }
-    return received;
+  /**
+   * The span of a receive that returned messages, from when the wait began, linked to the
+   * span that sent each message. A wait that ends empty leaves no span.
+   */
+  private traceReceived(messages: readonly ReceivedMessage[], startTime: number): void {
+    if (!tracingOn()) return;
+    const links = messages.flatMap((m) => producerLink(m.applicationProperties) ?? []);
+    const [only] = messages;
+    const span = startSpan({
+      operation: "receive",
+      destination: this.entityPath,
+      kind: SpanKind.CONSUMER,
+      startTime,
+      links,
+      attributes: {
+        ...(messages.length === 1 && only
+          ? { "messaging.message.id": only.messageId }
+          : { "messaging.batch.message_count": messages.length }),
+        ...(this.session ? { "sessionbus.session.id": this.session.sessionId } : {}),
+      },
+    });
+    endSpan(span);
   }
 
   async *messages(options?: ReceiveOptions): AsyncGenerator<ReceivedMessage> {
@@ -259,6 +304,42 @@ export abstract class BaseReceiver implements MessageReceiver {
     deadLetterDescription = "",
   ): Promise<void> {
     const route = this.routeOf(message);
+    const settle = () =>
+      this.settleThrough(
+        route,
+        message,
+        disposition,
+        options,
+        deadLetterReason,
+        deadLetterDescription,
+      );
+    if (!tracingOn()) return settle();
+    const link = producerLink(message.applicationProperties);
+    const span = startSpan({
+      operation: "settle",
+      name: SETTLE_NAMES[disposition],
+      destination: this.entityPath,
+      kind: SpanKind.CLIENT,
+      ...(link ? { links: [link] } : {}),
+      attributes: { "messaging.message.id": message.messageId },
+    });
+    try {
+      await settle();
+      endSpan(span);
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
+  }
+
+  private async settleThrough(
+    route: BrokerRoute | undefined,
+    message: ReceivedMessage,
+    disposition: Disposition,
+    options: CallOptions | undefined,
+    deadLetterReason: string,
+    deadLetterDescription: string,
+  ): Promise<void> {
     try {
       const lost = route === undefined ? undefined : this.rpc.brokers?.routeFailure(route);
       if (lost !== undefined) throw this.lockLost(lost, lost.error);

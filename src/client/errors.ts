@@ -1,5 +1,5 @@
 /**
- * Errors of the sessionbus client: one class per broker reason (README "Errors"), all
+ * Errors of the sessionbus client: one class per broker reason (docs/api.md, "Errors"), all
  * deriving from SessionBusError. The broker sends its reason as a sessionbus.v1.ErrorDetail
  * in the details of the status; toSessionBusError is the one place that reads it.
  */
@@ -7,7 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorDetailSchema } from "../../gen/ts/sessionbus/v1/error_detail_pb.js";
 
 export interface SessionBusErrorInit {
-  /** Machine-readable reason, e.g. "SESSION_LOCK_LOST"; see the README's error table. */
+  /** Machine-readable reason, e.g. "SESSION_LOCK_LOST"; see the error table in docs/api.md. */
   reason: string;
   /** The gRPC status code of the failure. */
   code: Code;

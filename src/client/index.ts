@@ -106,3 +106,4 @@ export type {
   TopicOptions,
   TopicProperties,
 } from "./topic-admin.js";
+export { DIAGNOSTIC_ID_PROPERTY } from "./tracing.js";

@@ -15,6 +15,8 @@ import {
   toProtoMessage,
 } from "./message.js";
 import { invoke, type Rpc } from "./rpc.js";
+import { messageAttributes, stampProducer } from "./sender.js";
+import { inSpan, producerLink, SpanKind } from "./tracing.js";
 
 /**
  * Added to the call's deadline on top of the request's timeout: the broker ends the call at
@@ -54,24 +56,39 @@ export class Requester {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.closing.signal])
       : this.closing.signal;
-    const response = await invoke(
-      this.rpc,
-      { signal, timeoutMs },
-      (call) =>
-        this.rpc.messaging.requestReply(
-          {
-            entityPath: requestQueue,
-            request: toProtoMessage(request),
-            replyTo: options.replyQueue,
-            instanceId: this.instanceId,
-            timeout: durationFromMs(timeoutMs),
-          },
-          call,
-        ),
-      DEADLINE_GRACE_MS,
-    );
-    if (!response.reply) throw new Error(`RequestReply to "${requestQueue}" returned no reply`);
-    return fromProtoMessage(response.reply);
+    const spec = {
+      operation: "send",
+      name: "request-reply",
+      destination: requestQueue,
+      kind: SpanKind.CLIENT,
+      attributes: { ...messageAttributes([request]), "sessionbus.reply_to": options.replyQueue },
+    };
+    return inSpan(spec, async (span) => {
+      const proto = toProtoMessage(request);
+      if (span) stampProducer([proto], span);
+      const response = await invoke(
+        this.rpc,
+        { signal, timeoutMs, span },
+        (call) =>
+          this.rpc.messaging.requestReply(
+            {
+              entityPath: requestQueue,
+              request: proto,
+              replyTo: options.replyQueue,
+              instanceId: this.instanceId,
+              timeout: durationFromMs(timeoutMs),
+            },
+            call,
+          ),
+        DEADLINE_GRACE_MS,
+      );
+      if (!response.reply) throw new Error(`RequestReply to "${requestQueue}" returned no reply`);
+      const reply = fromProtoMessage(response.reply);
+      // The reply's producer: the responder's span that answered.
+      const link = span && producerLink(reply.applicationProperties);
+      if (link) span?.addLink(link);
+      return reply;
+    });
   }
 
   /** Calls still waiting reject; the broker then withdraws their requests. */

@@ -10,6 +10,15 @@ import { createReceiver, type Receiver } from "./receiver.js";
 import { pause, retryDelayMs } from "./retry.js";
 import type { Rpc } from "./rpc.js";
 import { createSender } from "./sender.js";
+import {
+  endSpan,
+  failSpan,
+  producerLink,
+  runInSpan,
+  SpanKind,
+  startSpan,
+  tracingOn,
+} from "./tracing.js";
 
 /**
  * Computes the reply to a request. Throwing abandons the request (it comes again).
@@ -57,11 +66,34 @@ export function createResponder(
   let receiver = createReceiver(rpc, requestQueue, { prefetch: maxConcurrentCalls });
   let failures = 0;
 
+  /** Handles one request, in a span linked to the request's producer when traced. */
   const respond = async (request: ReceivedMessage, from: Receiver) => {
+    if (!tracingOn()) return answer(request, from, undefined);
+    const link = producerLink(request.applicationProperties);
+    const span = startSpan({
+      operation: "process",
+      destination: requestQueue,
+      kind: SpanKind.CONSUMER,
+      ...(link ? { links: [link] } : {}),
+      attributes: { "messaging.message.id": request.messageId },
+    });
+    try {
+      await runInSpan(span, () => answer(request, from, span));
+    } finally {
+      endSpan(span);
+    }
+  };
+
+  const answer = async (
+    request: ReceivedMessage,
+    from: Receiver,
+    span: ReturnType<typeof startSpan>,
+  ) => {
     let reply: MessageToSend;
     try {
       reply = await handler(request, { signal });
     } catch (error) {
+      failSpan(span, error);
       report(error, request);
       await from.abandon(request).catch((e: unknown) => report(e, request));
       return;

@@ -3,12 +3,14 @@
  * cancellation by AbortSignal, a deadline, and failures turned into SessionBusErrors.
  */
 import type { Client, ContextValues } from "@connectrpc/connect";
+import type { Span } from "@opentelemetry/api";
 import type { AdminService } from "../../gen/ts/sessionbus/v1/admin_service_pb.js";
 import type { MessagingService } from "../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { CallOptions } from "./call-options.js";
 import { toSessionBusError } from "./errors.js";
 import { type BrokerRoute, type BrokerRouting, routeValues } from "./failover/broker-route.js";
 import type { StreamSettler } from "./stream-settler.js";
+import { traceHeaders } from "./tracing.js";
 
 export type { CallOptions } from "./call-options.js";
 
@@ -32,6 +34,13 @@ export interface ConnectCallOptions {
   signal: AbortSignal | undefined;
   timeoutMs: number;
   contextValues?: ContextValues;
+  /** The `traceparent` of the operation's span, when traced. */
+  headers?: Record<string, string>;
+}
+
+/** The options of a call the SDK traces: the span whose `traceparent` the call sends. */
+export interface TracedCallOptions extends CallOptions {
+  span?: Span | undefined;
 }
 
 /**
@@ -42,18 +51,20 @@ export interface ConnectCallOptions {
  */
 export async function invoke<T>(
   rpc: Rpc,
-  options: CallOptions | undefined,
+  options: TracedCallOptions | undefined,
   call: (connect: ConnectCallOptions) => Promise<T>,
   extraTimeoutMs = 0,
   route?: BrokerRoute,
 ): Promise<T> {
   const signal = options?.signal;
   signal?.throwIfAborted();
+  const headers = traceHeaders(options?.span);
   try {
     return await call({
       signal,
       timeoutMs: (options?.timeoutMs ?? rpc.callTimeoutMs) + extraTimeoutMs,
       ...(route === undefined ? {} : { contextValues: routeValues(route) }),
+      ...(headers === undefined ? {} : { headers }),
     });
   } catch (error) {
     if (signal?.aborted) throw signal.reason;

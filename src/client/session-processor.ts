@@ -12,6 +12,7 @@
  */
 
 import { setMaxListeners } from "node:events";
+import type { Span } from "@opentelemetry/api";
 import { PROCESSOR_DEFAULTS, SESSION_RECEIVER_DEFAULTS, withDefaults } from "./defaults.js";
 import { SessionCannotBeLockedError, SessionLockLostError } from "./errors.js";
 import { startLockRenewal } from "./lock-renewal.js";
@@ -20,6 +21,15 @@ import { pause, retryDelayMs } from "./retry.js";
 import type { CallOptions } from "./rpc.js";
 import type { SessionBusClient } from "./session-bus-client.js";
 import type { SessionReceiver } from "./session-receiver.js";
+import {
+  endSpan,
+  failSpan,
+  producerLink,
+  runInSpan,
+  SpanKind,
+  startSpan,
+  tracingOn,
+} from "./tracing.js";
 
 export interface SessionProcessorOptions {
   /** Sessions processed at once. @default 8 */
@@ -385,11 +395,50 @@ class Processor implements SessionProcessor {
         settle(() => receiver.deadLetter(message, reason, description, options)),
       defer: (options) => settle(() => receiver.defer(message, options)),
     };
+    // The message's span, linked to the span that sent it, when the application traces.
+    let span: Span | undefined;
+    if (tracingOn()) {
+      const link = producerLink(message.applicationProperties);
+      span = startSpan({
+        operation: "process",
+        destination: this.entityPath,
+        kind: SpanKind.CONSUMER,
+        ...(link ? { links: [link] } : {}),
+        attributes: {
+          "messaging.message.id": message.messageId,
+          "sessionbus.session.id": session.sessionId,
+        },
+      });
+    }
+    try {
+      await runInSpan(span, () =>
+        this.runHandler(receiver, context, lost, report, () => settled, span),
+      );
+    } finally {
+      endSpan(span);
+    }
+  }
+
+  /** Runs the handler, then completes or abandons as the settings say (in the message's span). */
+  private async runHandler(
+    receiver: SessionReceiver,
+    context: ProcessMessageContext,
+    lost: AbortSignal,
+    report: (
+      error: unknown,
+      source: ProcessErrorSource,
+      message?: ReceivedMessage,
+    ) => Promise<void>,
+    isSettled: () => boolean,
+    span: Span | undefined,
+  ): Promise<void> {
+    const { message } = context;
     try {
       await this.handlers.processMessage(context);
     } catch (error) {
+      failSpan(span, error);
       await report(error, "processMessage", message);
-      if (settled || lost.aborted) return;
+      if (isSettled() || lost.aborted) return;
       try {
         await receiver.abandon(message);
       } catch (abandonError) {
@@ -397,7 +446,7 @@ class Processor implements SessionProcessor {
       }
       return;
     }
-    if (settled || lost.aborted || !this.settings.autoCompleteMessages) return;
+    if (isSettled() || lost.aborted || !this.settings.autoCompleteMessages) return;
     try {
       await receiver.complete(message);
     } catch (error) {

@@ -20,6 +20,7 @@ import { SESSION_RECEIVER_DEFAULTS, withDefaults } from "./defaults.js";
 import { SessionLockLostError } from "./errors.js";
 import { BrokerRoute, type RouteFailure } from "./failover/broker-route.js";
 import { type CallOptions, invoke, type Rpc } from "./rpc.js";
+import { inSpan, SpanKind } from "./tracing.js";
 
 export interface SessionReceiverOptions {
   /**
@@ -72,16 +73,24 @@ export async function acceptSession(
   options?: SessionReceiverOptions,
 ): Promise<SessionReceiver> {
   const route = rpc.brokers ? new BrokerRoute() : undefined;
-  const response = await invoke(
-    rpc,
-    options,
-    (call) => rpc.messaging.acceptSession({ entityPath, sessionId }, call),
-    0,
-    route,
-  );
-  const lock = response.session;
-  if (!lock) throw new Error(`AcceptSession of "${sessionId}" returned no session lock`);
-  return openSession(rpc, entityPath, lock, options, route);
+  const spec = {
+    operation: "accept",
+    destination: entityPath,
+    kind: SpanKind.CLIENT,
+    attributes: { "sessionbus.session.id": sessionId },
+  };
+  return inSpan(spec, async (span) => {
+    const response = await invoke(
+      rpc,
+      span ? { ...options, span } : options,
+      (call) => rpc.messaging.acceptSession({ entityPath, sessionId }, call),
+      0,
+      route,
+    );
+    const lock = response.session;
+    if (!lock) throw new Error(`AcceptSession of "${sessionId}" returned no session lock`);
+    return openSession(rpc, entityPath, lock, options, route);
+  });
 }
 
 /** Locks the next session with a receivable message; undefined if none within maxWaitMs. */
@@ -92,16 +101,21 @@ export async function acceptNextSession(
 ): Promise<SessionReceiver | undefined> {
   const { maxWaitMs } = withDefaults(SESSION_RECEIVER_DEFAULTS, options);
   const route = rpc.brokers ? new BrokerRoute() : undefined;
-  const response = await invoke(
-    rpc,
-    options,
-    (call) => rpc.messaging.acceptSession({ entityPath, maxWait: durationFromMs(maxWaitMs) }, call),
-    maxWaitMs,
-    route,
-  );
-  return response.session
-    ? openSession(rpc, entityPath, response.session, options, route)
-    : undefined;
+  const spec = { operation: "accept", destination: entityPath, kind: SpanKind.CLIENT };
+  return inSpan(spec, async (span) => {
+    const response = await invoke(
+      rpc,
+      span ? { ...options, span } : options,
+      (call) =>
+        rpc.messaging.acceptSession({ entityPath, maxWait: durationFromMs(maxWaitMs) }, call),
+      maxWaitMs,
+      route,
+    );
+    span?.setAttribute("sessionbus.session.id", response.session?.sessionId ?? "");
+    return response.session
+      ? openSession(rpc, entityPath, response.session, options, route)
+      : undefined;
+  });
 }
 
 function openSession(

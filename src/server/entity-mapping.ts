@@ -17,6 +17,7 @@ export function runtimeToProto(record: EntityRecord, runtime: EntityRuntime): En
     scheduledMessageCount: BigInt(runtime.scheduledMessageCount),
     deferredMessageCount: BigInt(runtime.deferredMessageCount),
     deadLetterMessageCount: BigInt(runtime.deadLetterMessageCount),
+    sessionCount: BigInt(runtime.sessionCount),
     sizeBytes: BigInt(runtime.sizeBytes),
     createdAt: timestampFromMs(record.createdAt),
     updatedAt: timestampFromMs(record.updatedAt),

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorDetailSchema } from "../../gen/ts/sessionbus/v1/error_detail_pb.js";
 import { BrokerError, EntityDeletedError, StoreUnavailableError } from "../broker/errors.js";
+import { log } from "../observability/logger.js";
 
 /** gRPC status of each broker reason (semantics §7); the only place codes are chosen. */
 const CODES: Record<string, Code> = {
@@ -38,7 +39,7 @@ export function toConnectError(error: unknown): ConnectError {
   }
   if (!broker) {
     // Not a failure the broker knows: the client gets a generic message, the log the rest.
-    console.error("sessionbus: internal error:", error);
+    log.error({ err: error }, "internal error (a bug): the client was told INTERNAL");
     return new ConnectError(
       "Internal error in sessionbus; see the broker's log.",
       Code.Internal,

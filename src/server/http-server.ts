@@ -3,6 +3,8 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { log } from "../observability/logger.js";
+import { defaultConsoleDir, serveConsole } from "./console-assets.js";
 import type { RouteTable } from "./route-table.js";
 import { secureContextOptions, type TlsMaterial } from "./tls-material.js";
 
@@ -15,6 +17,18 @@ export interface HttpServerOptions {
   shutdownSignal: AbortSignal;
   /** Serve TLS only, with this certificate (and mutual TLS with its client CA). */
   tls?: TlsMaterial;
+  /** `GET /metrics`: the Prometheus text, to those `authorize` lets in. @default none (404) */
+  metrics?: MetricsEndpoint;
+  /** The built web console, served at /console/. @default dist/console of the project */
+  consoleDir?: string;
+}
+
+/** What `/metrics` serves, and who may read it. */
+export interface MetricsEndpoint {
+  scrape(): Promise<string>;
+  contentType: string;
+  /** Whether a request with this `authorization` header may read the metrics. */
+  authorize(authorization: string | undefined): Promise<boolean>;
 }
 
 export interface HttpServer {
@@ -25,12 +39,54 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>;
 }
 
+type Handler = ReturnType<typeof connectNodeAdapter>;
+type Request = Parameters<Handler>[0];
+type Response = Parameters<Handler>[1];
+
+/** Answers `/metrics`: 405 but for GET and HEAD, 401 without a token that may read them. */
+async function serveMetrics(
+  request: Request,
+  response: Response,
+  metrics: MetricsEndpoint,
+): Promise<void> {
+  const answer = (status: number, headers: Record<string, string>, body: string) => {
+    if (response.headersSent) return;
+    const plain = response as http.ServerResponse;
+    plain.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+    if (request.method === "HEAD") plain.end();
+    else plain.end(body);
+  };
+  try {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      answer(405, { allow: "GET, HEAD", "content-type": "text/plain" }, "Use GET.\n");
+      return;
+    }
+    if (!(await metrics.authorize(request.headers.authorization))) {
+      answer(
+        401,
+        { "www-authenticate": 'Bearer realm="sessionbus metrics"', "content-type": "text/plain" },
+        "/metrics needs Authorization: Bearer <SESSIONBUS_METRICS_TOKEN>, or a shared access token with Manage on the namespace.\n",
+      );
+      return;
+    }
+    answer(200, { "content-type": metrics.contentType }, await metrics.scrape());
+  } catch (error) {
+    log.error({ err: error }, "metrics scrape failed");
+    answer(
+      500,
+      { "content-type": "text/plain" },
+      "The metrics could not be read; see the broker's log.\n",
+    );
+  }
+}
+
 /** Every HTTP/2 connection without TLS starts with this preface; no HTTP/1.1 request does. */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
  * Serves every method of `routes` with the Connect protocol (binary and JSON) and gRPC-Web,
- * with connect-node: the port for browsers and curl. Without TLS there is no ALPN to choose
+ * with connect-node: the port for browsers and curl. It also serves the web console (GET
+ * /console/, see console-assets.ts). Without TLS there is no ALPN to choose
  * the protocol, and Node's HTTP/2 server takes no HTTP/1.1 in cleartext, so the first bytes
  * of each connection decide: the HTTP/2 preface goes to the HTTP/2 server (h2c), anything
  * else to the HTTP/1.1 one. Both run the same handler. With TLS, ALPN chooses instead: "h2"
@@ -40,13 +96,26 @@ export async function startHttpServer(
   routes: RouteTable,
   options: HttpServerOptions,
 ): Promise<HttpServer> {
-  const handler = connectNodeAdapter({
+  const rpc = connectNodeAdapter({
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxRequestBytes,
     routes(router) {
       for (const spec of routes.methods) router.rpc(spec.method, spec.impl as never);
     },
   });
+  const metrics = options.metrics;
+  const consoleDir = options.consoleDir ?? defaultConsoleDir();
+  // `/metrics`, the web console's pages and assets; everything else is an RPC.
+  const handler = (request: Request, response: Response) => {
+    if (
+      metrics !== undefined &&
+      (request.url === "/metrics" || request.url?.startsWith("/metrics?"))
+    ) {
+      void serveMetrics(request, response, metrics);
+    } else if (!serveConsole(consoleDir, request as never, response as never)) {
+      rpc(request as never, response as never);
+    }
+  };
   // A 100 MiB session state is one message; http2's default of 10 MB per session refuses it.
   const h2c = http2.createServer({ maxSessionMemory: 512 }, handler);
   const http1 = http.createServer(handler);

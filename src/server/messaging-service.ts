@@ -162,6 +162,17 @@ export function registerMessagingService(router: RouteRegistry, broker: Broker):
           })),
         };
       },
+      async peekSessionState(req) {
+        return { state: await broker.peekSessionState(req.entityPath, req.sessionId) };
+      },
+      async resubmitDeadLetteredMessages(req) {
+        return {
+          results: await broker.resubmitDeadLettered(req.entityPath, req.sequenceNumbers),
+        };
+      },
+      async purgeDeadLetteredMessages(req) {
+        return { purgedCount: await broker.purgeDeadLettered(req.entityPath) };
+      },
       async requestReply(req, ctx) {
         const result = await broker.requestReply({
           entityPath: req.entityPath,

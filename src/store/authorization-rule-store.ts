@@ -21,6 +21,16 @@ export interface VersionedRule {
   revision: number;
 }
 
+/** How long a rule name the bucket did not hold is answered as missing without reading it. */
+const MISS_KEPT_MS = 1000;
+/** Missing names remembered at most (then forgotten all at once). */
+const MAX_MISSES = 10_000;
+/**
+ * Names not in the local copy looked up in the bucket per second, at most; beyond that they
+ * are answered as missing (the watch shows a new rule within milliseconds anyway).
+ */
+const MISS_READS_PER_SECOND = 50;
+
 /**
  * Authorization rules in one KV bucket, one entry per rule. A watch keeps a local copy, so
  * checking a token costs no round trip; `generation` changes with every change seen, which
@@ -30,6 +40,10 @@ export class AuthorizationRuleStore {
   private readonly rules = new Map<string, VersionedRule>();
   private stopWatch: (() => void) | undefined;
   private changes = 0;
+  /** Rule keys the bucket did not hold when last read, with when and at which generation. */
+  private readonly misses = new Map<string, { at: number; generation: number }>();
+  /** Bucket reads for names not in the local copy during the current second. */
+  private missWindow = { start: 0, reads: 0 };
 
   constructor(private readonly kv: KV) {}
 
@@ -56,13 +70,30 @@ export class AuthorizationRuleStore {
     this.stopWatch?.();
   }
 
-  /** The rule from the local copy; a miss reads the bucket (another broker may have just made it). */
+  /**
+   * The rule from the local copy; a miss reads the bucket (another broker may have just made
+   * it, and the watch not shown it yet). A name found nowhere is not asked for again for
+   * MISS_KEPT_MS, unless a change is seen meanwhile, and at most MISS_READS_PER_SECOND such
+   * reads are made: tokens naming made-up rules cost their sender nothing, and must not
+   * make the broker read the bucket on every call.
+   */
   async find(scope: RuleScope, name: string): Promise<VersionedRule | undefined> {
     const key = ruleKey(scope, name);
     const known = this.rules.get(key);
     if (known) return known;
+    const now = Date.now();
+    const miss = this.misses.get(key);
+    if (miss && miss.generation === this.changes && now - miss.at < MISS_KEPT_MS) return undefined;
+    // Made-up names, each new: the bucket is read for at most MISS_READS_PER_SECOND of them.
+    if (now - this.missWindow.start >= 1000) this.missWindow = { start: now, reads: 0 };
+    if (++this.missWindow.reads > MISS_READS_PER_SECOND) return undefined;
+    const generation = this.changes;
     const entry = await this.kv.get(key);
-    if (entry?.operation !== "PUT") return undefined;
+    if (entry?.operation !== "PUT") {
+      if (this.misses.size >= MAX_MISSES) this.misses.clear();
+      this.misses.set(key, { at: Date.now(), generation });
+      return undefined;
+    }
     const found = { rule: entry.json<AuthorizationRuleRecord>(), revision: entry.revision };
     this.remember(key, found);
     return found;

@@ -85,10 +85,16 @@ export class MessageStreams {
   private readonly consumers = new Map<string, Promise<Consumer>>();
   private readonly figuresCache = new FiguresCache((stream) => this.readFigures(stream));
   private readonly totalsCache = new FiguresCache((stream) => this.readTotals(stream));
+  private readonly sessionCountsCache = new FiguresCache((stream) =>
+    this.readSessionCounts(stream, this.activeFilters.get(stream) ?? `${stream}.>`),
+  );
+  /** The subjects filter of each stream's active messages, noted when its counts are asked. */
+  private readonly activeFilters = new Map<string, string>();
   /** Every write to a stream (publish, confirmed ack, delete) ends with this. */
   private readonly changed = (stream: string) => {
     this.figuresCache.changed(stream);
     this.totalsCache.changed(stream);
+    this.sessionCountsCache.changed(stream);
   };
 
   constructor(
@@ -442,6 +448,13 @@ export class MessageStreams {
     });
   }
 
+  /** The active message stored as `sequence`, if there is one. */
+  async getActive(layout: MessageLayout, sequence: number): Promise<StoredMessage | undefined> {
+    if (sequence < 1) return undefined;
+    const found = await this.nextActive(layout, sequence);
+    return found?.sequence === sequence ? found : undefined;
+  }
+
   /** The first scheduled message (of one session, if given) at or after `fromSequence`. */
   async nextScheduled(
     streamId: string,
@@ -463,10 +476,26 @@ export class MessageStreams {
   }
 
   /** Message count of every session subject that holds messages, by session token. */
-  async sessionMessageCounts(layout: MessageLayout): Promise<Map<string, number>> {
-    const info = await this.jsm.streams.info(streamName(layout.streamId), {
-      subjects_filter: allActiveSubjects(layout),
-    });
+  sessionMessageCounts(layout: MessageLayout): Promise<Map<string, number>> {
+    return this.readSessionCounts(streamName(layout.streamId), allActiveSubjects(layout));
+  }
+
+  /**
+   * `sessionMessageCounts`, cached as `figures` are (`sourcedFrom`: the topic a
+   * subscription copies from): what an entity's runtime figures show, read per GetQueue.
+   */
+  recentSessionMessageCounts(
+    layout: MessageLayout,
+    sourcedFrom?: string,
+  ): Promise<Map<string, number>> {
+    const stream = streamName(layout.streamId);
+    this.activeFilters.set(stream, allActiveSubjects(layout));
+    const topic = sourcedFrom === undefined ? undefined : topicStreamName(sourcedFrom);
+    return this.sessionCountsCache.get(stream, topic);
+  }
+
+  private async readSessionCounts(stream: string, filter: string): Promise<Map<string, number>> {
+    const info = await this.jsm.streams.info(stream, { subjects_filter: filter });
     const counts = new Map<string, number>();
     // A subscription holds one subject per session and slot vector: add them up.
     for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
@@ -495,11 +524,21 @@ export class MessageStreams {
     }
   }
 
+  /** Removes every message of the stream; returns how many there were. */
+  async purge(streamId: string): Promise<number> {
+    try {
+      return (await this.jsm.streams.purge(streamName(streamId))).purged;
+    } finally {
+      this.changed(streamName(streamId));
+    }
+  }
+
   async deleteMessage(streamId: string, sequence: number): Promise<void> {
     try {
       await this.jsm.streams.deleteMessage(streamName(streamId), sequence, false);
     } catch (error) {
-      if (!isNotFound(error)) throw error;
+      // A message deleted already is answered "no message found" (code 500, not 404).
+      if (!isNotFound(error) && !isNoMessageFound(error)) throw error;
     } finally {
       this.changed(streamName(streamId));
     }
@@ -623,6 +662,10 @@ function expectSetting(owner: string, name: string, actual: unknown, wanted: unk
 
 function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.status === 404;
+}
+
+function isNoMessageFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && /no message found/i.test(error.message);
 }
 
 function isAlreadyInUse(error: unknown): boolean {

@@ -5,6 +5,7 @@ import {
   type NatsConnection,
   type Payload,
 } from "@nats-io/transport-node";
+import { type NatsRequestObserver, natsOperation } from "./nats-operations.js";
 
 /** How often waiting requests are checked for their deadline. */
 const SWEEP_INTERVAL_MS = 250;
@@ -14,6 +15,8 @@ interface Waiter {
   reject(error: Error): void;
   subject: string;
   deadline: number;
+  /** performance.now() when sent; 0 when nobody observes. */
+  started: number;
 }
 
 /** A request that got no reply in time. */
@@ -49,6 +52,7 @@ export class PipelinedRequests {
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
+    private readonly observe?: NatsRequestObserver,
   ) {
     const sub = nc.subscribe(`${this.prefix}.*`, {
       callback: (error, reply) => {
@@ -72,7 +76,13 @@ export class PipelinedRequests {
         return;
       }
       // Every request has the same timeout, so the map stays in deadline order.
-      this.waiting.set(id, { resolve, reject, subject, deadline: Date.now() + this.timeoutMs });
+      this.waiting.set(id, {
+        resolve,
+        reject,
+        subject,
+        deadline: Date.now() + this.timeoutMs,
+        started: this.observe ? performance.now() : 0,
+      });
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS).unref();
     });
   }
@@ -82,7 +92,9 @@ export class PipelinedRequests {
     const waiter = this.waiting.get(id);
     if (!waiter) return; // timed out already
     this.waiting.delete(id);
-    if (reply.headers?.code === 503) waiter.reject(new NoRespondersError(waiter.subject));
+    const failed = reply.headers?.code === 503;
+    this.observed(waiter, !failed);
+    if (failed) waiter.reject(new NoRespondersError(waiter.subject));
     else waiter.resolve(reply);
   }
 
@@ -91,12 +103,17 @@ export class PipelinedRequests {
     for (const [id, waiter] of this.waiting) {
       if (waiter.deadline > now) break;
       this.waiting.delete(id);
+      this.observed(waiter, false);
       waiter.reject(new RequestTimeoutError(waiter.subject, this.timeoutMs));
     }
     if (this.waiting.size === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
+  }
+
+  private observed(waiter: Waiter, ok: boolean): void {
+    this.observe?.(natsOperation(waiter.subject), (performance.now() - waiter.started) / 1000, ok);
   }
 
   private failAll(error: Error): void {

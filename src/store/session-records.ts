@@ -1,3 +1,4 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { publishToStream } from "./stream-publish.js";
@@ -45,15 +46,38 @@ export interface VersionedSession {
   revision: number;
 }
 
+/** See SessionRecords.figures. */
+export interface SessionRecordFigures {
+  /** Session tokens of the sessions with a state. */
+  withState: Set<string>;
+  stateBytes: number;
+  /** Sessions whose lock has not expired. */
+  locked: number;
+}
+
 export function emptySessionRecord(): SessionRecord {
   return { lock: null, counts: {}, held: {}, state: null, lastActivity: 0 };
 }
 
+/** How long the figures of an entity's session records are reused. */
+const FIGURES_MAX_AGE_MS = 2_000;
+/** Entities whose session records are read at once. */
+const SCANS_AT_ONCE = 4;
+/** Records of one entity read at once (direct gets, in flight together). */
+const RECORD_READS_AT_ONCE = 64;
+
 export class SessionRecords {
+  private readonly recentFigures = new Map<
+    string,
+    { figures: Promise<SessionRecordFigures>; at: number; pending: boolean }
+  >();
+  private readonly scans = new Limiter(SCANS_AT_ONCE);
+
   constructor(
     private readonly kv: KV,
     private readonly bucket: string,
     private readonly requests: PipelinedRequests,
+    private readonly jsm: JetStreamManager,
   ) {}
 
   async read(streamId: string, token: string): Promise<VersionedSession> {
@@ -91,6 +115,69 @@ export class SessionRecords {
     await this.kv.purge(key(streamId, token));
   }
 
+  /**
+   * What the records of an entity add up to: the sessions with a state, the bytes of those
+   * states, and how many sessions are locked. Reads every record of the entity (see
+   * `scan`): the cost grows with its sessions. So the figures are kept for
+   * FIGURES_MAX_AGE_MS, callers asking meanwhile share one read, and at most SCANS_AT_ONCE
+   * entities are read at a time (a ListQueues of many session queues).
+   */
+  figures(streamId: string): Promise<SessionRecordFigures> {
+    const known = this.recentFigures.get(streamId);
+    if (known && (known.pending || Date.now() - known.at < FIGURES_MAX_AGE_MS)) {
+      return known.figures;
+    }
+    const figures = this.scans.run(() => this.scan(streamId));
+    const entry = { figures, at: 0, pending: true };
+    this.recentFigures.set(streamId, entry);
+    figures.then(
+      () => {
+        entry.pending = false;
+        entry.at = Date.now();
+        // Forgotten when it would be read again anyway: the map holds entities in use only.
+        setTimeout(() => {
+          if (this.recentFigures.get(streamId) === entry) this.recentFigures.delete(streamId);
+        }, FIGURES_MAX_AGE_MS).unref();
+      },
+      () => {
+        if (this.recentFigures.get(streamId) === entry) this.recentFigures.delete(streamId);
+      },
+    );
+    return figures;
+  }
+
+  /**
+   * Reads every record of the entity: their keys from one stream-info request on the
+   * bucket's stream (per-subject counts), then each record by direct get, RECORD_READS_AT_ONCE
+   * at a time. An ordered consumer over the keys (kv.history) costs a consumer create and
+   * delete per entity, which made a ListQueues of many session queues several times slower.
+   */
+  private async scan(streamId: string): Promise<SessionRecordFigures> {
+    const now = Date.now();
+    const withState = new Set<string>();
+    let stateBytes = 0;
+    let locked = 0;
+    const info = await this.jsm.streams.info(`KV_${this.bucket}`, {
+      subjects_filter: `$KV.${this.bucket}.${streamId}.*`,
+    });
+    const prefix = `$KV.${this.bucket}.${streamId}.`;
+    const tokens = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+    for (let i = 0; i < tokens.length; i += RECORD_READS_AT_ONCE) {
+      const slice = tokens.slice(i, i + RECORD_READS_AT_ONCE);
+      const entries = await Promise.all(slice.map((token) => this.kv.get(key(streamId, token))));
+      entries.forEach((entry, j) => {
+        if (entry?.operation !== "PUT") return;
+        const record = entry.json<SessionRecord>();
+        if (record.state) {
+          withState.add(slice[j] as string);
+          stateBytes += record.state.size;
+        }
+        if (record.lock && record.lock.until > now) locked++;
+      });
+    }
+    return { withState, stateBytes, locked };
+  }
+
   /** Session tokens of every record of the entity. */
   async tokens(streamId: string): Promise<string[]> {
     const found: string[] = [];
@@ -109,4 +196,25 @@ function key(streamId: string, token: string): string {
 function isConflict(error: unknown): boolean {
   const text = error instanceof Error ? error.message : String(error);
   return /wrong last sequence|key exists|10071/i.test(text);
+}
+
+/** Runs at most `limit` tasks at once; the others wait their turn, first come first served. */
+class Limiter {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) {
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    } else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }

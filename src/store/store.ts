@@ -8,6 +8,7 @@ import { EntityRegistry } from "./entity-registry.js";
 import { MessageStreams } from "./message-streams.js";
 import { missingReplicas } from "./missing-replicas.js";
 import { type NatsAuth, natsAuthOptions } from "./nats-auth.js";
+import { type NatsRequestObserver, observeRequests } from "./nats-operations.js";
 import { PipelinedRequests } from "./pipelined-requests.js";
 import {
   bringStreamsToReplicas,
@@ -85,6 +86,8 @@ export interface StoreOptions {
   replicas?: ReplicaCount;
   /** Timing of the write probe behind `writable`. @default see WriteProbeOptions */
   probe?: WriteProbeOptions;
+  /** Sees every request to NATS, with its duration (for the metrics). @default none */
+  observeRequest?: NatsRequestObserver;
 }
 
 /** nats.js's default for JetStream requests. */
@@ -101,8 +104,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }).catch((error: unknown) => {
     throw connectFailure(error, options.url);
   });
+  if (options.observeRequest) observeRequests(nc, options.observeRequest);
   try {
-    return await openOn(nc, options.replicas ?? 1, options.probe ?? {});
+    return await openOn(nc, options.replicas ?? 1, options.probe ?? {}, options.observeRequest);
   } catch (error) {
     await nc.close();
     throw error;
@@ -113,6 +117,7 @@ async function openOn(
   nc: NatsConnection,
   replicas: ReplicaCount,
   probeOptions: WriteProbeOptions,
+  observe?: NatsRequestObserver,
 ): Promise<Store> {
   checkClustered(nc.info, replicas);
   const jsm = await jetstreamManager(nc);
@@ -155,7 +160,7 @@ async function openOn(
   const authorizationRules = new AuthorizationRuleStore(await bucket(AUTHORIZATION_RULE_BUCKET));
   await authorizationRules.startWatching();
   // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
-  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS);
+  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS, observe);
   const probe = new WriteProbe(nc, probeOptions);
   const listeners: ((connected: boolean) => void)[] = [
     (connected) => probe.connectionChanged(connected),
@@ -172,7 +177,7 @@ async function openOn(
     authorizationRules,
     messages: new MessageStreams(nc, js, jsm, requests, () => nc.flush(), replicas),
     deferredLocks: new DeferredLocks(lockKv),
-    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests),
+    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests, jsm),
     sessionState: new SessionStateChunks(stateKv),
     sessionIndex: new SessionIndex(nc, js, jsm, requests, replicas),
     scheduleTimers,

@@ -9,10 +9,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { listeningUrl } from "../../src/observability/log-line.js";
 import { TEST_ROOT_KEY } from "./test-credentials.js";
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
-const LISTENING = /sessionbus listening on (https?:\/\/\S+)/;
 /** Generous: ten brokers starting at once through tsx on a busy 2-core machine. */
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
@@ -35,6 +35,8 @@ export interface BrokerProcess {
   stop(): Promise<BrokerExit>;
   /** The last lines the process wrote (stdout and stderr), for failure messages. */
   output(): string;
+  /** Every line the process wrote to stdout (its log), in order. */
+  stdout(): readonly string[];
   /** Resolves with the next line the process writes that matches `pattern` (after this call). */
   nextLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
@@ -69,6 +71,8 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       SESSIONBUS_PORT: "0",
       SESSIONBUS_HTTP_PORT: "0",
       SESSIONBUS_ROOT_KEY: TEST_ROOT_KEY,
+      // The listening line is logged at info.
+      SESSIONBUS_LOG_LEVEL: "info",
       ...(options.natsUrl === undefined ? {} : { NATS_URL: options.natsUrl }),
       ...(options.dataDir === undefined ? {} : { SESSIONBUS_DATA_DIR: options.dataDir }),
       ...options.env,
@@ -78,6 +82,8 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
   killOnParentExit(child);
 
   const tail: string[] = [];
+  const stdout: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (line) => stdout.push(line));
   const lineWaiters = new Set<(line: string) => void>();
   let onListening: (url: string) => void = () => {};
   const listening = new Promise<string>((resolve) => {
@@ -89,10 +95,11 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
       for (const waiter of lineWaiters) waiter(line);
-      const match = LISTENING.exec(line);
-      if (match?.[1] === undefined) return;
+      // The broker logs JSON lines; the one whose msg says it listens names its URL.
+      const url = listeningUrl(line);
+      if (url === undefined) return;
       if (options.signalOnListening !== undefined) child.kill(options.signalOnListening);
-      onListening(match[1]);
+      onListening(url);
     });
   }
   const output = () => (tail.length === 0 ? "(no output)" : tail.join("\n"));
@@ -142,6 +149,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       }
     },
     output,
+    stdout: () => stdout,
     nextLine: (pattern, waitMs = START_TIMEOUT_MS) =>
       new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -117,7 +117,7 @@ def _varint(view: memoryview, at: int) -> Tuple[int, int]:
 
 class SessionBusError(Exception):
     """A call the broker (or the connection to it) failed. Branch on ``reason``: the
-    broker's (README, "Errors"), or the status code's name when it sent none, e.g.
+    broker's (docs/api.md, "Errors"), or the status code's name when it sent none, e.g.
     "UNAVAILABLE". ``code`` is the ``grpc.StatusCode``; ``detail`` the whole ErrorDetail
     (None without one). The RpcError is the ``__cause__``."""
 

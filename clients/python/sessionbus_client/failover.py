@@ -44,6 +44,8 @@ RETRIED_METHODS = {
         "ReceiveDeferred",
         "AcceptSession",
         "ListSessions",
+        "PeekSessionState",
+        "ResubmitDeadLetteredMessages",
         "CancelScheduledMessages",
     ),
     "sessionbus.v1.AdminService": (

@@ -1,4 +1,5 @@
 import { deadLetterStreamId, type EntityRecord } from "../../store/entity-record.js";
+import type { SessionRecordFigures } from "../../store/session-records.js";
 import type { Store } from "../../store/store.js";
 import { QuotaExceededError, StoreUnavailableError } from "../errors.js";
 import { layoutOf } from "./entity-resolver.js";
@@ -9,8 +10,55 @@ export interface EntityRuntime {
   deferredMessageCount: number;
   scheduledMessageCount: number;
   deadLetterMessageCount: number;
+  /** Bytes of the entity's messages, its dead-letter queue's and its sessions' states. */
   sizeBytes: number;
+  /** Sessions with a message or a state (0 on entities without sessions). */
+  sessionCount: number;
+  /** Sessions whose lock is held now. */
+  lockedSessionCount: number;
 }
+
+/** What the sessions of an entity add to its figures. */
+export interface SessionFigures {
+  sessionCount: number;
+  lockedSessionCount: number;
+  /** Bytes of the sessions' states, which count towards max_size_bytes. */
+  stateBytes: number;
+}
+
+const NO_SESSIONS: SessionFigures = { sessionCount: 0, lockedSessionCount: 0, stateBytes: 0 };
+
+/**
+ * The sessions of a session-enabled queue or subscription: those with an active message
+ * (one stream-info request, per-subject counts, cached as the stream's figures are) or a
+ * state, the locked ones, and the bytes of their states (every session record read, kept
+ * for a while: the cost grows with the number of sessions).
+ */
+export async function sessionFigures(store: Store, record: EntityRecord): Promise<SessionFigures> {
+  if (!record.settings.requiresSession) return NO_SESSIONS;
+  const [counts, records] = await Promise.all([
+    store.messages.recentSessionMessageCounts(layoutOf(record, false), record.link?.topicStreamId),
+    store.sessions.figures(record.streamId),
+  ]);
+  // Both reads are cached (the same objects until read again): so is what they add up to,
+  // which GetQueue of a busy session queue would otherwise build on every call.
+  const known = summedFigures.get(counts);
+  if (known?.records === records) return known.figures;
+  const sessions = new Set(records.withState);
+  for (const [token, count] of counts) if (count > 0) sessions.add(token);
+  const figures = {
+    sessionCount: sessions.size,
+    lockedSessionCount: records.locked,
+    stateBytes: records.stateBytes,
+  };
+  summedFigures.set(counts, { records, figures });
+  return figures;
+}
+
+const summedFigures = new WeakMap<
+  Map<string, number>,
+  { records: SessionRecordFigures; figures: SessionFigures }
+>();
 
 /**
  * The JetStream side of an entity that holds messages (queue or subscription): its stream
@@ -76,15 +124,18 @@ export async function removeEntityStreams(store: Store, record: EntityRecord): P
  * figures").
  */
 export async function entityRuntime(store: Store, record: EntityRecord): Promise<EntityRuntime> {
-  const [main, dead] = await Promise.all([
+  const [main, dead, sessions] = await Promise.all([
     store.messages.figures(record.streamId, record.link?.topicStreamId),
     store.messages.totals(deadLetterStreamId(record.streamId)),
+    sessionFigures(store, record),
   ]);
   return {
     activeMessageCount: main.messages - main.deferred - main.scheduled,
     deferredMessageCount: main.deferred,
     scheduledMessageCount: main.scheduled,
     deadLetterMessageCount: dead.messages,
-    sizeBytes: main.bytes + dead.bytes,
+    sizeBytes: main.bytes + dead.bytes + sessions.stateBytes,
+    sessionCount: sessions.sessionCount,
+    lockedSessionCount: sessions.lockedSessionCount,
   };
 }

@@ -13,6 +13,9 @@ export class MessageLocks {
   private readonly locks = new Map<string, MessageLock>();
   private readonly settled = new SettledTokens<SettledLock>();
 
+  /** `onExpired`: called for each lock that ran out before its message was settled. */
+  constructor(private readonly onExpired: (lock: MessageLock) => void = () => undefined) {}
+
   add(lock: NewLock): MessageLock {
     const held: MessageLock = { ...lock, token: randomUUID(), settled: false, timer: undefined };
     this.locks.set(held.token, held);
@@ -76,6 +79,7 @@ export class MessageLocks {
   private expire(lock: MessageLock): void {
     this.end(lock);
     this.locks.delete(lock.token);
+    this.onExpired(lock);
   }
 
   private end(lock: MessageLock): void {

@@ -1,6 +1,7 @@
 import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Message, ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Store } from "../../store/store.js";
+import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import { updateWithRetry } from "../entities/registry-update.js";
 import type { SessionHandle } from "../locks/lock-handles.js";
@@ -124,11 +125,13 @@ async function expireAll(
         deadLetter(store, entity, message, {
           reason: TTL_EXPIRED_REASON,
           description: describe(message),
+          cause: "ttl_expired",
         }),
       ),
     );
   }
   await Promise.all(expiring.map((each) => each.remove()));
+  metricsOf(store).expired(entity, expiring.length);
 }
 
 function ownExpiry(entity: ResolvedEntity, message: ReceivedMessage): string {

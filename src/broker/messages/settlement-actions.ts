@@ -2,6 +2,7 @@ import { MessageState, type ReceivedMessage } from "../../../gen/ts/sessionbus/v
 import { deadLetterStreamId } from "../../store/entity-record.js";
 import type { Store } from "../../store/store.js";
 import { activeSubject, deferredSubject } from "../../store/subjects.js";
+import { type DeadLetterCause, metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import { internalPublishId } from "./internal-publish-id.js";
 import { durableCopy, encodeStored } from "./message-codec.js";
@@ -9,6 +10,8 @@ import { durableCopy, encodeStored } from "./message-codec.js";
 export interface DeadLetterInfo {
   reason: string;
   description: string;
+  /** Who or what dead-lettered it, for the metrics (the reason is free text). */
+  cause: DeadLetterCause;
 }
 
 /**
@@ -32,6 +35,7 @@ export async function deadLetter(
   const dlq = deadLetterStreamId(entity.record.streamId);
   // A dead-letter queue never requires sessions: the copy goes to its session-less subject.
   await store.messages.publish(dlq, activeSubject(dlq, undefined), encodeStored(copy));
+  metricsOf(store).deadLettered(entity, info.cause);
 }
 
 /**

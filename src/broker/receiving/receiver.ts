@@ -3,6 +3,7 @@ import type { ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.j
 import type { Delivery } from "../../store/message-streams.js";
 import { PullInterruptedError } from "../../store/pull-errors.js";
 import type { Store } from "../../store/store.js";
+import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { MessageLocks } from "../locks/message-locks.js";
@@ -50,6 +51,7 @@ export async function* receiveMessages(
   let delivered = 0;
   let idleSince = Date.now();
   const { signal } = options;
+  const metrics = metricsOf(store);
   while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
     // Time spent waiting for the client to settle is not idle time (max_wait).
     if (credit.available <= 0) {
@@ -95,6 +97,7 @@ export async function* receiveMessages(
         }
         delivered++;
         idleSince = Date.now();
+        metrics.delivered(entity, 1);
         yield { kind: "message", message };
       }
     } catch (error) {
@@ -123,6 +126,7 @@ async function admit(
   if (delivery.deliveryCount > entity.settings.maxDeliveryCount) {
     await deadLetter(store, entity, message, {
       reason: "MaxDeliveryCountExceeded",
+      cause: "max_delivery_count",
       description: `The message was delivered ${entity.settings.maxDeliveryCount} times without being completed.`,
     });
     await delivery.ack();

@@ -101,6 +101,7 @@ async function activate(store: Store, delivery: TimerDelivery): Promise<void> {
         if (entity.record.kind !== "topic") {
           await deadLetter(store, entity, scheduled, {
             reason: "ScheduledActivationRefused",
+            cause: "activation_refused",
             description: error instanceof Error ? error.message : String(error),
           });
         }

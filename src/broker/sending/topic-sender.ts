@@ -99,6 +99,7 @@ export async function sendToTopic(
           ...routing.sessionIdNull.map((subscription) =>
             deadLetter(store, resolvedFromRecord(subscription), stored, {
               reason: SESSION_ID_NULL_REASON,
+              cause: "session_id_null",
               description: `"${subscription.name}" requires sessions and the message matched its rules without a session id.`,
             }),
           ),

@@ -4,6 +4,7 @@ import type { ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.j
 import type { Delivery } from "../../store/message-streams.js";
 import { isConsumerDeleted, PullInterruptedError } from "../../store/pull-errors.js";
 import type { Store } from "../../store/store.js";
+import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import { isStoreOutage } from "../errors.js";
 import type { SessionHandle } from "../locks/lock-handles.js";
@@ -48,6 +49,7 @@ export async function* receiveSession(
   };
   let delivered = 0;
   let idleSince = Date.now();
+  const metrics = metricsOf(store);
   try {
     while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
       // Waiting for credit must not outlast the lock: a lost lock ends the stream with its error.
@@ -114,6 +116,7 @@ export async function* receiveSession(
             }
             delivered++;
             idleSince = Date.now();
+            metrics.delivered(entity, 1);
             yield { kind: "message", message };
           }
           const voided = admitted.slice(next).filter((a) => a.message !== undefined);
@@ -293,6 +296,7 @@ async function admit(
     } else if (message.deliveryCount > entity.settings.maxDeliveryCount) {
       await deadLetter(store, entity, message, {
         reason: "MaxDeliveryCountExceeded",
+        cause: "max_delivery_count",
         description: `The message was delivered ${entity.settings.maxDeliveryCount} times without being completed.`,
       });
       await delivery.ack();

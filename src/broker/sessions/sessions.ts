@@ -5,6 +5,7 @@ import type { SessionOffer } from "../../store/session-index.js";
 import { INLINE_STATE_MAX_BYTES, type SessionRecord } from "../../store/session-records.js";
 import type { Store } from "../../store/store.js";
 import { sessionToken } from "../../store/subjects.js";
+import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import {
   NotSessionEntityError,
@@ -149,11 +150,42 @@ export class Sessions implements IndexedSessions {
     );
   }
 
-  /** Replaces the state (undefined clears it); the old state stays if anything fails. */
+  /**
+   * The state without the lock (PeekSessionState). A holder may replace it meanwhile and
+   * remove the chunks of the version read: the record is then read again.
+   */
+  async peekState(entity: ResolvedEntity, sessionId: string): Promise<Uint8Array | undefined> {
+    requireSessionEntity(entity);
+    checkSessionId(sessionId, "session_id", entity.address.path);
+    const token = sessionToken(sessionId);
+    for (let attempt = 1; ; attempt++) {
+      const pointer = (await this.store.sessions.read(entity.streamId, token)).record.state;
+      if (!pointer) return undefined;
+      if (pointer.inline !== undefined) return Buffer.from(pointer.inline, "base64");
+      try {
+        return await this.store.sessionState.get(
+          entity.streamId,
+          token,
+          pointer.version,
+          pointer.chunks,
+          pointer.size,
+        );
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /**
+   * Replaces the state (undefined clears it); the old state stays if anything fails.
+   * `checkQuota` runs before a non-empty state is written (states count towards
+   * max_size_bytes).
+   */
   async setState(
     entity: ResolvedEntity,
     ref: SessionRef | undefined,
     state: Uint8Array | undefined,
+    checkQuota: () => Promise<void> = async () => undefined,
   ): Promise<void> {
     const handle = await this.handle(entity, ref);
     const limit = entity.settings.maxSessionStateSizeBytes;
@@ -165,6 +197,7 @@ export class Sessions implements IndexedSessions {
         limit,
       );
     }
+    if (state && state.length > 0) await checkQuota();
     const version = randomUUID().replaceAll("-", "");
     const inline =
       state && state.length <= INLINE_STATE_MAX_BYTES
@@ -223,7 +256,7 @@ export class Sessions implements IndexedSessions {
     const token = sessionToken(ref.sessionId);
     const { record } = await this.store.sessions.read(entity.streamId, token);
     if (record.lock?.token !== ref.lockToken || record.lock.until <= Date.now()) {
-      if (local) await this.forget(local);
+      if (local) await this.lost(local);
       throw new SessionLockLostError(path, ref.sessionId, lockLostWhy(record, ref.lockToken));
     }
     if (local) {
@@ -263,7 +296,7 @@ export class Sessions implements IndexedSessions {
    */
   checkHeld(handle: SessionHandle, record: SessionRecord, fresh = true): void {
     if (holds(handle, record)) return;
-    if (fresh) void this.forget(handle);
+    if (fresh) void this.lost(handle);
     throw new SessionLockLostError(
       handle.entityPath,
       handle.sessionId,
@@ -509,6 +542,14 @@ export class Sessions implements IndexedSessions {
     const next = await this.store.messages.nextActive(handle.layout, 1, { id: handle.sessionId });
     if (next) await this.store.sessionIndex.offer(handle.streamId, handle.token);
     handle.offer?.ack();
+  }
+
+  /** Forgets a lock found lost (expired, or taken by another holder), counting it once. */
+  private async lost(handle: SessionHandle): Promise<void> {
+    if (this.handles.get(handle.lockToken) === handle) {
+      metricsOf(this.store).sessionLockLost(handle.entity, handle.entityPath);
+    }
+    await this.forget(handle);
   }
 
   private async forget(handle: SessionHandle): Promise<void> {

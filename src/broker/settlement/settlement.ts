@@ -3,6 +3,7 @@ import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { MessageState, type ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.js";
 import { Disposition } from "../../../gen/ts/sessionbus/v1/messaging_service_pb.js";
 import type { Store } from "../../store/store.js";
+import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
 import {
   InvalidArgumentError,
@@ -80,9 +81,11 @@ export class Settlement {
     const outcomes = await Promise.allSettled(
       held.map((lock) => this.apply(entity, lock, options)),
     );
+    let done = 0;
     outcomes.forEach((outcome, i) => {
       const lock = held[i] as MessageLock;
       if (outcome.status === "fulfilled") {
+        done++;
         this.locks.settle(lock);
         if (lock.session) {
           lock.session.inflight.delete(lock);
@@ -91,6 +94,7 @@ export class Settlement {
         }
       } else lock.settled = false;
     });
+    this.count(entity, options.disposition, done);
     const failed = outcomes.find((o) => o.status === "rejected");
     if (failed) {
       throw new StoreUnavailableError(`settling messages of "${entity.address.path}"`, {
@@ -119,6 +123,16 @@ export class Settlement {
       session.inflight.delete(lock);
       this.locks.settle(lock);
     }
+    this.count(entity, Disposition.ABANDON, held.length);
+  }
+
+  /** Settled messages for the metrics; dead-letter copies count where they are stored. */
+  private count(entity: ResolvedEntity, disposition: Disposition, settled: number): void {
+    if (settled === 0) return;
+    const metrics = metricsOf(this.store);
+    if (disposition === Disposition.COMPLETE) metrics.completed(entity, settled);
+    else if (disposition === Disposition.ABANDON) metrics.abandoned(entity, settled);
+    else if (disposition === Disposition.DEFER) metrics.deferred(entity, settled);
   }
 
   /** Extends each lock by the entity's lock_duration; returns the new expiry of each. */
@@ -170,6 +184,7 @@ export class Settlement {
     const received: ReceivedMessage[] = [];
     for (const sequence of sequences)
       received.push(await this.lockDeferred(entity, sequence, session));
+    metricsOf(this.store).delivered(entity, received.length);
     return received;
   }
 
@@ -254,6 +269,7 @@ export class Settlement {
       await deadLetter(this.store, entity, lock.message, {
         reason: options.deadLetterReason,
         description: options.deadLetterDescription,
+        cause: "receiver",
       });
     }
     if (lock.target.kind === "active") {

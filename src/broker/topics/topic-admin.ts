@@ -149,6 +149,8 @@ export class TopicAdmin {
       scheduledMessageCount: 0,
       deadLetterMessageCount: 0,
       sizeBytes: 0,
+      sessionCount: 0,
+      lockedSessionCount: 0,
     };
     for (const f of figures) {
       for (const field of Object.keys(runtime) as (keyof EntityRuntime)[]) {

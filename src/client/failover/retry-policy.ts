@@ -43,6 +43,13 @@ export const RETRY_AFTER_BROKEN_CONNECTION: Record<string, AfterBrokenConnection
   GetSessionState: "no",
   SetSessionState: "no",
   ListSessions: "yes",
+  // Reads without the lock.
+  PeekSessionState: "yes",
+  // Made to be repeated: a message the first attempt stored again is dropped as a duplicate
+  // (docs/console.md, the broker RPCs), then its dead-letter copy is removed.
+  ResubmitDeadLetteredMessages: "yes",
+  // A repeat would also remove what was dead-lettered since, and answer another count.
+  PurgeDeadLetteredMessages: "no",
   CancelScheduledMessages: "yes",
   // Would send the request a second time.
   RequestReply: "no",

@@ -86,6 +86,21 @@ class MessagingServiceStub(object):
                 request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsResponse.FromString,
                 )
+        self.PeekSessionState = channel.unary_unary(
+                '/sessionbus.v1.MessagingService/PeekSessionState',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.PeekSessionStateRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.PeekSessionStateResponse.FromString,
+                )
+        self.ResubmitDeadLetteredMessages = channel.unary_unary(
+                '/sessionbus.v1.MessagingService/ResubmitDeadLetteredMessages',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ResubmitDeadLetteredMessagesRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ResubmitDeadLetteredMessagesResponse.FromString,
+                )
+        self.PurgeDeadLetteredMessages = channel.unary_unary(
+                '/sessionbus.v1.MessagingService/PurgeDeadLetteredMessages',
+                request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.PurgeDeadLetteredMessagesRequest.SerializeToString,
+                response_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.PurgeDeadLetteredMessagesResponse.FromString,
+                )
         self.ScheduleMessages = channel.unary_unary(
                 '/sessionbus.v1.MessagingService/ScheduleMessages',
                 request_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ScheduleMessagesRequest.SerializeToString,
@@ -214,6 +229,33 @@ class MessagingServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PeekSessionState(self, request, context):
+        """Reads a session's state without locking the session (as Peek reads messages), for
+        tools such as the web console; a holder of the lock may change it right after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResubmitDeadLetteredMessages(self, request, context):
+        """Moves dead-lettered messages back to the queue or subscription whose dead-letter queue
+        holds them, as new messages (delivery count 1, no dead-letter reason). Each message is
+        stored in the entity under an id derived from its dead-letter sequence number before it
+        is deleted from the dead-letter queue, so a call repeated after one that failed half-way
+        (the broker died, the store was unavailable) stores no second copy and loses none, when
+        it is repeated within the entity's duplicate window (at least 2 minutes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeDeadLetteredMessages(self, request, context):
+        """Removes every message of a queue's or subscription's dead-letter queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ScheduleMessages(self, request, context):
         """Stores messages that become receivable at scheduled_enqueue_time; they are peekable
         with state MESSAGE_STATE_SCHEDULED until then.
@@ -312,6 +354,21 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.ListSessions,
                     request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsRequest.FromString,
                     response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'PeekSessionState': grpc.unary_unary_rpc_method_handler(
+                    servicer.PeekSessionState,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.PeekSessionStateRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.PeekSessionStateResponse.SerializeToString,
+            ),
+            'ResubmitDeadLetteredMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResubmitDeadLetteredMessages,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.ResubmitDeadLetteredMessagesRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.ResubmitDeadLetteredMessagesResponse.SerializeToString,
+            ),
+            'PurgeDeadLetteredMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeDeadLetteredMessages,
+                    request_deserializer=sessionbus_dot_v1_dot_messaging__service__pb2.PurgeDeadLetteredMessagesRequest.FromString,
+                    response_serializer=sessionbus_dot_v1_dot_messaging__service__pb2.PurgeDeadLetteredMessagesResponse.SerializeToString,
             ),
             'ScheduleMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.ScheduleMessages,
@@ -575,6 +632,57 @@ class MessagingService(object):
         return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/ListSessions',
             sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsRequest.SerializeToString,
             sessionbus_dot_v1_dot_messaging__service__pb2.ListSessionsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PeekSessionState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/PeekSessionState',
+            sessionbus_dot_v1_dot_messaging__service__pb2.PeekSessionStateRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.PeekSessionStateResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResubmitDeadLetteredMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/ResubmitDeadLetteredMessages',
+            sessionbus_dot_v1_dot_messaging__service__pb2.ResubmitDeadLetteredMessagesRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.ResubmitDeadLetteredMessagesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PurgeDeadLetteredMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sessionbus.v1.MessagingService/PurgeDeadLetteredMessages',
+            sessionbus_dot_v1_dot_messaging__service__pb2.PurgeDeadLetteredMessagesRequest.SerializeToString,
+            sessionbus_dot_v1_dot_messaging__service__pb2.PurgeDeadLetteredMessagesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessionbus/v1/messaging_service.proto.
  */
 export const file_sessionbus_v1_messaging_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJMCgtTZW5kUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSI6CgxTZW5kUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdCJMCgpTZW5kUmVzdWx0EhcKD3NlcXVlbmNlX251bWJlchgBIAEoAxISCgptZXNzYWdlX2lkGAIgASgJEhEKCWR1cGxpY2F0ZRgDIAEoCCJ+CgtQZWVrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIcChRmcm9tX3NlcXVlbmNlX251bWJlchgCIAEoAxIUCgxtYXhfbWVzc2FnZXMYAyABKAUSFwoKc2Vzc2lvbl9pZBgEIAEoCUgAiAEBQg0KC19zZXNzaW9uX2lkIkAKDFBlZWtSZXNwb25zZRIwCghtZXNzYWdlcxgBIAMoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlIuIBChRSZWNlaXZlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIwCgxyZWNlaXZlX21vZGUYAiABKA4yGi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVNb2RlEhAKCHByZWZldGNoGAMgASgFEhQKDG1heF9tZXNzYWdlcxgEIAEoBRIrCghtYXhfd2FpdBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiKIAQoVUmVjZWl2ZVN0cmVhbVJlc3BvbnNlEjEKB21lc3NhZ2UYASABKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZUgAEjMKCHJlY2FsbGVkGAIgASgLMh8uc2Vzc2lvbmJ1cy52MS5NZXNzYWdlc1JlY2FsbGVkSABCBwoFZXZlbnQiJwoQTWVzc2FnZXNSZWNhbGxlZBITCgtsb2NrX3Rva2VucxgBIAMoCSLXAQoNU2V0dGxlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhAKDlNldHRsZVJlc3BvbnNlIlIKEVNlbmRTdHJlYW1SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEigKCG1lc3NhZ2VzGAIgAygLMhYuc2Vzc2lvbmJ1cy52MS5NZXNzYWdlImoKElNlbmRTdHJlYW1SZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzdWx0EigKBWVycm9yGAIgASgLMhkuc2Vzc2lvbmJ1cy52MS5GcmFtZUVycm9yIt0BChNTZXR0bGVTdHJlYW1SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhMKC2xvY2tfdG9rZW5zGAIgAygJEi8KC2Rpc3Bvc2l0aW9uGAMgASgOMhouc2Vzc2lvbmJ1cy52MS5EaXNwb3NpdGlvbhIaChJkZWFkX2xldHRlcl9yZWFzb24YBCABKAkSHwoXZGVhZF9sZXR0ZXJfZGVzY3JpcHRpb24YBSABKAkSLgoHc2Vzc2lvbhgGIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiQAoUU2V0dGxlU3RyZWFtUmVzcG9uc2USKAoFZXJyb3IYASABKAsyGS5zZXNzaW9uYnVzLnYxLkZyYW1lRXJyb3IiVwoKRnJhbWVFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSKgoGZGV0YWlsGAMgASgLMhouc2Vzc2lvbmJ1cy52MS5FcnJvckRldGFpbCJDChdSZW5ld01lc3NhZ2VMb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCSJMChhSZW5ld01lc3NhZ2VMb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ3ChZSZWNlaXZlRGVmZXJyZWRSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhgKEHNlcXVlbmNlX251bWJlcnMYAiADKAMSLgoHc2Vzc2lvbhgDIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiSwoXUmVjZWl2ZURlZmVycmVkUmVzcG9uc2USMAoIbWVzc2FnZXMYASADKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZSKUAQoXU2NoZWR1bGVNZXNzYWdlc1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSKAoIbWVzc2FnZXMYAiADKAsyFi5zZXNzaW9uYnVzLnYxLk1lc3NhZ2USOgoWc2NoZWR1bGVkX2VucXVldWVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNAoYU2NoZWR1bGVNZXNzYWdlc1Jlc3BvbnNlEhgKEHNlcXVlbmNlX251bWJlcnMYASADKAMiTwoeQ2FuY2VsU2NoZWR1bGVkTWVzc2FnZXNSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEhgKEHNlcXVlbmNlX251bWJlcnMYAiADKAMiIQofQ2FuY2VsU2NoZWR1bGVkTWVzc2FnZXNSZXNwb25zZSKmAQoTUmVxdWVzdFJlcGx5UmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuc2Vzc2lvbmJ1cy52MS5NZXNzYWdlEhAKCHJlcGx5X3RvGAMgASgJEhMKC2luc3RhbmNlX2lkGAQgASgJEioKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iggEKFFJlcXVlc3RSZXBseVJlc3BvbnNlEi0KBXJlcGx5GAEgASgLMh4uc2Vzc2lvbmJ1cy52MS5SZWNlaXZlZE1lc3NhZ2USHwoXcmVxdWVzdF9zZXF1ZW5jZV9udW1iZXIYAiABKAMSGgoScmVxdWVzdF9tZXNzYWdlX2lkGAMgASgJKmwKC1JlY2VpdmVNb2RlEhwKGFJFQ0VJVkVfTU9ERV9VTlNQRUNJRklFRBAAEhoKFlJFQ0VJVkVfTU9ERV9QRUVLX0xPQ0sQARIjCh9SRUNFSVZFX01PREVfUkVDRUlWRV9BTkRfREVMRVRFEAIqkQEKC0Rpc3Bvc2l0aW9uEhsKF0RJU1BPU0lUSU9OX1VOU1BFQ0lGSUVEEAASGAoURElTUE9TSVRJT05fQ09NUExFVEUQARIXChNESVNQT1NJVElPTl9BQkFORE9OEAISGwoXRElTUE9TSVRJT05fREVBRF9MRVRURVIQAxIVChFESVNQT1NJVElPTl9ERUZFUhAEMqMMChBNZXNzYWdpbmdTZXJ2aWNlEj8KBFNlbmQSGi5zZXNzaW9uYnVzLnYxLlNlbmRSZXF1ZXN0Ghsuc2Vzc2lvbmJ1cy52MS5TZW5kUmVzcG9uc2USPwoEUGVlaxIaLnNlc3Npb25idXMudjEuUGVla1JlcXVlc3QaGy5zZXNzaW9uYnVzLnYxLlBlZWtSZXNwb25zZRJcCg1SZWNlaXZlU3RyZWFtEiMuc2Vzc2lvbmJ1cy52MS5SZWNlaXZlU3RyZWFtUmVxdWVzdBokLnNlc3Npb25idXMudjEuUmVjZWl2ZVN0cmVhbVJlc3BvbnNlMAESRQoGU2V0dGxlEhwuc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXF1ZXN0Gh0uc2Vzc2lvbmJ1cy52MS5TZXR0bGVSZXNwb25zZRJVCgpTZW5kU3RyZWFtEiAuc2Vzc2lvbmJ1cy52MS5TZW5kU3RyZWFtUmVxdWVzdBohLnNlc3Npb25idXMudjEuU2VuZFN0cmVhbVJlc3BvbnNlKAEwARJbCgxTZXR0bGVTdHJlYW0SIi5zZXNzaW9uYnVzLnYxLlNldHRsZVN0cmVhbVJlcXVlc3QaIy5zZXNzaW9uYnVzLnYxLlNldHRsZVN0cmVhbVJlc3BvbnNlKAEwARJjChBSZW5ld01lc3NhZ2VMb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld01lc3NhZ2VMb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdNZXNzYWdlTG9ja1Jlc3BvbnNlEmAKD1JlY2VpdmVEZWZlcnJlZBIlLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVxdWVzdBomLnNlc3Npb25idXMudjEuUmVjZWl2ZURlZmVycmVkUmVzcG9uc2USWgoNQWNjZXB0U2Vzc2lvbhIjLnNlc3Npb25idXMudjEuQWNjZXB0U2Vzc2lvblJlcXVlc3QaJC5zZXNzaW9uYnVzLnYxLkFjY2VwdFNlc3Npb25SZXNwb25zZRJjChBSZW5ld1Nlc3Npb25Mb2NrEiYuc2Vzc2lvbmJ1cy52MS5SZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBonLnNlc3Npb25idXMudjEuUmVuZXdTZXNzaW9uTG9ja1Jlc3BvbnNlElcKDENsb3NlU2Vzc2lvbhIiLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVxdWVzdBojLnNlc3Npb25idXMudjEuQ2xvc2VTZXNzaW9uUmVzcG9uc2USYAoPR2V0U2Vzc2lvblN0YXRlEiUuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5HZXRTZXNzaW9uU3RhdGVSZXNwb25zZRJgCg9TZXRTZXNzaW9uU3RhdGUSJS5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLlNldFNlc3Npb25TdGF0ZVJlc3BvbnNlElcKDExpc3RTZXNzaW9ucxIiLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBojLnNlc3Npb25idXMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USYwoQU2NoZWR1bGVNZXNzYWdlcxImLnNlc3Npb25idXMudjEuU2NoZWR1bGVNZXNzYWdlc1JlcXVlc3QaJy5zZXNzaW9uYnVzLnYxLlNjaGVkdWxlTWVzc2FnZXNSZXNwb25zZRJ4ChdDYW5jZWxTY2hlZHVsZWRNZXNzYWdlcxItLnNlc3Npb25idXMudjEuQ2FuY2VsU2NoZWR1bGVkTWVzc2FnZXNSZXF1ZXN0Gi4uc2Vzc2lvbmJ1cy52MS5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1Jlc3BvbnNlElcKDFJlcXVlc3RSZXBseRIiLnNlc3Npb25idXMudjEuUmVxdWVzdFJlcGx5UmVxdWVzdBojLnNlc3Npb25idXMudjEuUmVxdWVzdFJlcGx5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_error_detail, file_sessionbus_v1_message]);
+  fileDesc("CiVzZXNzaW9uYnVzL3YxL21lc3NhZ2luZ19zZXJ2aWNlLnByb3RvEg1zZXNzaW9uYnVzLnYxIjgKDlNlc3Npb25Mb2NrUmVmEhIKCnNlc3Npb25faWQYASABKAkSEgoKbG9ja190b2tlbhgCIAEoCSJnCgtTZXNzaW9uTG9jaxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmxvY2tfdG9rZW4YAiABKAkSMAoMbG9ja2VkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKAAQoUQWNjZXB0U2Vzc2lvblJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSFwoKc2Vzc2lvbl9pZBgCIAEoCUgAiAEBEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC19zZXNzaW9uX2lkIkQKFUFjY2VwdFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhouc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9jayJeChdSZW5ld1Nlc3Npb25Mb2NrUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiJMChhSZW5ld1Nlc3Npb25Mb2NrUmVzcG9uc2USMAoMbG9ja2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJaChNDbG9zZVNlc3Npb25SZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEi4KB3Nlc3Npb24YAiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIhYKFENsb3NlU2Vzc2lvblJlc3BvbnNlIl0KFkdldFNlc3Npb25TdGF0ZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSLgoHc2Vzc2lvbhgCIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiNwoXR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USEgoFc3RhdGUYASABKAxIAIgBAUIICgZfc3RhdGUiewoWU2V0U2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIuCgdzZXNzaW9uGAIgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZhISCgVzdGF0ZRgDIAEoDEgAiAEBQggKBl9zdGF0ZSIZChdTZXRTZXNzaW9uU3RhdGVSZXNwb25zZSKKAQoTTGlzdFNlc3Npb25zUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRI3ChNzdGF0ZV9jaGFuZ2VkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLnNlc3Npb25idXMudjEuU2Vzc2lvbkluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIscBCgtTZXNzaW9uSW5mbxISCgpzZXNzaW9uX2lkGAEgASgJEhUKDW1lc3NhZ2VfY291bnQYAiABKAMSDgoGbG9ja2VkGAMgASgIEjAKDGxvY2tlZF91bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc3RhdGVfc2l6ZV9ieXRlcxgFIAEoAxIxCg1sYXN0X2FjdGl2aXR5GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChdQZWVrU2Vzc2lvblN0YXRlUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJIjgKGFBlZWtTZXNzaW9uU3RhdGVSZXNwb25zZRISCgVzdGF0ZRgBIAEoDEgAiAEBQggKBl9zdGF0ZSJUCiNSZXN1Ym1pdERlYWRMZXR0ZXJlZE1lc3NhZ2VzUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIYChBzZXF1ZW5jZV9udW1iZXJzGAIgAygDIlYKJFJlc3VibWl0RGVhZExldHRlcmVkTWVzc2FnZXNSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uc2Vzc2lvbmJ1cy52MS5SZXN1Ym1pdFJlc3VsdCJjCg5SZXN1Ym1pdFJlc3VsdBIXCg9zZXF1ZW5jZV9udW1iZXIYASABKAMSEwoLcmVzdWJtaXR0ZWQYAiABKAgSIwobcmVzdWJtaXR0ZWRfc2VxdWVuY2VfbnVtYmVyGAMgASgDIjcKIFB1cmdlRGVhZExldHRlcmVkTWVzc2FnZXNSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJIjkKIVB1cmdlRGVhZExldHRlcmVkTWVzc2FnZXNSZXNwb25zZRIUCgxwdXJnZWRfY291bnQYASABKAMiTAoLU2VuZFJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSKAoIbWVzc2FnZXMYAiADKAsyFi5zZXNzaW9uYnVzLnYxLk1lc3NhZ2UiOgoMU2VuZFJlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5zZXNzaW9uYnVzLnYxLlNlbmRSZXN1bHQiTAoKU2VuZFJlc3VsdBIXCg9zZXF1ZW5jZV9udW1iZXIYASABKAMSEgoKbWVzc2FnZV9pZBgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgifgoLUGVla1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSHAoUZnJvbV9zZXF1ZW5jZV9udW1iZXIYAiABKAMSFAoMbWF4X21lc3NhZ2VzGAMgASgFEhcKCnNlc3Npb25faWQYBCABKAlIAIgBAUINCgtfc2Vzc2lvbl9pZCJACgxQZWVrUmVzcG9uc2USMAoIbWVzc2FnZXMYASADKAsyHi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVkTWVzc2FnZSLiAQoUUmVjZWl2ZVN0cmVhbVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSMAoMcmVjZWl2ZV9tb2RlGAIgASgOMhouc2Vzc2lvbmJ1cy52MS5SZWNlaXZlTW9kZRIQCghwcmVmZXRjaBgDIAEoBRIUCgxtYXhfbWVzc2FnZXMYBCABKAUSKwoIbWF4X3dhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoHc2Vzc2lvbhgGIAEoCzIdLnNlc3Npb25idXMudjEuU2Vzc2lvbkxvY2tSZWYiiAEKFVJlY2VpdmVTdHJlYW1SZXNwb25zZRIxCgdtZXNzYWdlGAEgASgLMh4uc2Vzc2lvbmJ1cy52MS5SZWNlaXZlZE1lc3NhZ2VIABIzCghyZWNhbGxlZBgCIAEoCzIfLnNlc3Npb25idXMudjEuTWVzc2FnZXNSZWNhbGxlZEgAQgcKBWV2ZW50IicKEE1lc3NhZ2VzUmVjYWxsZWQSEwoLbG9ja190b2tlbnMYASADKAki1wEKDVNldHRsZVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSEwoLbG9ja190b2tlbnMYAiADKAkSLwoLZGlzcG9zaXRpb24YAyABKA4yGi5zZXNzaW9uYnVzLnYxLkRpc3Bvc2l0aW9uEhoKEmRlYWRfbGV0dGVyX3JlYXNvbhgEIAEoCRIfChdkZWFkX2xldHRlcl9kZXNjcmlwdGlvbhgFIAEoCRIuCgdzZXNzaW9uGAYgASgLMh0uc2Vzc2lvbmJ1cy52MS5TZXNzaW9uTG9ja1JlZiIQCg5TZXR0bGVSZXNwb25zZSJSChFTZW5kU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZSJqChJTZW5kU3RyZWFtUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlc3Npb25idXMudjEuU2VuZFJlc3VsdBIoCgVlcnJvchgCIAEoCzIZLnNlc3Npb25idXMudjEuRnJhbWVFcnJvciLdAQoTU2V0dGxlU3RyZWFtUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRITCgtsb2NrX3Rva2VucxgCIAMoCRIvCgtkaXNwb3NpdGlvbhgDIAEoDjIaLnNlc3Npb25idXMudjEuRGlzcG9zaXRpb24SGgoSZGVhZF9sZXR0ZXJfcmVhc29uGAQgASgJEh8KF2RlYWRfbGV0dGVyX2Rlc2NyaXB0aW9uGAUgASgJEi4KB3Nlc3Npb24YBiABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIkAKFFNldHRsZVN0cmVhbVJlc3BvbnNlEigKBWVycm9yGAEgASgLMhkuc2Vzc2lvbmJ1cy52MS5GcmFtZUVycm9yIlcKCkZyYW1lRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEioKBmRldGFpbBgDIAEoCzIaLnNlc3Npb25idXMudjEuRXJyb3JEZXRhaWwiQwoXUmVuZXdNZXNzYWdlTG9ja1JlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSEwoLbG9ja190b2tlbnMYAiADKAkiTAoYUmVuZXdNZXNzYWdlTG9ja1Jlc3BvbnNlEjAKDGxvY2tlZF91bnRpbBgBIAMoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidwoWUmVjZWl2ZURlZmVycmVkUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIYChBzZXF1ZW5jZV9udW1iZXJzGAIgAygDEi4KB3Nlc3Npb24YAyABKAsyHS5zZXNzaW9uYnVzLnYxLlNlc3Npb25Mb2NrUmVmIksKF1JlY2VpdmVEZWZlcnJlZFJlc3BvbnNlEjAKCG1lc3NhZ2VzGAEgAygLMh4uc2Vzc2lvbmJ1cy52MS5SZWNlaXZlZE1lc3NhZ2UilAEKF1NjaGVkdWxlTWVzc2FnZXNSZXF1ZXN0EhMKC2VudGl0eV9wYXRoGAEgASgJEigKCG1lc3NhZ2VzGAIgAygLMhYuc2Vzc2lvbmJ1cy52MS5NZXNzYWdlEjoKFnNjaGVkdWxlZF9lbnF1ZXVlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjQKGFNjaGVkdWxlTWVzc2FnZXNSZXNwb25zZRIYChBzZXF1ZW5jZV9udW1iZXJzGAEgAygDIk8KHkNhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzUmVxdWVzdBITCgtlbnRpdHlfcGF0aBgBIAEoCRIYChBzZXF1ZW5jZV9udW1iZXJzGAIgAygDIiEKH0NhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzUmVzcG9uc2UipgEKE1JlcXVlc3RSZXBseVJlcXVlc3QSEwoLZW50aXR5X3BhdGgYASABKAkSJwoHcmVxdWVzdBgCIAEoCzIWLnNlc3Npb25idXMudjEuTWVzc2FnZRIQCghyZXBseV90bxgDIAEoCRITCgtpbnN0YW5jZV9pZBgEIAEoCRIqCgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIoIBChRSZXF1ZXN0UmVwbHlSZXNwb25zZRItCgVyZXBseRgBIAEoCzIeLnNlc3Npb25idXMudjEuUmVjZWl2ZWRNZXNzYWdlEh8KF3JlcXVlc3Rfc2VxdWVuY2VfbnVtYmVyGAIgASgDEhoKEnJlcXVlc3RfbWVzc2FnZV9pZBgDIAEoCSpsCgtSZWNlaXZlTW9kZRIcChhSRUNFSVZFX01PREVfVU5TUEVDSUZJRUQQABIaChZSRUNFSVZFX01PREVfUEVFS19MT0NLEAESIwofUkVDRUlWRV9NT0RFX1JFQ0VJVkVfQU5EX0RFTEVURRACKpEBCgtEaXNwb3NpdGlvbhIbChdESVNQT1NJVElPTl9VTlNQRUNJRklFRBAAEhgKFERJU1BPU0lUSU9OX0NPTVBMRVRFEAESFwoTRElTUE9TSVRJT05fQUJBTkRPThACEhsKF0RJU1BPU0lUSU9OX0RFQURfTEVUVEVSEAMSFQoRRElTUE9TSVRJT05fREVGRVIQBDKSDwoQTWVzc2FnaW5nU2VydmljZRI/CgRTZW5kEhouc2Vzc2lvbmJ1cy52MS5TZW5kUmVxdWVzdBobLnNlc3Npb25idXMudjEuU2VuZFJlc3BvbnNlEj8KBFBlZWsSGi5zZXNzaW9uYnVzLnYxLlBlZWtSZXF1ZXN0Ghsuc2Vzc2lvbmJ1cy52MS5QZWVrUmVzcG9uc2USXAoNUmVjZWl2ZVN0cmVhbRIjLnNlc3Npb25idXMudjEuUmVjZWl2ZVN0cmVhbVJlcXVlc3QaJC5zZXNzaW9uYnVzLnYxLlJlY2VpdmVTdHJlYW1SZXNwb25zZTABEkUKBlNldHRsZRIcLnNlc3Npb25idXMudjEuU2V0dGxlUmVxdWVzdBodLnNlc3Npb25idXMudjEuU2V0dGxlUmVzcG9uc2USVQoKU2VuZFN0cmVhbRIgLnNlc3Npb25idXMudjEuU2VuZFN0cmVhbVJlcXVlc3QaIS5zZXNzaW9uYnVzLnYxLlNlbmRTdHJlYW1SZXNwb25zZSgBMAESWwoMU2V0dGxlU3RyZWFtEiIuc2Vzc2lvbmJ1cy52MS5TZXR0bGVTdHJlYW1SZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5TZXR0bGVTdHJlYW1SZXNwb25zZSgBMAESYwoQUmVuZXdNZXNzYWdlTG9jaxImLnNlc3Npb25idXMudjEuUmVuZXdNZXNzYWdlTG9ja1JlcXVlc3QaJy5zZXNzaW9uYnVzLnYxLlJlbmV3TWVzc2FnZUxvY2tSZXNwb25zZRJgCg9SZWNlaXZlRGVmZXJyZWQSJS5zZXNzaW9uYnVzLnYxLlJlY2VpdmVEZWZlcnJlZFJlcXVlc3QaJi5zZXNzaW9uYnVzLnYxLlJlY2VpdmVEZWZlcnJlZFJlc3BvbnNlEloKDUFjY2VwdFNlc3Npb24SIy5zZXNzaW9uYnVzLnYxLkFjY2VwdFNlc3Npb25SZXF1ZXN0GiQuc2Vzc2lvbmJ1cy52MS5BY2NlcHRTZXNzaW9uUmVzcG9uc2USYwoQUmVuZXdTZXNzaW9uTG9jaxImLnNlc3Npb25idXMudjEuUmVuZXdTZXNzaW9uTG9ja1JlcXVlc3QaJy5zZXNzaW9uYnVzLnYxLlJlbmV3U2Vzc2lvbkxvY2tSZXNwb25zZRJXCgxDbG9zZVNlc3Npb24SIi5zZXNzaW9uYnVzLnYxLkNsb3NlU2Vzc2lvblJlcXVlc3QaIy5zZXNzaW9uYnVzLnYxLkNsb3NlU2Vzc2lvblJlc3BvbnNlEmAKD0dldFNlc3Npb25TdGF0ZRIlLnNlc3Npb25idXMudjEuR2V0U2Vzc2lvblN0YXRlUmVxdWVzdBomLnNlc3Npb25idXMudjEuR2V0U2Vzc2lvblN0YXRlUmVzcG9uc2USYAoPU2V0U2Vzc2lvblN0YXRlEiUuc2Vzc2lvbmJ1cy52MS5TZXRTZXNzaW9uU3RhdGVSZXF1ZXN0GiYuc2Vzc2lvbmJ1cy52MS5TZXRTZXNzaW9uU3RhdGVSZXNwb25zZRJXCgxMaXN0U2Vzc2lvbnMSIi5zZXNzaW9uYnVzLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIy5zZXNzaW9uYnVzLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEmMKEFBlZWtTZXNzaW9uU3RhdGUSJi5zZXNzaW9uYnVzLnYxLlBlZWtTZXNzaW9uU3RhdGVSZXF1ZXN0Gicuc2Vzc2lvbmJ1cy52MS5QZWVrU2Vzc2lvblN0YXRlUmVzcG9uc2UShwEKHFJlc3VibWl0RGVhZExldHRlcmVkTWVzc2FnZXMSMi5zZXNzaW9uYnVzLnYxLlJlc3VibWl0RGVhZExldHRlcmVkTWVzc2FnZXNSZXF1ZXN0GjMuc2Vzc2lvbmJ1cy52MS5SZXN1Ym1pdERlYWRMZXR0ZXJlZE1lc3NhZ2VzUmVzcG9uc2USfgoZUHVyZ2VEZWFkTGV0dGVyZWRNZXNzYWdlcxIvLnNlc3Npb25idXMudjEuUHVyZ2VEZWFkTGV0dGVyZWRNZXNzYWdlc1JlcXVlc3QaMC5zZXNzaW9uYnVzLnYxLlB1cmdlRGVhZExldHRlcmVkTWVzc2FnZXNSZXNwb25zZRJjChBTY2hlZHVsZU1lc3NhZ2VzEiYuc2Vzc2lvbmJ1cy52MS5TY2hlZHVsZU1lc3NhZ2VzUmVxdWVzdBonLnNlc3Npb25idXMudjEuU2NoZWR1bGVNZXNzYWdlc1Jlc3BvbnNlEngKF0NhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzEi0uc2Vzc2lvbmJ1cy52MS5DYW5jZWxTY2hlZHVsZWRNZXNzYWdlc1JlcXVlc3QaLi5zZXNzaW9uYnVzLnYxLkNhbmNlbFNjaGVkdWxlZE1lc3NhZ2VzUmVzcG9uc2USVwoMUmVxdWVzdFJlcGx5EiIuc2Vzc2lvbmJ1cy52MS5SZXF1ZXN0UmVwbHlSZXF1ZXN0GiMuc2Vzc2lvbmJ1cy52MS5SZXF1ZXN0UmVwbHlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sessionbus_v1_error_detail, file_sessionbus_v1_message]);
 
 /**
  * Names a session lock held by the caller: the session and the token AcceptSession gave.
@@ -389,6 +389,166 @@ export const SessionInfoSchema: GenMessage<SessionInfo> = /*@__PURE__*/
   messageDesc(file_sessionbus_v1_messaging_service, 14);
 
 /**
+ * @generated from message sessionbus.v1.PeekSessionStateRequest
+ */
+export type PeekSessionStateRequest = Message<"sessionbus.v1.PeekSessionStateRequest"> & {
+  /**
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.PeekSessionStateRequest.
+ * Use `create(PeekSessionStateRequestSchema)` to create a new message.
+ */
+export const PeekSessionStateRequestSchema: GenMessage<PeekSessionStateRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 15);
+
+/**
+ * @generated from message sessionbus.v1.PeekSessionStateResponse
+ */
+export type PeekSessionStateResponse = Message<"sessionbus.v1.PeekSessionStateResponse"> & {
+  /**
+   * Unset when the session has no state (never set, or cleared).
+   *
+   * @generated from field: optional bytes state = 1;
+   */
+  state?: Uint8Array | undefined;
+};
+
+/**
+ * Describes the message sessionbus.v1.PeekSessionStateResponse.
+ * Use `create(PeekSessionStateResponseSchema)` to create a new message.
+ */
+export const PeekSessionStateResponseSchema: GenMessage<PeekSessionStateResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 16);
+
+/**
+ * @generated from message sessionbus.v1.ResubmitDeadLetteredMessagesRequest
+ */
+export type ResubmitDeadLetteredMessagesRequest = Message<"sessionbus.v1.ResubmitDeadLetteredMessagesRequest"> & {
+  /**
+   * The queue or subscription ("orders", "events/subscriptions/audit"), not its
+   * "$deadletterqueue" path.
+   *
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+
+  /**
+   * Sequence numbers in the dead-letter queue (as Peek of "<entity_path>/$deadletterqueue"
+   * shows them). 1 to 250.
+   *
+   * @generated from field: repeated int64 sequence_numbers = 2;
+   */
+  sequenceNumbers: bigint[];
+};
+
+/**
+ * Describes the message sessionbus.v1.ResubmitDeadLetteredMessagesRequest.
+ * Use `create(ResubmitDeadLetteredMessagesRequestSchema)` to create a new message.
+ */
+export const ResubmitDeadLetteredMessagesRequestSchema: GenMessage<ResubmitDeadLetteredMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 17);
+
+/**
+ * @generated from message sessionbus.v1.ResubmitDeadLetteredMessagesResponse
+ */
+export type ResubmitDeadLetteredMessagesResponse = Message<"sessionbus.v1.ResubmitDeadLetteredMessagesResponse"> & {
+  /**
+   * One per requested sequence number, in request order.
+   *
+   * @generated from field: repeated sessionbus.v1.ResubmitResult results = 1;
+   */
+  results: ResubmitResult[];
+};
+
+/**
+ * Describes the message sessionbus.v1.ResubmitDeadLetteredMessagesResponse.
+ * Use `create(ResubmitDeadLetteredMessagesResponseSchema)` to create a new message.
+ */
+export const ResubmitDeadLetteredMessagesResponseSchema: GenMessage<ResubmitDeadLetteredMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 18);
+
+/**
+ * @generated from message sessionbus.v1.ResubmitResult
+ */
+export type ResubmitResult = Message<"sessionbus.v1.ResubmitResult"> & {
+  /**
+   * The message's sequence number in the dead-letter queue.
+   *
+   * @generated from field: int64 sequence_number = 1;
+   */
+  sequenceNumber: bigint;
+
+  /**
+   * False when the dead-letter queue holds no such message (never, or no longer: resubmitted
+   * or purged before).
+   *
+   * @generated from field: bool resubmitted = 2;
+   */
+  resubmitted: boolean;
+
+  /**
+   * The message's sequence number in the entity, when resubmitted.
+   *
+   * @generated from field: int64 resubmitted_sequence_number = 3;
+   */
+  resubmittedSequenceNumber: bigint;
+};
+
+/**
+ * Describes the message sessionbus.v1.ResubmitResult.
+ * Use `create(ResubmitResultSchema)` to create a new message.
+ */
+export const ResubmitResultSchema: GenMessage<ResubmitResult> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 19);
+
+/**
+ * @generated from message sessionbus.v1.PurgeDeadLetteredMessagesRequest
+ */
+export type PurgeDeadLetteredMessagesRequest = Message<"sessionbus.v1.PurgeDeadLetteredMessagesRequest"> & {
+  /**
+   * The queue or subscription, not its "$deadletterqueue" path.
+   *
+   * @generated from field: string entity_path = 1;
+   */
+  entityPath: string;
+};
+
+/**
+ * Describes the message sessionbus.v1.PurgeDeadLetteredMessagesRequest.
+ * Use `create(PurgeDeadLetteredMessagesRequestSchema)` to create a new message.
+ */
+export const PurgeDeadLetteredMessagesRequestSchema: GenMessage<PurgeDeadLetteredMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 20);
+
+/**
+ * @generated from message sessionbus.v1.PurgeDeadLetteredMessagesResponse
+ */
+export type PurgeDeadLetteredMessagesResponse = Message<"sessionbus.v1.PurgeDeadLetteredMessagesResponse"> & {
+  /**
+   * How many messages were removed.
+   *
+   * @generated from field: int64 purged_count = 1;
+   */
+  purgedCount: bigint;
+};
+
+/**
+ * Describes the message sessionbus.v1.PurgeDeadLetteredMessagesResponse.
+ * Use `create(PurgeDeadLetteredMessagesResponseSchema)` to create a new message.
+ */
+export const PurgeDeadLetteredMessagesResponseSchema: GenMessage<PurgeDeadLetteredMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_sessionbus_v1_messaging_service, 21);
+
+/**
  * @generated from message sessionbus.v1.SendRequest
  */
 export type SendRequest = Message<"sessionbus.v1.SendRequest"> & {
@@ -410,7 +570,7 @@ export type SendRequest = Message<"sessionbus.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 15);
+  messageDesc(file_sessionbus_v1_messaging_service, 22);
 
 /**
  * @generated from message sessionbus.v1.SendResponse
@@ -429,7 +589,7 @@ export type SendResponse = Message<"sessionbus.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 16);
+  messageDesc(file_sessionbus_v1_messaging_service, 23);
 
 /**
  * @generated from message sessionbus.v1.SendResult
@@ -461,7 +621,7 @@ export type SendResult = Message<"sessionbus.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 17);
+  messageDesc(file_sessionbus_v1_messaging_service, 24);
 
 /**
  * @generated from message sessionbus.v1.PeekRequest
@@ -499,7 +659,7 @@ export type PeekRequest = Message<"sessionbus.v1.PeekRequest"> & {
  * Use `create(PeekRequestSchema)` to create a new message.
  */
 export const PeekRequestSchema: GenMessage<PeekRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 18);
+  messageDesc(file_sessionbus_v1_messaging_service, 25);
 
 /**
  * @generated from message sessionbus.v1.PeekResponse
@@ -518,7 +678,7 @@ export type PeekResponse = Message<"sessionbus.v1.PeekResponse"> & {
  * Use `create(PeekResponseSchema)` to create a new message.
  */
 export const PeekResponseSchema: GenMessage<PeekResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 19);
+  messageDesc(file_sessionbus_v1_messaging_service, 26);
 
 /**
  * @generated from message sessionbus.v1.ReceiveStreamRequest
@@ -569,7 +729,7 @@ export type ReceiveStreamRequest = Message<"sessionbus.v1.ReceiveStreamRequest">
  * Use `create(ReceiveStreamRequestSchema)` to create a new message.
  */
 export const ReceiveStreamRequestSchema: GenMessage<ReceiveStreamRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 20);
+  messageDesc(file_sessionbus_v1_messaging_service, 27);
 
 /**
  * @generated from message sessionbus.v1.ReceiveStreamResponse
@@ -603,7 +763,7 @@ export type ReceiveStreamResponse = Message<"sessionbus.v1.ReceiveStreamResponse
  * Use `create(ReceiveStreamResponseSchema)` to create a new message.
  */
 export const ReceiveStreamResponseSchema: GenMessage<ReceiveStreamResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 21);
+  messageDesc(file_sessionbus_v1_messaging_service, 28);
 
 /**
  * @generated from message sessionbus.v1.MessagesRecalled
@@ -620,7 +780,7 @@ export type MessagesRecalled = Message<"sessionbus.v1.MessagesRecalled"> & {
  * Use `create(MessagesRecalledSchema)` to create a new message.
  */
 export const MessagesRecalledSchema: GenMessage<MessagesRecalled> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 22);
+  messageDesc(file_sessionbus_v1_messaging_service, 29);
 
 /**
  * @generated from message sessionbus.v1.SettleRequest
@@ -669,7 +829,7 @@ export type SettleRequest = Message<"sessionbus.v1.SettleRequest"> & {
  * Use `create(SettleRequestSchema)` to create a new message.
  */
 export const SettleRequestSchema: GenMessage<SettleRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 23);
+  messageDesc(file_sessionbus_v1_messaging_service, 30);
 
 /**
  * @generated from message sessionbus.v1.SettleResponse
@@ -682,7 +842,7 @@ export type SettleResponse = Message<"sessionbus.v1.SettleResponse"> & {
  * Use `create(SettleResponseSchema)` to create a new message.
  */
 export const SettleResponseSchema: GenMessage<SettleResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 24);
+  messageDesc(file_sessionbus_v1_messaging_service, 31);
 
 /**
  * One Send on a SendStream: the fields of SendRequest.
@@ -706,7 +866,7 @@ export type SendStreamRequest = Message<"sessionbus.v1.SendStreamRequest"> & {
  * Use `create(SendStreamRequestSchema)` to create a new message.
  */
 export const SendStreamRequestSchema: GenMessage<SendStreamRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 25);
+  messageDesc(file_sessionbus_v1_messaging_service, 32);
 
 /**
  * The answer to one SendStreamRequest.
@@ -734,7 +894,7 @@ export type SendStreamResponse = Message<"sessionbus.v1.SendStreamResponse"> & {
  * Use `create(SendStreamResponseSchema)` to create a new message.
  */
 export const SendStreamResponseSchema: GenMessage<SendStreamResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 26);
+  messageDesc(file_sessionbus_v1_messaging_service, 33);
 
 /**
  * One Settle on a SettleStream: the fields of SettleRequest.
@@ -778,7 +938,7 @@ export type SettleStreamRequest = Message<"sessionbus.v1.SettleStreamRequest"> &
  * Use `create(SettleStreamRequestSchema)` to create a new message.
  */
 export const SettleStreamRequestSchema: GenMessage<SettleStreamRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 27);
+  messageDesc(file_sessionbus_v1_messaging_service, 34);
 
 /**
  * The answer to one SettleStreamRequest: empty when every lock token was settled.
@@ -799,7 +959,7 @@ export type SettleStreamResponse = Message<"sessionbus.v1.SettleStreamResponse">
  * Use `create(SettleStreamResponseSchema)` to create a new message.
  */
 export const SettleStreamResponseSchema: GenMessage<SettleStreamResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 28);
+  messageDesc(file_sessionbus_v1_messaging_service, 35);
 
 /**
  * Why one frame of a stream failed: what the unary call would have ended with.
@@ -830,7 +990,7 @@ export type FrameError = Message<"sessionbus.v1.FrameError"> & {
  * Use `create(FrameErrorSchema)` to create a new message.
  */
 export const FrameErrorSchema: GenMessage<FrameError> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 29);
+  messageDesc(file_sessionbus_v1_messaging_service, 36);
 
 /**
  * @generated from message sessionbus.v1.RenewMessageLockRequest
@@ -852,7 +1012,7 @@ export type RenewMessageLockRequest = Message<"sessionbus.v1.RenewMessageLockReq
  * Use `create(RenewMessageLockRequestSchema)` to create a new message.
  */
 export const RenewMessageLockRequestSchema: GenMessage<RenewMessageLockRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 30);
+  messageDesc(file_sessionbus_v1_messaging_service, 37);
 
 /**
  * @generated from message sessionbus.v1.RenewMessageLockResponse
@@ -871,7 +1031,7 @@ export type RenewMessageLockResponse = Message<"sessionbus.v1.RenewMessageLockRe
  * Use `create(RenewMessageLockResponseSchema)` to create a new message.
  */
 export const RenewMessageLockResponseSchema: GenMessage<RenewMessageLockResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 31);
+  messageDesc(file_sessionbus_v1_messaging_service, 38);
 
 /**
  * @generated from message sessionbus.v1.ReceiveDeferredRequest
@@ -900,7 +1060,7 @@ export type ReceiveDeferredRequest = Message<"sessionbus.v1.ReceiveDeferredReque
  * Use `create(ReceiveDeferredRequestSchema)` to create a new message.
  */
 export const ReceiveDeferredRequestSchema: GenMessage<ReceiveDeferredRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 32);
+  messageDesc(file_sessionbus_v1_messaging_service, 39);
 
 /**
  * @generated from message sessionbus.v1.ReceiveDeferredResponse
@@ -919,7 +1079,7 @@ export type ReceiveDeferredResponse = Message<"sessionbus.v1.ReceiveDeferredResp
  * Use `create(ReceiveDeferredResponseSchema)` to create a new message.
  */
 export const ReceiveDeferredResponseSchema: GenMessage<ReceiveDeferredResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 33);
+  messageDesc(file_sessionbus_v1_messaging_service, 40);
 
 /**
  * @generated from message sessionbus.v1.ScheduleMessagesRequest
@@ -948,7 +1108,7 @@ export type ScheduleMessagesRequest = Message<"sessionbus.v1.ScheduleMessagesReq
  * Use `create(ScheduleMessagesRequestSchema)` to create a new message.
  */
 export const ScheduleMessagesRequestSchema: GenMessage<ScheduleMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 34);
+  messageDesc(file_sessionbus_v1_messaging_service, 41);
 
 /**
  * @generated from message sessionbus.v1.ScheduleMessagesResponse
@@ -967,7 +1127,7 @@ export type ScheduleMessagesResponse = Message<"sessionbus.v1.ScheduleMessagesRe
  * Use `create(ScheduleMessagesResponseSchema)` to create a new message.
  */
 export const ScheduleMessagesResponseSchema: GenMessage<ScheduleMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 35);
+  messageDesc(file_sessionbus_v1_messaging_service, 42);
 
 /**
  * @generated from message sessionbus.v1.CancelScheduledMessagesRequest
@@ -989,7 +1149,7 @@ export type CancelScheduledMessagesRequest = Message<"sessionbus.v1.CancelSchedu
  * Use `create(CancelScheduledMessagesRequestSchema)` to create a new message.
  */
 export const CancelScheduledMessagesRequestSchema: GenMessage<CancelScheduledMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 36);
+  messageDesc(file_sessionbus_v1_messaging_service, 43);
 
 /**
  * @generated from message sessionbus.v1.CancelScheduledMessagesResponse
@@ -1002,7 +1162,7 @@ export type CancelScheduledMessagesResponse = Message<"sessionbus.v1.CancelSched
  * Use `create(CancelScheduledMessagesResponseSchema)` to create a new message.
  */
 export const CancelScheduledMessagesResponseSchema: GenMessage<CancelScheduledMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 37);
+  messageDesc(file_sessionbus_v1_messaging_service, 44);
 
 /**
  * @generated from message sessionbus.v1.RequestReplyRequest
@@ -1047,7 +1207,7 @@ export type RequestReplyRequest = Message<"sessionbus.v1.RequestReplyRequest"> &
  * Use `create(RequestReplyRequestSchema)` to create a new message.
  */
 export const RequestReplyRequestSchema: GenMessage<RequestReplyRequest> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 38);
+  messageDesc(file_sessionbus_v1_messaging_service, 45);
 
 /**
  * @generated from message sessionbus.v1.RequestReplyResponse
@@ -1078,7 +1238,7 @@ export type RequestReplyResponse = Message<"sessionbus.v1.RequestReplyResponse">
  * Use `create(RequestReplyResponseSchema)` to create a new message.
  */
 export const RequestReplyResponseSchema: GenMessage<RequestReplyResponse> = /*@__PURE__*/
-  messageDesc(file_sessionbus_v1_messaging_service, 39);
+  messageDesc(file_sessionbus_v1_messaging_service, 46);
 
 /**
  * @generated from enum sessionbus.v1.ReceiveMode
@@ -1309,6 +1469,42 @@ export const MessagingService: GenService<{
     methodKind: "unary";
     input: typeof ListSessionsRequestSchema;
     output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * Reads a session's state without locking the session (as Peek reads messages), for
+   * tools such as the web console; a holder of the lock may change it right after.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.PeekSessionState
+   */
+  peekSessionState: {
+    methodKind: "unary";
+    input: typeof PeekSessionStateRequestSchema;
+    output: typeof PeekSessionStateResponseSchema;
+  },
+  /**
+   * Moves dead-lettered messages back to the queue or subscription whose dead-letter queue
+   * holds them, as new messages (delivery count 1, no dead-letter reason). Each message is
+   * stored in the entity under an id derived from its dead-letter sequence number before it
+   * is deleted from the dead-letter queue, so a call repeated after one that failed half-way
+   * (the broker died, the store was unavailable) stores no second copy and loses none, when
+   * it is repeated within the entity's duplicate window (at least 2 minutes).
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.ResubmitDeadLetteredMessages
+   */
+  resubmitDeadLetteredMessages: {
+    methodKind: "unary";
+    input: typeof ResubmitDeadLetteredMessagesRequestSchema;
+    output: typeof ResubmitDeadLetteredMessagesResponseSchema;
+  },
+  /**
+   * Removes every message of a queue's or subscription's dead-letter queue.
+   *
+   * @generated from rpc sessionbus.v1.MessagingService.PurgeDeadLetteredMessages
+   */
+  purgeDeadLetteredMessages: {
+    methodKind: "unary";
+    input: typeof PurgeDeadLetteredMessagesRequestSchema;
+    output: typeof PurgeDeadLetteredMessagesResponseSchema;
   },
   /**
    * Stores messages that become receivable at scheduled_enqueue_time; they are peekable
