@@ -79,7 +79,7 @@ describe("a 3-node cluster with 3 replicas, the message stream's leader killed u
       timeline.mark("drained");
       console.info(
         `node kill: ${leader.name} (leader of ${stream}) killed; ${next.name} leads now; ` +
-          `election gap ${servedAt - killedAt} ms (kill to the first acknowledged send); longest pause in the run ${result.longestPause.ms} ms; ` +
+          `election gap ${servedAt - killedAt} ms (kill to the acknowledgement of the first send started after it); longest pause in the run ${result.longestPause.ms} ms; ` +
           `${result.acknowledgedSends} sends acknowledged, ${result.completions} completions, ` +
           `${result.unknownCompletions} of unknown outcome, ${result.redeliveries} redeliveries, ` +
           `${result.duplicateCompletions.length} completed again; ` +

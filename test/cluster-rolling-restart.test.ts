@@ -71,7 +71,7 @@ describe("a rolling restart of a 3-node cluster with 3 replicas under load", () 
       const result = await load.finish(3 * PHASE_MS);
       timeline.mark("drained");
       console.info(
-        `rolling restart: first acknowledged send after each stop ${gaps.join(", ")} ms; ` +
+        `rolling restart: first acknowledged send started after each stop ${gaps.join(", ")} ms; ` +
           `longest pause in the run ${result.longestPause.ms} ms; ` +
           `${result.acknowledgedSends} sends acknowledged, ${result.completions} completions, ` +
           `${result.unknownCompletions} of unknown outcome, ${result.redeliveries} redeliveries, ` +

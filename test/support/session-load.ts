@@ -142,8 +142,10 @@ export interface SessionLoad {
   /** Resolves when `done()` holds, checked after every event; rejects after `boundMs`. */
   waitFor(done: () => boolean, boundMs: number, what: string): Promise<void>;
   /**
-   * Resolves with the time of the first acknowledged send after `at` (a send needs the
-   * message stream's leader; a completion may not, its session's consumer may lead elsewhere).
+   * Resolves with the time of the first acknowledged send that was started after `at` (a
+   * send needs the message stream's leader; a completion may not, its session's consumer
+   * may lead elsewhere). A send already under way at `at` does not count: its publish may
+   * have reached a majority before a kill at `at`, and says nothing about the election.
    */
   waitForSendAfter(at: number, boundMs: number): Promise<number>;
   /**
@@ -171,7 +173,8 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
   const unknown = new Set<string>();
   const holdings = new Map<ProcessorSession, Holding>();
   const successes: number[] = [];
-  const sendSuccesses: number[] = [];
+  /** Acknowledged sends: when the attempt started and when it was acknowledged. */
+  const sendSuccesses: { started: number; at: number }[] = [];
   const sendFailures: Record<string, number> = {};
   const processorErrors: Record<string, number> = {};
   const duplicateCompletions: DuplicateCompletion[] = [];
@@ -205,11 +208,12 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
       if (!sending && (perSessionAcked.get(sessionId) ?? 0) >= minPerSession) return;
       for (let attempt = 1; ; attempt++) {
         const messageId = `${sessionId}:${index}:${attempt}`;
+        const started = Date.now();
         try {
           await sender.send({ sessionId, messageId, body: `${sessionId}:${index}` });
           acknowledged.set(messageId, { messageId, sessionId, index, at: Date.now() });
           perSessionAcked.set(sessionId, index);
-          sendSuccesses.push(Date.now());
+          sendSuccesses.push({ started, at: Date.now() });
           success();
           break;
         } catch (error) {
@@ -352,7 +356,13 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
     }
   };
 
-  const firstSendAfter = (at: number) => sendSuccesses.find((time) => time > at);
+  const firstSendAfter = (at: number) => {
+    let first: number | undefined;
+    for (const send of sendSuccesses) {
+      if (send.started > at && (first === undefined || send.at < first)) first = send.at;
+    }
+    return first;
+  };
 
   const abort = async () => {
     sending = false;
