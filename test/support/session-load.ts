@@ -37,13 +37,13 @@
  *   comes after later messages of its session; the test says which duplicates it allows).
  * - **Holders**: each acceptance of a session is an interval from sessionInitializing to
  *   sessionClosing; a session lost with its lock (a dead broker, a renewal that failed)
- *   never gets sessionClosing and is held until its lock's end as the client knew it when
- *   the loss was reported (or until the report, if later); one whose loss was never
- *   reported, until its lock's end as the client last knew it. A renewal answered after
- *   the loss was reported does not extend the interval: the processor has let the session
- *   go by then, and closes it (seen on a loaded machine: a renewal whose record write took
- *   over 2 s, the receive stream meanwhile reading the record before that write and ending
- *   with SESSION_LOCK_LOST, the renewal then answered, and the processor's close releasing
+ *   never gets sessionClosing and is held until the loss was reported (the processor stops
+ *   using it then, and closes it), or until its lock's end as the client knew it then, if
+ *   earlier; one whose loss was never reported, until its lock's end as the client last
+ *   knew it. A renewal answered after the loss was reported does not extend the interval
+ *   (seen on a loaded machine: a renewal whose record write took over 2 s, the receive
+ *   stream meanwhile reading the record before that write and ending with
+ *   SESSION_LOCK_LOST, the renewal then answered, and the processor's close releasing
  *   the session). No two intervals of one session overlap.
  */
 import { setTimeout as delay } from "node:timers/promises";
@@ -310,8 +310,10 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         const name = `${info.source} ${(error as Error).name}`;
         sessionEvent(info.sessionId, name);
         if (error instanceof SessionLockLostError) {
-          const holding = [...holdings.values()].findLast(
-            (h) => h.sessionId === info.sessionId && !h.closed,
+          // The oldest holding of the session not yet ended: a loss can be reported after
+          // the session was accepted again.
+          const holding = [...holdings.values()].find(
+            (h) => h.sessionId === info.sessionId && !h.closed && h.lost === undefined,
           );
           if (holding && holding.lost === undefined) {
             holding.lost = { at: Date.now(), lockedUntil: holding.session.lockedUntil.getTime() };
@@ -438,7 +440,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
     for (const holding of holdings.values()) {
       if (!holding.closed) {
         holding.to = holding.lost
-          ? Math.max(holding.lost.at, holding.lost.lockedUntil)
+          ? Math.min(holding.lost.at, holding.lost.lockedUntil)
           : holding.session.lockedUntil.getTime();
       }
       bySession.set(holding.sessionId, [...(bySession.get(holding.sessionId) ?? []), holding]);
