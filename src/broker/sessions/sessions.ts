@@ -45,6 +45,12 @@ export interface AcceptedSession {
 
 /** @default 60_000 — how long accept-next waits for a session when the request says nothing. */
 export const DEFAULT_ACCEPT_WAIT_MS = 60_000;
+/**
+ * The longest single pull of the accept-next index; accept-next pulls again until its
+ * wait ends. A suspected cause, not a measured one: cluster tests saw receivers stall for
+ * 50–180 s after nats-servers were restarted, about one accept-next wait (60 s) or more.
+ */
+const INDEX_PULL_MS = 5_000;
 
 /**
  * Session locks (semantics §4): accept, renew, close, state. The lock lives in the
@@ -377,7 +383,13 @@ export class Sessions implements IndexedSessions {
     while (!signal.aborted) {
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
-      const offer = await this.store.sessionIndex.next(entity.streamId, left, signal);
+      // One pull waits at most INDEX_PULL_MS: a pull lost with its consumer's leader (a
+      // nats-server stopped) would otherwise hold this accept for all of `left`.
+      const offer = await this.store.sessionIndex.next(
+        entity.streamId,
+        Math.min(left, INDEX_PULL_MS),
+        signal,
+      );
       if (!offer) continue; // the loop ends at the deadline
       const accepted = await this.takeOffer(entity, offer);
       if (accepted && signal.aborted) {
