@@ -8,7 +8,7 @@ const CAPACITY = 10_000;
  * stream's log and is answered once a majority has it, but a replica applies it a moment
  * later, and a consumer whose leader moved to a replica still behind (during a rolling
  * restart) delivered completed messages of its session again, 100 ms after their
- * completions were answered (18 in one run of test/cluster-rolling-restart.test.ts). With one
+ * completions were answered (18 in one run of test/cluster-rolling-restart.chaos-test.ts). With one
  * replica the ack removes the only copy and nothing comes again.
  */
 export class RemovedSequences {
