@@ -1,8 +1,9 @@
 /** The `queue` command: create, get, list, update and delete queues with every property. */
 import type { QueueDescription, QueueOptions } from "../client/index.js";
-import { flag, type Parsed, positionals, UsageError } from "./args.js";
-import { type Command, EXIT, print } from "./command.js";
-import { bytes, count, duration, someChange, toggle, ttl } from "./property-flags.js";
+import { flag, type Parsed } from "./args.js";
+import type { Command } from "./command.js";
+import { runNamedEntityAction } from "./named-entity-actions.js";
+import { bytes, count, duration, toggle, ttl } from "./property-flags.js";
 
 function queueOptions(p: Parsed): QueueOptions {
   return {
@@ -41,51 +42,15 @@ export const QUEUE_COMMAND: Command = {
     "duplicate-detection-window": { type: "string" },
     "max-size": { type: "string" },
   },
-  async run(ctx) {
-    const [action] = ctx.parsed.positionals;
-    const p = ctx.parsed;
-    switch (action) {
-      case "create": {
-        const [, name] = positionals(p, "queue", ["create", "NAME"]) as [string, string];
-        const queue = await ctx.client().createQueue(name, queueOptions(p));
-        print(ctx, queue, () => `created ${queueLine(queue)}`);
-        return EXIT.ok;
-      }
-      case "update": {
-        const [, name] = positionals(p, "queue", ["update", "NAME"]) as [string, string];
-        const options = queueOptions(p);
-        someChange(options, "queue");
-        const queue = await ctx.client().updateQueue(name, options);
-        print(ctx, queue, () => `updated ${queueLine(queue)}`);
-        return EXIT.ok;
-      }
-      case "list": {
-        positionals(p, "queue", ["list"]);
-        const queues: QueueDescription[] = [];
-        for await (const q of ctx.client().listQueues()) queues.push(q);
-        print(ctx, queues, () => queues.map(queueLine).join("\n") || "(no queues)");
-        return EXIT.ok;
-      }
-      case "get":
-      case "show": {
-        const [, name] = positionals(p, "queue", [action, "NAME"]) as [string, string];
-        const queue = await ctx.client().getQueue(name);
-        print(ctx, queue, () => JSON.stringify(queue, null, 2));
-        return EXIT.ok;
-      }
-      case "delete": {
-        const [, name] = positionals(p, "queue", ["delete", "NAME"]) as [string, string];
-        await ctx.client().deleteQueue(name);
-        print(ctx, { deleted: name }, () => `deleted ${name}`);
-        return EXIT.ok;
-      }
-      default:
-        throw new UsageError(
-          action === undefined
-            ? "queue needs an action: create, get, list, update or delete"
-            : `unknown queue action "${action}"`,
-          "queue",
-        );
-    }
-  },
+  run: (ctx) =>
+    runNamedEntityAction(ctx, {
+      command: "queue",
+      options: queueOptions,
+      line: queueLine,
+      create: (c, name, options) => c.client().createQueue(name, options),
+      update: (c, name, options) => c.client().updateQueue(name, options),
+      list: (c) => c.client().listQueues(),
+      get: (c, name) => c.client().getQueue(name),
+      remove: (c, name) => c.client().deleteQueue(name),
+    }),
 };

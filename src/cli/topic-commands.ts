@@ -9,6 +9,7 @@ import type {
 import { flag, type Parsed, positionals, str, UsageError } from "./args.js";
 import { type Command, type Context, EXIT, print } from "./command.js";
 import { filterText, RULE_FILTER_OPTIONS, ruleFilter } from "./message-flags.js";
+import { runNamedEntityAction } from "./named-entity-actions.js";
 import { bytes, count, duration, someChange, toggle, ttl } from "./property-flags.js";
 
 function topicOptions(p: Parsed): TopicOptions {
@@ -75,48 +76,18 @@ export const TOPIC_COMMANDS: Record<string, Command> = {
       "duplicate-detection-window": { type: "string" },
       "max-size": { type: "string" },
     },
-    async run(ctx) {
-      const p = ctx.parsed;
-      const [action] = p.positionals;
-      switch (action) {
-        case "create": {
-          const [, name] = positionals(p, "topic", ["create", "NAME"]) as [string, string];
-          const topic = await ctx.client().createTopic(name, topicOptions(p));
-          print(ctx, topic, () => `created ${topicLine(topic)}`);
-          return EXIT.ok;
-        }
-        case "update": {
-          const [, name] = positionals(p, "topic", ["update", "NAME"]) as [string, string];
-          const options = topicOptions(p);
-          someChange(options, "topic");
-          const topic = await ctx.client().updateTopic(name, options);
-          print(ctx, topic, () => `updated ${topicLine(topic)}`);
-          return EXIT.ok;
-        }
-        case "list": {
-          positionals(p, "topic", ["list"]);
-          const topics: TopicDescription[] = [];
-          for await (const t of ctx.client().listTopics()) topics.push(t);
-          print(ctx, topics, () => topics.map(topicLine).join("\n") || "(no topics)");
-          return EXIT.ok;
-        }
-        case "get":
-        case "show": {
-          const [, name] = positionals(p, "topic", [action, "NAME"]) as [string, string];
-          const topic = await ctx.client().getTopic(name);
-          print(ctx, topic, () => JSON.stringify(topic, null, 2));
-          return EXIT.ok;
-        }
-        case "delete": {
-          const [, name] = positionals(p, "topic", ["delete", "NAME"]) as [string, string];
-          await ctx.client().deleteTopic(name);
-          print(ctx, { deleted: name }, () => `deleted ${name} and its subscriptions`);
-          return EXIT.ok;
-        }
-        default:
-          return unknownAction("topic", action, "create, get, list, update or delete");
-      }
-    },
+    run: (ctx) =>
+      runNamedEntityAction(ctx, {
+        command: "topic",
+        options: topicOptions,
+        line: topicLine,
+        create: (c, name, options) => c.client().createTopic(name, options),
+        update: (c, name, options) => c.client().updateTopic(name, options),
+        list: (c) => c.client().listTopics(),
+        get: (c, name) => c.client().getTopic(name),
+        remove: (c, name) => c.client().deleteTopic(name),
+        deleted: (name) => `deleted ${name} and its subscriptions`,
+      }),
   },
 
   subscription: {
