@@ -14,37 +14,33 @@
  * none may be.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSessionBusClient, type SessionBusClient } from "../src/client/index.js";
-import { type BrokerProcess, startBrokerProcess } from "./support/broker-process.js";
-import { createSessionQueueStream, Timeline } from "./support/cluster-queue.js";
+import {
+  type ClusterBroker,
+  createSessionQueueStream,
+  startClusterBroker,
+  Timeline,
+} from "./support/cluster-queue.js";
 import { uniqueName } from "./support/grpc-client.js";
-import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
 import { startSessionLoad } from "./support/session-load.js";
-import { testConnectionString } from "./support/test-credentials.js";
 
 /** Bounds for a busy 2-core machine. */
 const PHASE_MS = 60_000;
 
-let cluster: NatsCluster;
-let broker: BrokerProcess;
-let sdk: SessionBusClient;
+let setup: ClusterBroker;
 
 beforeAll(async () => {
-  cluster = await startNatsCluster();
-  broker = await startBrokerProcess({ env: cluster.brokerEnv(3) });
-  sdk = createSessionBusClient({ connectionString: testConnectionString(broker.url) });
+  setup = await startClusterBroker();
 }, 120_000);
 
 afterAll(async () => {
-  await sdk?.close();
-  await broker?.stop();
-  await cluster?.stop();
+  await setup?.stop();
 });
 
 describe("a rolling restart of a 3-node cluster with 3 replicas under load", () => {
   it("stops, starts and waits for each node in turn: no acknowledged send lost, each message completed once and in order, each session held once", {
     timeout: 7 * PHASE_MS,
   }, async () => {
+    const { cluster, broker, sdk } = setup;
     const queue = uniqueName("rolling");
     const stream = await createSessionQueueStream(cluster, sdk, queue);
     const load = startSessionLoad({ sender: sdk, queue, sessions: 50, minPerSession: 20 });

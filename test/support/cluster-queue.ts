@@ -1,10 +1,42 @@
 /** A session queue for the cluster failure tests, and the name of its message stream. */
-import type { SessionBusClient } from "../../src/client/index.js";
-import type { NatsCluster } from "./nats-cluster.js";
+import { createSessionBusClient, type SessionBusClient } from "../../src/client/index.js";
+import { type BrokerProcess, startBrokerProcess } from "./broker-process.js";
+import { type NatsCluster, startNatsCluster } from "./nats-cluster.js";
 import type { SessionLoad } from "./session-load.js";
+import { testConnectionString } from "./test-credentials.js";
 
 /** Short, so that sessions whose lock was lost in a failure come back soon. */
 export const CLUSTER_TEST_LOCK_MS = 5_000;
+
+/** A 3-node cluster, a broker process on it with 3 replicas, and an SDK client of it. */
+export interface ClusterBroker {
+  cluster: NatsCluster;
+  broker: BrokerProcess;
+  sdk: SessionBusClient;
+  stop(): Promise<void>;
+}
+
+export async function startClusterBroker(): Promise<ClusterBroker> {
+  const cluster = await startNatsCluster();
+  let broker: BrokerProcess;
+  try {
+    broker = await startBrokerProcess({ env: cluster.brokerEnv(3) });
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  const sdk = createSessionBusClient({ connectionString: testConnectionString(broker.url) });
+  return {
+    cluster,
+    broker,
+    sdk,
+    async stop() {
+      await sdk.close();
+      await broker.stop();
+      await cluster.stop();
+    },
+  };
+}
 
 /**
  * Creates a session queue with duplicate detection (what test/support/session-load.ts
