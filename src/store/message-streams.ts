@@ -86,7 +86,7 @@ export class MessageStreams {
   private readonly figuresCache = new FiguresCache((stream) => this.readFigures(stream));
   private readonly totalsCache = new FiguresCache((stream) => this.readTotals(stream));
   private readonly sessionCountsCache = new FiguresCache((stream) =>
-    this.readSessionCounts(stream, this.activeFilters.get(stream) ?? `${stream}.>`),
+    this.readSessionCounts(stream, this.activeFilterOf(stream)),
   );
   /** The subjects filter of each stream's active messages, noted when its counts are asked. */
   private readonly activeFilters = new Map<string, string>();
@@ -492,6 +492,13 @@ export class MessageStreams {
     this.activeFilters.set(stream, allActiveSubjects(layout));
     const topic = sourcedFrom === undefined ? undefined : topicStreamName(sourcedFrom);
     return this.sessionCountsCache.get(stream, topic);
+  }
+
+  /** Noted by recentSessionMessageCounts before it reads through the cache. */
+  private activeFilterOf(stream: string): string {
+    const filter = this.activeFilters.get(stream);
+    if (filter === undefined) throw new Error(`no subjects filter noted for ${stream}`);
+    return filter;
   }
 
   private async readSessionCounts(stream: string, filter: string): Promise<Map<string, number>> {
