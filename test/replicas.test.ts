@@ -12,9 +12,11 @@ import type { RunningSessionbus } from "../src/app.js";
 import { startSessionbus } from "../src/app.js";
 import { readConfig } from "../src/config.js";
 import { startBrokerProcess } from "./support/broker-process.js";
+import { connectClients } from "./support/connect-clients.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { bodyText, errorReason, uniqueName } from "./support/grpc-client.js";
 import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
+import { rootToken } from "./support/test-credentials.js";
 import { TopicClient } from "./support/topic-client.js";
 
 /** Bounds for what JetStream does after an answer (new replicas catching up, consumers moving). */
@@ -208,6 +210,55 @@ describe("SESSIONBUS_REPLICAS on a 3-node cluster", () => {
       /"msg":"sessionbus cannot start: SESSIONBUS_REPLICAS=5 is more than the NATS cluster \\"sessionbus\\" can hold \(cluster size 3/,
     );
   }, 120_000);
+});
+
+describe("reads with 3 replicas", () => {
+  it("go to the stream's leader, never to any replica: a state set is read back at once, and no read is a direct get", async () => {
+    const broker = await startInProcessBroker(cluster.brokerConfig(3));
+    const { admin, messaging } = connectClients(broker.url);
+    const name = uniqueName("leader-reads");
+    try {
+      await admin.createQueue({ name, properties: { requiresSession: true } });
+      await messaging.send({
+        entityPath: name,
+        messages: [1, 2, 3].map((n) => ({ body: Buffer.from(`m${n}`), sessionId: "a" })),
+      });
+      const accepted = await messaging.acceptSession({ entityPath: name, sessionId: "a" });
+      const session = { sessionId: "a", lockToken: accepted.session?.lockToken ?? "" };
+      for (let step = 1; step <= 20; step++) {
+        const state = Buffer.from(`step ${step}`);
+        await messaging.setSessionState({ entityPath: name, session, state });
+        const read = await messaging.getSessionState({ entityPath: name, session });
+        expect(Buffer.from(read.state ?? []).toString()).toBe(`step ${step}`);
+      }
+      await messaging.renewSessionLock({ entityPath: name, session });
+      await messaging.closeSession({ entityPath: name, session });
+      const peeked = await messaging.peek({ entityPath: name, maxMessages: 10 });
+      expect(peeked.messages.map((m) => Buffer.from(m.message?.body ?? []).toString())).toEqual([
+        "m1",
+        "m2",
+        "m3",
+      ]);
+
+      const metrics = await fetch(`${broker.httpUrl}/metrics`, {
+        headers: { authorization: rootToken() },
+      }).then((response) => response.text());
+      const count = (operation: string) =>
+        metrics
+          .split("\n")
+          .filter((line) =>
+            line.startsWith(
+              `sessionbus_nats_request_duration_seconds_count{operation="${operation}"`,
+            ),
+          )
+          .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+      expect(count("direct_get")).toBe(0);
+      expect(count("stream_msg_get")).toBeGreaterThanOrEqual(20);
+    } finally {
+      await admin.deleteQueue({ name }).catch(() => undefined);
+      await broker.close();
+    }
+  });
 });
 
 describe("a queue created while a server of a 3-node cluster is down, with 3 replicas", () => {

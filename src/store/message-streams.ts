@@ -356,23 +356,16 @@ export class MessageStreams {
   }
 
   /**
-   * The sequence of the session's first message as the stream's leader has it (a message
-   * get, which only the leader answers, unlike a direct get); with none, the stream's next.
+   * The sequence of the session's first message as the stream's leader has it; with none,
+   * the stream's next.
    */
   private async firstOnLeader(layout: MessageLayout, sessionId: string): Promise<number> {
     const stream = streamName(layout.streamId);
-    const reply = await this.requests.request(
-      `$JS.API.STREAM.MSG.GET.${stream}`,
-      JSON.stringify({ seq: 1, next_by_subj: sessionFilter(layout, sessionId) }),
-    );
-    const answer = reply.json<{ message?: { seq: number }; error?: { code: number } }>();
-    if (answer.message) return answer.message.seq;
-    if (answer.error?.code !== 404) {
-      throw new Error(
-        `JetStream refused a message get on ${stream}: ${JSON.stringify(answer.error)}`,
-      );
-    }
-    return (await this.jsm.streams.info(stream)).state.last_seq + 1;
+    const first = await this.leaderGet(stream, {
+      seq: 1,
+      next_by_subj: sessionFilter(layout, sessionId),
+    });
+    return first?.sequence ?? (await this.jsm.streams.info(stream)).state.last_seq + 1;
   }
 
   /** Reopens the consumer of a session held through another broker process. */
@@ -593,10 +586,18 @@ export class MessageStreams {
     };
   }
 
+  /**
+   * One message by query. With one replica, a direct get (the cheaper path). With more, a
+   * message get, which the stream's leader answers: a direct get goes to any replica that
+   * counts itself current, which may not yet have applied a write the leader has answered,
+   * so a removed message could be read as there or a new one as missing (a session then
+   * not offered again).
+   */
   private async directGet(
     streamId: string,
     query: { seq: number; next_by_subj: string } | { last_by_subj: string },
   ): Promise<StoredMessage | undefined> {
+    if (this.replicas > 1) return this.leaderGet(streamName(streamId), query);
     let found: StoredMsg | null;
     try {
       found = await this.jsm.direct.getMessage(streamName(streamId), query);
@@ -608,6 +609,32 @@ export class MessageStreams {
     return { sequence: found.seq, subject: found.subject, data: found.data };
   }
 
+  /** A message get (`$JS.API.STREAM.MSG.GET`), which only the stream's leader answers. */
+  private async leaderGet(
+    stream: string,
+    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+  ): Promise<StoredMessage | undefined> {
+    const reply = await this.requests.request(
+      `$JS.API.STREAM.MSG.GET.${stream}`,
+      JSON.stringify(query),
+    );
+    const answer = reply.json<MsgGetReply>();
+    if (answer.message) {
+      const { seq, subject, data } = answer.message;
+      return {
+        sequence: seq,
+        subject,
+        data: data ? Buffer.from(data, "base64") : new Uint8Array(),
+      };
+    }
+    if (answer.error?.code === 404) return undefined;
+    throw new JetStreamApiError({
+      code: answer.error?.code ?? 500,
+      err_code: answer.error?.err_code ?? 0,
+      description: answer.error?.description ?? `no answer to a message get on ${stream}`,
+    });
+  }
+
   private plainConsumer(streamId: string): Promise<Consumer> {
     let consumer = this.consumers.get(streamId);
     if (!consumer) {
@@ -617,6 +644,12 @@ export class MessageStreams {
     }
     return consumer;
   }
+}
+
+/** What `$JS.API.STREAM.MSG.GET` answers. */
+interface MsgGetReply {
+  message?: { seq: number; subject: string; data?: string };
+  error?: { code: number; err_code?: number; description: string };
 }
 
 function toDelivery(

@@ -146,7 +146,12 @@ async function openOn(
     });
   // Streams made earlier with another count are updated in place; missing ones are made below.
   replicaChanges.push(...(await bring([...buckets.map((name) => `KV_${name}`), TIMER_STREAM])));
-  const bucket = (name: string) => againOnTimeout(() => kvm.create(name, { history: 1, replicas }));
+  // With replicas, a bucket's reads go to its stream's leader, not to any current replica
+  // (a direct get), which may not yet have applied the last write: a session record read
+  // there could show a lock its holder has just taken as free, or a state just set as
+  // the one before (see MessageStreams.directGet).
+  const bucket = (name: string) =>
+    againOnTimeout(() => kvm.create(name, { history: 1, replicas, allow_direct: replicas === 1 }));
   const entityKv = await bucket(ENTITY_BUCKET);
   const lockKv = await bucket(DEFERRED_LOCK_BUCKET);
   const sessionKv = await bucket(SESSION_BUCKET);
