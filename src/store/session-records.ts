@@ -36,6 +36,12 @@ export interface SessionRecord {
    * or taken back: what a close takes back. Absent in records written before it existed.
    */
   held?: Record<string, number>;
+  /**
+   * The highest sequence number delivered from this session, by any lock: with `counts`,
+   * which messages were settled (see settledPerRecord). Absent until the first delivery
+   * written by a broker that keeps it.
+   */
+  deliveredThrough?: number;
   state: StatePointer | null;
   lastActivity: number;
 }

@@ -3,7 +3,6 @@ import type { Delivery, MessageReader } from "../../store/message-streams.js";
 import type { SessionOffer } from "../../store/session-index.js";
 import type { VersionedSession } from "../../store/session-records.js";
 import type { MessageLayout } from "../../store/subjects.js";
-import type { RemovedSequences } from "../sessions/removed-sequences.js";
 
 /*
  * The two kinds of lock this broker process hands out, as it keeps them: each refers to the
@@ -65,8 +64,6 @@ export interface SessionHandle {
   inflight: Set<MessageLock>;
   /** Sequence numbers settled since the record was last written (to drop their counts). */
   settled: number[];
-  /** Sequence numbers settled through this handle before: their redeliveries are dropped. */
-  removed: RemovedSequences;
   /** Aborted when the lock ends here (close, loss): receive streams on it stop. */
   ended: AbortController;
   /** The session record as this process last read or wrote it (saves a read per write). */

@@ -17,7 +17,19 @@ export function raiseCount(record: SessionRecord, seq: number): number {
   const count = (record.counts[key] ?? 0) + 1;
   record.counts[key] = count;
   held[key] = (held[key] ?? 0) + 1;
+  if (seq > (record.deliveredThrough ?? 0)) record.deliveredThrough = seq;
   return count;
+}
+
+/**
+ * Whether the record shows message `seq` settled: it was delivered (a session's messages
+ * are delivered in sequence order, so everything up to the highest sequence delivered
+ * was) and it has no count left (a delivered message keeps one, 0 after a take-back, until
+ * it is settled). Used with replicas, where a consumer may hand out a settled message again
+ * (see the admit step of session-receiver.ts).
+ */
+export function settledPerRecord(record: SessionRecord, seq: number): boolean {
+  return seq <= (record.deliveredThrough ?? 0) && record.counts[String(seq)] === undefined;
 }
 
 /**
@@ -30,7 +42,7 @@ export function takeBackCount(record: SessionRecord, seq: number): void {
   const held = heldOf(record);
   if (!held[key]) return;
   decrement(held, key);
-  decrement(record.counts, key);
+  record.counts[key] = Math.max(0, (record.counts[key] ?? 0) - 1);
 }
 
 /** An abandon: the delivery stays counted (+1), also after a close. */
@@ -50,9 +62,7 @@ export function dropSettled(record: SessionRecord, settled: readonly number[]): 
 /** A close: every delivery the lock counted and nothing made final is taken back. */
 export function takeBackHeld(record: SessionRecord): void {
   for (const [key, n] of Object.entries(heldOf(record))) {
-    const count = (record.counts[key] ?? 0) - n;
-    if (count > 0) record.counts[key] = count;
-    else delete record.counts[key];
+    record.counts[key] = Math.max(0, (record.counts[key] ?? 0) - n);
   }
   record.held = {};
 }
@@ -70,6 +80,7 @@ function heldOf(record: SessionRecord): Record<string, number> {
   return record.held;
 }
 
+/** Lowers a `held` entry, removing it at 0 (`counts` keep theirs: see settledPerRecord). */
 function decrement(counts: Record<string, number>, key: string): void {
   const count = (counts[key] ?? 0) - 1;
   if (count > 0) counts[key] = count;

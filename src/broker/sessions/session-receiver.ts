@@ -14,7 +14,7 @@ import { decodeStored } from "../messages/message-codec.js";
 import { deadLetter } from "../messages/settlement-actions.js";
 import { ReceiveCredit } from "../receiving/receive-credit.js";
 import type { ReceiveEvent, ReceiveOptions } from "../receiving/receiver.js";
-import { dropSettled, raiseCount } from "./delivery-counts.js";
+import { dropSettled, raiseCount, settledPerRecord } from "./delivery-counts.js";
 import { updateSessionRecord } from "./session-record-update.js";
 import type { Sessions } from "./sessions.js";
 
@@ -239,23 +239,10 @@ async function admit(
   handle: SessionHandle,
   group: Delivery[],
 ): Promise<Admitted[]> {
-  // With replicas, a message settled through this handle may come again: drop it (see
-  // RemovedSequences). Acked again, it leaves the consumer; its removal is done already.
   const settled = handle.settled.length;
-  if (store.replicas > 1) {
-    for (const seq of handle.settled) handle.removed.add(seq);
-    const again = group.filter((delivery) => handle.removed.has(delivery.streamSequence));
-    if (again.length > 0) {
-      await Promise.all(again.map((delivery) => delivery.ack().catch(() => undefined)));
-      const fresh = group.filter((delivery) => !again.includes(delivery));
-      const admitted = fresh.length > 0 ? await admit(store, sessions, entity, handle, fresh) : [];
-      return group.map(
-        (delivery) =>
-          admitted.find((a) => a.delivery === delivery) ?? { delivery, message: undefined },
-      );
-    }
-  }
   const counts = new Map<number, number>();
+  // With replicas, a consumer may hand out a message settled already (see settledAgain).
+  let again: Delivery[] = [];
   handle.known = await updateSessionRecord(
     store,
     entity.streamId,
@@ -263,7 +250,12 @@ async function admit(
     (record, fresh) => {
       sessions.checkHeld(handle, record, fresh);
       dropSettled(record, handle.settled.slice(0, settled));
+      again =
+        store.replicas > 1
+          ? group.filter((delivery) => settledPerRecord(record, delivery.streamSequence))
+          : [];
       for (const delivery of group) {
+        if (again.includes(delivery)) continue;
         counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
       }
       return record;
@@ -271,7 +263,10 @@ async function admit(
     handle.known,
   );
   handle.settled.splice(0, settled);
-  const messages = group.map((delivery) => {
+  const gone =
+    again.length > 0 ? await settledAgain(store, sessions, entity, handle, again, counts) : [];
+  const live = group.filter((delivery) => !gone.includes(delivery));
+  const messages = live.map((delivery) => {
     const message = decodeStored(delivery.data);
     message.sequenceNumber = BigInt(delivery.streamSequence);
     message.deliveryCount = counts.get(delivery.streamSequence) ?? 1;
@@ -282,13 +277,18 @@ async function admit(
     store,
     entity,
     handle,
-    group.flatMap((delivery, i) => {
+    live.flatMap((delivery, i) => {
       const message = messages[i] as ReceivedMessage;
       return expired.has(message) ? [{ message, remove: () => delivery.ack() }] : [];
     }),
   );
   const admitted: Admitted[] = [];
-  for (const [i, delivery] of group.entries()) {
+  for (const delivery of group) {
+    const i = live.indexOf(delivery);
+    if (i < 0) {
+      admitted.push({ delivery, message: undefined }); // settled before: not handed out
+      continue;
+    }
     const message = messages[i] as ReceivedMessage;
     if (expired.has(message)) {
       handle.settled.push(delivery.streamSequence);
@@ -307,4 +307,46 @@ async function admit(
     }
   }
   return admitted;
+}
+
+/**
+ * Deliveries of messages the session record shows settled (settledPerRecord), with
+ * replicas: a removal goes through the stream's log and is answered once the leader has
+ * applied it, but a consumer whose leader is on a replica still behind (during a rolling
+ * restart, or after a kill) delivered completed messages again, seconds after their
+ * completions were answered. Each is looked up on the stream's leader: one it no longer
+ * has is acked (which takes it off the consumer) and not handed out, and is returned. One
+ * the leader still has is counted after all (adding to `counts`) and handed out: the
+ * record is trusted only as far as the leader agrees, so nothing is ever dropped unsettled.
+ */
+async function settledAgain(
+  store: Store,
+  sessions: Sessions,
+  entity: ResolvedEntity,
+  handle: SessionHandle,
+  again: Delivery[],
+  counts: Map<number, number>,
+): Promise<Delivery[]> {
+  const onLeader = await Promise.all(
+    again.map((delivery) => store.messages.getActive(entity.layout, delivery.streamSequence)),
+  );
+  const gone = again.filter((_, i) => onLeader[i] === undefined);
+  const there = again.filter((_, i) => onLeader[i] !== undefined);
+  await Promise.all(gone.map((delivery) => delivery.ack().catch(() => undefined)));
+  if (there.length > 0) {
+    handle.known = await updateSessionRecord(
+      store,
+      entity.streamId,
+      handle.token,
+      (record, fresh) => {
+        sessions.checkHeld(handle, record, fresh);
+        for (const delivery of there) {
+          counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
+        }
+        return record;
+      },
+      handle.known,
+    );
+  }
+  return gone;
 }

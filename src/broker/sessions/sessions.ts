@@ -28,7 +28,6 @@ import {
   takeBackCount,
   takeBackHeld,
 } from "./delivery-counts.js";
-import { RemovedSequences } from "./removed-sequences.js";
 import { updateSessionRecord } from "./session-record-update.js";
 
 /** A session lock named by a request. */
@@ -519,7 +518,6 @@ export class Sessions implements IndexedSessions {
       indexed: offer !== undefined,
       inflight: new Set(),
       settled: [],
-      removed: new RemovedSequences(),
       ended: new AbortController(),
       known: undefined,
       generation: 0,
