@@ -241,6 +241,13 @@ async function admit(
 ): Promise<Admitted[]> {
   const settled = handle.settled.length;
   const counts = new Map<number, number>();
+  // A message this handle has in flight (delivered, its lock unsettled or being settled) is
+  // not handed out twice: with replicas, a session consumer whose leader moved to a replica
+  // that had lost its state (a restarted nats-server keeps no memory consumer) delivered
+  // every message in flight again, and both copies were completed. Not counted, not acked:
+  // the first delivery's settlement acks it (the consumer matches an ack by its sequence).
+  const inFlight = new Set([...handle.inflight].map((lock) => Number(lock.message.sequenceNumber)));
+  const twice = group.filter((delivery) => inFlight.has(delivery.streamSequence));
   // With replicas, a consumer may hand out a message settled already (see settledAgain).
   let again: Delivery[] = [];
   handle.known = await updateSessionRecord(
@@ -252,10 +259,13 @@ async function admit(
       dropSettled(record, handle.settled.slice(0, settled));
       again =
         store.replicas > 1
-          ? group.filter((delivery) => settledPerRecord(record, delivery.streamSequence))
+          ? group.filter(
+              (delivery) =>
+                !twice.includes(delivery) && settledPerRecord(record, delivery.streamSequence),
+            )
           : [];
       for (const delivery of group) {
-        if (again.includes(delivery)) continue;
+        if (again.includes(delivery) || twice.includes(delivery)) continue;
         counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
       }
       return record;
@@ -265,7 +275,7 @@ async function admit(
   handle.settled.splice(0, settled);
   const gone =
     again.length > 0 ? await settledAgain(store, sessions, entity, handle, again, counts) : [];
-  const live = group.filter((delivery) => !gone.includes(delivery));
+  const live = group.filter((delivery) => !gone.includes(delivery) && !twice.includes(delivery));
   const messages = live.map((delivery) => {
     const message = decodeStored(delivery.data);
     message.sequenceNumber = BigInt(delivery.streamSequence);
@@ -286,7 +296,7 @@ async function admit(
   for (const delivery of group) {
     const i = live.indexOf(delivery);
     if (i < 0) {
-      admitted.push({ delivery, message: undefined }); // settled before: not handed out
+      admitted.push({ delivery, message: undefined }); // settled or in flight: not handed out
       continue;
     }
     const message = messages[i] as ReceivedMessage;

@@ -339,6 +339,9 @@ export class Sessions implements IndexedSessions {
       handle.inflight.delete(lock);
       this.locks.drop(lock);
     }
+    // The abandoned ones are no longer in flight either: the new consumer hands them out
+    // again, and a delivery of a message in flight would be dropped (see the admit step).
+    for (const lock of kept) handle.inflight.delete(lock);
     // Pulls from here on wait for the new consumer; the running one is stopped.
     const reopened = this.store.messages.openSessionConsumer(entity.layout, handle.sessionId);
     reopened.catch(() => undefined);
