@@ -246,8 +246,13 @@ async function admit(
   // that had lost its state (a restarted nats-server keeps no memory consumer) delivered
   // every message in flight again, and both copies were completed. Not counted, not acked:
   // the first delivery's settlement acks it (the consumer matches an ack by its sequence).
+  // A second copy within one pull goes the same way.
   const inFlight = new Set([...handle.inflight].map((lock) => Number(lock.message.sequenceNumber)));
-  const twice = group.filter((delivery) => inFlight.has(delivery.streamSequence));
+  const twice = group.filter((delivery) => {
+    if (inFlight.has(delivery.streamSequence)) return true;
+    inFlight.add(delivery.streamSequence);
+    return false;
+  });
   // With replicas, a consumer may hand out a message settled already (see settledAgain).
   let again: Delivery[] = [];
   handle.known = await updateSessionRecord(
