@@ -245,7 +245,8 @@ async function admit(
   // not handed out twice: with replicas, a session consumer whose leader moved to a replica
   // that had lost its state (a restarted nats-server keeps no memory consumer) delivered
   // every message in flight again, and both copies were completed. Not counted, not acked:
-  // the first delivery's settlement acks it (the consumer matches an ack by its sequence).
+  // the first copy's settlement ends both on the consumer (an ack names the stream
+  // sequence; a removal through the stream's log ends every delivery of it).
   // A second copy within one pull goes the same way.
   const inFlight = new Set([...handle.inflight].map((lock) => Number(lock.message.sequenceNumber)));
   const twice = group.filter((delivery) => {
