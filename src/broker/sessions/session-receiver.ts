@@ -3,6 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Delivery } from "../../store/message-streams.js";
 import { isConsumerDeleted, PullInterruptedError } from "../../store/pull-errors.js";
+import type { SessionRecord } from "../../store/session-records.js";
 import type { Store } from "../../store/store.js";
 import { metricsOf } from "../broker-metrics.js";
 import type { ResolvedEntity } from "../entities/entity-resolver.js";
@@ -256,28 +257,20 @@ async function admit(
   });
   // With replicas, a consumer may hand out a message settled already (see settledAgain).
   let again: Delivery[] = [];
-  handle.known = await updateSessionRecord(
-    store,
-    entity.streamId,
-    handle.token,
-    (record, fresh) => {
-      sessions.checkHeld(handle, record, fresh);
-      dropSettled(record, handle.settled.slice(0, settled));
-      again =
-        store.replicas > 1
-          ? group.filter(
-              (delivery) =>
-                !twice.includes(delivery) && settledPerRecord(record, delivery.streamSequence),
-            )
-          : [];
-      for (const delivery of group) {
-        if (again.includes(delivery) || twice.includes(delivery)) continue;
-        counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
-      }
-      return record;
-    },
-    handle.known,
-  );
+  await writeUnderLock(store, sessions, entity, handle, (record) => {
+    dropSettled(record, handle.settled.slice(0, settled));
+    again =
+      store.replicas > 1
+        ? group.filter(
+            (delivery) =>
+              !twice.includes(delivery) && settledPerRecord(record, delivery.streamSequence),
+          )
+        : [];
+    for (const delivery of group) {
+      if (again.includes(delivery) || twice.includes(delivery)) continue;
+      counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
+    }
+  });
   handle.settled.splice(0, settled);
   const gone =
     again.length > 0 ? await settledAgain(store, sessions, entity, handle, again, counts) : [];
@@ -350,19 +343,35 @@ async function settledAgain(
   const there = again.filter((_, i) => onLeader[i] !== undefined);
   await Promise.all(gone.map((delivery) => delivery.ack().catch(() => undefined)));
   if (there.length > 0) {
-    handle.known = await updateSessionRecord(
-      store,
-      entity.streamId,
-      handle.token,
-      (record, fresh) => {
-        sessions.checkHeld(handle, record, fresh);
-        for (const delivery of there) {
-          counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
-        }
-        return record;
-      },
-      handle.known,
-    );
+    await writeUnderLock(store, sessions, entity, handle, (record) => {
+      for (const delivery of there) {
+        counts.set(delivery.streamSequence, raiseCount(record, delivery.streamSequence));
+      }
+    });
   }
   return gone;
+}
+
+/**
+ * One compare-and-set of the session record that also proves the lock is still the
+ * handle's, starting from the copy the handle last wrote (see updateSessionRecord).
+ */
+async function writeUnderLock(
+  store: Store,
+  sessions: Sessions,
+  entity: ResolvedEntity,
+  handle: SessionHandle,
+  change: (record: SessionRecord) => void,
+): Promise<void> {
+  handle.known = await updateSessionRecord(
+    store,
+    entity.streamId,
+    handle.token,
+    (record, fresh) => {
+      sessions.checkHeld(handle, record, fresh);
+      change(record);
+      return record;
+    },
+    handle.known,
+  );
 }
