@@ -36,11 +36,14 @@
  *   broker acknowledged is, and its second completion is left out of the order check (it
  *   comes after later messages of its session; the test says which duplicates it allows).
  * - **Holders**: each acceptance of a session is an interval from sessionInitializing to
- *   sessionClosing; a session lost with its lock (a dead broker, a renewal that failed)
- *   never gets sessionClosing and is held until the loss was reported (the processor stops
- *   using it then, and closes it), or until its lock's end as the client knew it then, if
- *   earlier; one whose loss was never reported, until its lock's end as the client last
- *   knew it. A renewal answered after the loss was reported does not extend the interval
+ *   sessionClosing, or to its lock's end as the client knew it then, if earlier (a holder
+ *   whose renewals failed during a store outage closes the session once it hears of the
+ *   failure, seconds after its lock ended; the broker took nothing from it after that end,
+ *   and another receiver could accept the session meanwhile). A session lost with its lock
+ *   (a dead broker, a renewal that failed) never gets sessionClosing and is held until the
+ *   loss was reported (the processor stops using it then, and closes it), or until its
+ *   lock's end as the client knew it then, if earlier; one whose loss was never reported,
+ *   until its lock's end as the client last knew it. A renewal answered after the loss was reported does not extend the interval
  *   (seen on a loaded machine: a renewal whose record write took over 2 s, the receive
  *   stream meanwhile reading the record before that write and ending with
  *   SESSION_LOCK_LOST, the renewal then answered, and the processor's close releasing
@@ -271,7 +274,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         sessionEvent(session.sessionId, "closing");
         const holding = holdings.get(session);
         if (holding) {
-          holding.to = Date.now();
+          holding.to = Math.min(Date.now(), session.lockedUntil.getTime());
           holding.closed = true;
         }
       },
@@ -453,7 +456,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         if (after.from < before.to) {
           const at = (time: number) => time - loadStart;
           overlaps.push(
-            `${sessionId}: accepted at ${at(after.from)} ms while held ${at(before.from)}–${at(before.to)} ms (${before.closed ? "closed then" : before.lost ? "lock lost" : "locked until then"}); its events: ${(sessionEvents.get(sessionId) ?? []).join(", ")}`,
+            `${sessionId}: accepted at ${at(after.from)} ms while held ${at(before.from)}–${at(before.to)} ms (${before.closed ? "closed, or its lock ended, then" : before.lost ? "lock lost" : "locked until then"}); its events: ${(sessionEvents.get(sessionId) ?? []).join(", ")}`,
           );
         }
       }
