@@ -92,6 +92,11 @@ describe("a 3-node cluster with 3 replicas, the message stream's leader killed u
       expect(result.duplicateCompletions).toEqual([]);
       expect(result.overlaps).toEqual([]);
       expect(servedAt - killedAt).toBeLessThan(PHASE_MS);
+    } catch (error) {
+      console.info(
+        `node kill failed; the last output of the cluster and broker:\n${await setup.lastOutput()}`,
+      );
+      throw error;
     } finally {
       console.info(`node kill timeline: ${timeline}`);
       await load.abort();

@@ -84,6 +84,11 @@ describe("a rolling restart of a 3-node cluster with 3 replicas under load", () 
       expect(result.orderViolations).toEqual([]);
       expect(result.duplicateCompletions).toEqual([]);
       expect(result.overlaps).toEqual([]);
+    } catch (error) {
+      console.info(
+        `rolling restart failed; the last output of the cluster and broker:\n${await setup.lastOutput()}`,
+      );
+      throw error;
     } finally {
       console.info(`rolling restart timeline: ${timeline}`);
       await load.abort();

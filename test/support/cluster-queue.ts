@@ -1,4 +1,5 @@
 /** A session queue for the cluster failure tests, and the name of its message stream. */
+import { readFile } from "node:fs/promises";
 import { createSessionBusClient, type SessionBusClient } from "../../src/client/index.js";
 import { type BrokerProcess, startBrokerProcess } from "./broker-process.js";
 import { type NatsCluster, startNatsCluster } from "./nats-cluster.js";
@@ -13,8 +14,16 @@ export interface ClusterBroker {
   cluster: NatsCluster;
   broker: BrokerProcess;
   sdk: SessionBusClient;
+  /**
+   * What to print when a test fails: the last lines of each nats-server's log and of the
+   * broker's output (a stall leaves no other trace once the cluster's directory is gone).
+   */
+  lastOutput(): Promise<string>;
   stop(): Promise<void>;
 }
+
+/** Lines of each log lastOutput prints. */
+const LAST_LINES = 40;
 
 export async function startClusterBroker(): Promise<ClusterBroker> {
   const cluster = await startNatsCluster();
@@ -30,6 +39,15 @@ export async function startClusterBroker(): Promise<ClusterBroker> {
     cluster,
     broker,
     sdk,
+    async lastOutput() {
+      const parts = await Promise.all(
+        cluster.nodes.map(async (node) => {
+          const log = await readFile(node.logFile, "utf8").catch((e: Error) => e.message);
+          return `${node.name} (${node.logFile}):\n${log.split("\n").slice(-LAST_LINES).join("\n")}`;
+        }),
+      );
+      return [...parts, `broker:\n${broker.output()}`].join("\n");
+    },
     async stop() {
       await sdk.close();
       await broker.stop();
