@@ -94,7 +94,7 @@ describe("a 3-node cluster with 3 replicas, the message stream's leader killed u
       expect(servedAt - killedAt).toBeLessThan(PHASE_MS);
     } catch (error) {
       console.info(
-        `node kill failed; the last output of the cluster and broker:\n${await setup.lastOutput()}`,
+        `node kill failed; the load, and the last output of the cluster and broker:\n${load.describe()}\n${await setup.lastOutput(stream)}`,
       );
       throw error;
     } finally {

@@ -86,7 +86,7 @@ describe("a rolling restart of a 3-node cluster with 3 replicas under load", () 
       expect(result.overlaps).toEqual([]);
     } catch (error) {
       console.info(
-        `rolling restart failed; the last output of the cluster and broker:\n${await setup.lastOutput()}`,
+        `rolling restart failed; the load, and the last output of the cluster and broker:\n${load.describe()}\n${await setup.lastOutput(stream)}`,
       );
       throw error;
     } finally {

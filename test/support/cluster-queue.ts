@@ -16,9 +16,10 @@ export interface ClusterBroker {
   sdk: SessionBusClient;
   /**
    * What to print when a test fails: the last lines of each nats-server's log and of the
-   * broker's output (a stall leaves no other trace once the cluster's directory is gone).
+   * broker's output (a stall leaves no other trace once the cluster's directory is gone),
+   * and, given the queue's message stream, what JetStream holds for it (see storeStatus).
    */
-  lastOutput(): Promise<string>;
+  lastOutput(stream?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -39,14 +40,15 @@ export async function startClusterBroker(): Promise<ClusterBroker> {
     cluster,
     broker,
     sdk,
-    async lastOutput() {
+    async lastOutput(stream) {
       const parts = await Promise.all(
         cluster.nodes.map(async (node) => {
           const log = await readFile(node.logFile, "utf8").catch((e: Error) => e.message);
           return `${node.name} (${node.logFile}):\n${log.split("\n").slice(-LAST_LINES).join("\n")}`;
         }),
       );
-      return [...parts, `broker:\n${broker.output()}`].join("\n");
+      const store = stream ? [await storeStatus(cluster, stream)] : [];
+      return [...parts, `broker:\n${broker.output()}`, ...store].join("\n");
     },
     async stop() {
       await sdk.close();
@@ -54,6 +56,50 @@ export async function startClusterBroker(): Promise<ClusterBroker> {
       await cluster.stop();
     },
   };
+}
+
+/**
+ * What JetStream holds for a session queue, to tell a stall's cause: the message stream,
+ * the accept-next index (`SBX_`, see src/store/session-index.ts) and its consumer, and the
+ * session consumers with messages pending or in flight.
+ */
+async function storeStatus(cluster: NatsCluster, stream: string): Promise<string> {
+  const lines: string[] = [];
+  const attempt = async (what: string, read: () => Promise<string>) => {
+    lines.push(await read().catch((error: Error) => `${what}: ${error.message}`));
+  };
+  const jsm = await cluster.jsm();
+  const indexStream = `SBX_${stream.slice("SB_".length)}`;
+  const leaders = (info: {
+    cluster?: { leader?: string; replicas?: { name: string; current: boolean; lag?: number }[] };
+  }) =>
+    `leader ${info.cluster?.leader ?? "none"}, replicas ${(info.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? "" : " (behind)"} lag ${r.lag ?? 0}`).join(", ")}`;
+  await attempt(stream, async () => {
+    const info = await jsm.streams.info(stream);
+    return `${stream}: ${info.state.messages} messages, seq ${info.state.first_seq}–${info.state.last_seq}, ${info.state.consumer_count} consumers; ${leaders(info)}`;
+  });
+  await attempt(indexStream, async () => {
+    const info = await jsm.streams.info(indexStream);
+    return `${indexStream}: ${info.state.messages} entries, seq ${info.state.first_seq}–${info.state.last_seq}; ${leaders(info)}`;
+  });
+  await attempt("acceptors", async () => {
+    const info = await jsm.consumers.info(indexStream, "acceptors");
+    return `acceptors: ${info.num_pending} pending, ${info.num_ack_pending} ack pending, ${info.num_waiting} waiting pulls, ${info.num_redelivered} redelivered, delivered through ${info.delivered.stream_seq}, ack floor ${info.ack_floor.stream_seq}; ${leaders(info)}`;
+  });
+  await attempt("session consumers", async () => {
+    const busy: string[] = [];
+    let count = 0;
+    for await (const info of jsm.consumers.list(stream)) {
+      count++;
+      if (info.num_pending > 0 || info.num_ack_pending > 0 || info.num_waiting > 0) {
+        busy.push(
+          `${info.name.slice(0, 16)} ${info.num_pending} pending, ${info.num_ack_pending} ack pending, ${info.num_waiting} waiting (${info.cluster?.leader ?? "no leader"})`,
+        );
+      }
+    }
+    return `${count} consumers on ${stream}; with work: ${busy.join("; ")}`;
+  });
+  return `JetStream:\n${lines.join("\n")}`;
 }
 
 /**

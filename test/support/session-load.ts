@@ -158,6 +158,11 @@ export interface SessionLoad {
   finish(boundMs: number): Promise<SessionLoadResult>;
   /** Stops everything without checking (after a failure). */
   abort(): Promise<void>;
+  /**
+   * What the load is doing now, for a failure's report: the processor's errors so far, the
+   * sessions it holds, and the sessions with acknowledged sends not yet completed.
+   */
+  describe(): string;
 }
 
 const sessionName = (i: number) => `s${String(i).padStart(2, "0")}`;
@@ -415,7 +420,34 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
       return check();
     },
     abort,
+    describe,
   };
+
+  function describe(): string {
+    const now = Date.now();
+    const at = (time: number) => time - loadStart;
+    const held = [...holdings.values()].filter((h) => !h.closed && h.lost === undefined);
+    const waiting = new Map<string, number>();
+    for (const [id, send] of acknowledged) {
+      if (!completed.has(id) && !unknown.has(id)) {
+        waiting.set(send.sessionId, (waiting.get(send.sessionId) ?? 0) + 1);
+      }
+    }
+    const lastSuccess = successes.length > 0 ? at(Math.max(...successes)) : "never";
+    const lines = [
+      `load at ${at(now)} ms: ${acknowledged.size} sends acknowledged, ${completed.size} completed, ${unknown.size} unknown; last acknowledged send or completion at ${lastSuccess} ms`,
+      `send failures ${JSON.stringify(sendFailures)}; processor errors ${JSON.stringify(processorErrors)}`,
+      `held now (${held.length}): ${held.map((h) => `${h.sessionId} since ${at(h.from)} ms, locked until ${at(h.session.lockedUntil.getTime())} ms`).join("; ")}`,
+      `sessions with acknowledged sends not completed (${waiting.size}): ${[...waiting].map(([id, n]) => `${id} ${n}`).join(", ")}`,
+    ];
+    // The story of a few waiting sessions: whether they were ever accepted again.
+    for (const sessionId of [...waiting.keys()].slice(0, 3)) {
+      lines.push(
+        `${sessionId} events: ${(sessionEvents.get(sessionId) ?? []).slice(-8).join(", ")}`,
+      );
+    }
+    return lines.join("\n");
+  }
 
   function check(): SessionLoadResult {
     const lost = [...acknowledged.keys()].filter((id) => !completed.has(id) && !unknown.has(id));
