@@ -464,7 +464,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
           (completion.index === before.index && completion.messageId === before.messageId))
       ) {
         orderViolations.push(
-          `${completion.sessionId}: ${completion.messageId} completed after ${before.messageId}`,
+          `${completion.sessionId}: ${completion.messageId} (sequence ${completion.sequence}) completed at ${completion.at - loadStart} ms after ${before.messageId} (sequence ${before.sequence}) at ${before.at - loadStart} ms; its events: ${(sessionEvents.get(completion.sessionId) ?? []).join(", ")}`,
         );
       }
       last.set(completion.sessionId, completion);
