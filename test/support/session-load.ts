@@ -84,6 +84,8 @@ export interface Acknowledged {
   sessionId: string;
   index: number;
   at: number;
+  /** The stream sequence number Send answered. */
+  sequence: number;
 }
 
 interface Holding {
@@ -218,8 +220,14 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
         const messageId = `${sessionId}:${index}:${attempt}`;
         const started = Date.now();
         try {
-          await sender.send({ sessionId, messageId, body: `${sessionId}:${index}` });
-          acknowledged.set(messageId, { messageId, sessionId, index, at: Date.now() });
+          const sent = await sender.send({ sessionId, messageId, body: `${sessionId}:${index}` });
+          acknowledged.set(messageId, {
+            messageId,
+            sessionId,
+            index,
+            at: Date.now(),
+            sequence: Number(sent.sequenceNumber),
+          });
           perSessionAcked.set(sessionId, index);
           sendSuccesses.push({ started, at: Date.now() });
           success();
@@ -427,10 +435,12 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
     const now = Date.now();
     const at = (time: number) => time - loadStart;
     const held = [...holdings.values()].filter((h) => !h.closed && h.lost === undefined);
-    const waiting = new Map<string, number>();
+    const waiting = new Map<string, string[]>();
     for (const [id, send] of acknowledged) {
       if (!completed.has(id) && !unknown.has(id)) {
-        waiting.set(send.sessionId, (waiting.get(send.sessionId) ?? 0) + 1);
+        const ids = waiting.get(send.sessionId) ?? [];
+        ids.push(`${id} (sequence ${send.sequence}, acknowledged at ${at(send.at)} ms)`);
+        waiting.set(send.sessionId, ids);
       }
     }
     const lastSuccess = successes.length > 0 ? at(Math.max(...successes)) : "never";
@@ -438,7 +448,7 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
       `load at ${at(now)} ms: ${acknowledged.size} sends acknowledged, ${completed.size} completed, ${unknown.size} unknown; last acknowledged send or completion at ${lastSuccess} ms`,
       `send failures ${JSON.stringify(sendFailures)}; processor errors ${JSON.stringify(processorErrors)}`,
       `held now (${held.length}): ${held.map((h) => `${h.sessionId} since ${at(h.from)} ms, locked until ${at(h.session.lockedUntil.getTime())} ms`).join("; ")}`,
-      `sessions with acknowledged sends not completed (${waiting.size}): ${[...waiting].map(([id, n]) => `${id} ${n}`).join(", ")}`,
+      `sessions with acknowledged sends not completed (${waiting.size}): ${[...waiting].map(([id, ids]) => `${id} ${ids.length}: ${ids.slice(0, 3).join(", ")}`).join("; ")}`,
     ];
     // The story of a few waiting sessions: whether they were ever accepted again.
     for (const sessionId of [...waiting.keys()].slice(0, 3)) {
