@@ -6,6 +6,8 @@
 /** A message handed out by a stream's consumer, with the ways to settle it. */
 export interface Delivery {
   streamSequence: number;
+  /** The consumer's count of its deliveries (all messages), 1 on its first. */
+  consumerSequence: number;
   /** JetStream's count of deliveries of this message, 1 on the first. */
   deliveryCount: number;
   subject: string;

@@ -19,7 +19,7 @@ import { FiguresCache } from "./figures-cache.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
 import type { ReplicaCount } from "./replicas.js";
-import { fromSequence, withRemovalThroughLog } from "./replicated-removal.js";
+import { fromSequence, withoutGaps, withRemovalThroughLog } from "./replicated-removal.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { type PublishAck, publishToStream } from "./stream-publish.js";
 import {
@@ -346,10 +346,14 @@ export class MessageStreams {
     // With replicas: what the consumer's replica may still hold below the session's first
     // message on the stream's leader is removed already (see fromSequence). One request.
     const floor = await this.firstOnLeader(layout, sessionId);
+    const sequence = { next: 1 };
     return {
       reader: {
         fetch: async (max, expiresMs) =>
-          fromSequence(await this.fetchFrom(consumer, max, expiresMs), floor),
+          fromSequence(
+            withoutGaps(await this.fetchFrom(consumer, max, expiresMs), sequence),
+            floor,
+          ),
       },
       pending: info.num_pending,
     };
@@ -662,6 +666,7 @@ function toDelivery(
   const reply = (m as { reply?: unknown }).reply;
   return {
     streamSequence: m.seq,
+    consumerSequence: m.info.deliverySequence,
     deliveryCount: m.info.deliveryCount,
     subject: m.subject,
     data: m.data,

@@ -1,6 +1,7 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import type { Delivery, DeliveryBatch } from "./delivery.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
+import { PullInterruptedError } from "./pull-errors.js";
 
 /**
  * What the stream's leader answers, once the removal has gone through the log, when its
@@ -82,6 +83,31 @@ export function withRemovalThroughLog(
           ack: () => removeThroughStreamLog(requests, stream, delivery.streamSequence),
         };
         yield replicated;
+      }
+    },
+  };
+}
+
+/**
+ * The deliveries of `batch` while the consumer's own count goes up by one each: a jump means
+ * a delivery the consumer counts as made never arrived (lost as a node stopped), which it
+ * would give again only after its ack wait, after later messages of the session; a first
+ * delivery above 1 means a consumer that is not new. Either ends the pull as interrupted,
+ * and the session's reader recreates its consumer (every unsettled message again, in order).
+ */
+export function withoutGaps(batch: DeliveryBatch, sequence: { next: number }): DeliveryBatch {
+  return {
+    stop: () => batch.stop(),
+    async *[Symbol.asyncIterator]() {
+      for await (const delivery of batch) {
+        if (delivery.consumerSequence !== sequence.next) {
+          batch.stop();
+          throw new PullInterruptedError(
+            `consumer sequence ${delivery.consumerSequence}, expected ${sequence.next}`,
+          );
+        }
+        sequence.next++;
+        yield delivery;
       }
     },
   };

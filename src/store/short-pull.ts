@@ -74,6 +74,7 @@ function rawDelivery(
   const at = tokens.length >= 12 ? 4 : 2;
   return {
     streamSequence: Number(tokens[at + 3]),
+    consumerSequence: Number(tokens[at + 4]),
     deliveryCount: Number(tokens[at + 2]),
     subject: m.subject,
     data: m.data,
