@@ -21,7 +21,7 @@ import {
   Timeline,
 } from "./support/cluster-queue.js";
 import { uniqueName } from "./support/grpc-client.js";
-import { startSessionLoad } from "./support/session-load.js";
+import { NO_VIOLATIONS, startSessionLoad, violations } from "./support/session-load.js";
 
 /** Bounds for a busy 2-core machine. */
 const PHASE_MS = 60_000;
@@ -80,13 +80,7 @@ describe("a rolling restart of a 3-node cluster with 3 replicas under load", () 
         console.info(`rolling restart: the broker's last output lines:\n${broker.output()}`);
       }
       expect(result.acknowledgedSends).toBeGreaterThanOrEqual(1_000);
-      // One assertion, so that a failure shows every zero that did not hold.
-      expect({
-        lost: result.lost,
-        orderViolations: result.orderViolations,
-        duplicateCompletions: result.duplicateCompletions,
-        overlaps: result.overlaps,
-      }).toEqual({ lost: [], orderViolations: [], duplicateCompletions: [], overlaps: [] });
+      expect(violations(result)).toEqual(NO_VIOLATIONS);
     } catch (error) {
       console.info(
         `rolling restart failed; the load, and the last output of the cluster and broker:\n${load.describe()}\n${await setup.lastOutput(stream)}`,

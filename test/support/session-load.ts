@@ -167,6 +167,22 @@ export interface SessionLoad {
   describe(): string;
 }
 
+/**
+ * The three zeros of a result as one value, so that one assertion shows every zero that did
+ * not hold: `expect(violations(result)).toEqual(NO_VIOLATIONS)`.
+ */
+export function violations(result: SessionLoadResult) {
+  const { lost, orderViolations, duplicateCompletions, overlaps } = result;
+  return { lost, orderViolations, duplicateCompletions, overlaps };
+}
+
+export const NO_VIOLATIONS: ReturnType<typeof violations> = {
+  lost: [],
+  orderViolations: [],
+  duplicateCompletions: [],
+  overlaps: [],
+};
+
 const sessionName = (i: number) => `s${String(i).padStart(2, "0")}`;
 /** Between two attempts of a Send or a completion that failed. */
 const RETRY_MS = 200;
