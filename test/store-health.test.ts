@@ -62,13 +62,17 @@ describe("health on a 3-node cluster with SESSIONBUS_REPLICAS=3", () => {
     // The store takes writes again. Each stream elects its leader on its own, so the queue's
     // may come a few seconds after the health stream's: a send is retried until then.
     const electedMs = await sendUntilStored(client, queue, "after the outage", RECOVERY_MS);
+    // A receiver may come a while after the send: the queue's consumer elects its leader on
+    // its own too, and that leader's copy of the stream may still be catching up.
+    const receivingAt = Date.now();
     const stream = client.receiveStream({ entityPath: queue, prefetch: 1 });
     try {
-      const [received] = await stream.take(1);
+      const [received] = await stream.take(1, RECOVERY_MS);
       expect(received === undefined ? undefined : bodyText(received)).toBe("after the outage");
     } finally {
       stream.cancel();
     }
+    const receivedMs = Date.now() - receivingAt;
     // Later elections may move leaders again; the outage itself is one NOT_SERVING spell.
     expect(health.history.slice(0, 3).map((change) => change.status)).toEqual([
       "SERVING",
@@ -76,7 +80,7 @@ describe("health on a 3-node cluster with SESSIONBUS_REPLICAS=3", () => {
       "SERVING",
     ]);
     console.log(
-      `health: NOT_SERVING ${noticedMs} ms after the quorum was lost, SERVING ${recoveredMs} ms after the nodes were started again; the queue's stream took a send ${electedMs} ms after SERVING`,
+      `health: NOT_SERVING ${noticedMs} ms after the quorum was lost, SERVING ${recoveredMs} ms after the nodes were started again; the queue's stream took a send ${electedMs} ms after SERVING, and a receiver had it ${receivedMs} ms later`,
     );
   }, 180_000);
 });

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { AuthorizationError, connect, type NatsConnection } from "@nats-io/transport-node";
-import { againOnTimeout } from "./again-on-timeout.js";
+import { againAtStart } from "./again-at-start.js";
 import { AuthorizationRuleStore } from "./authorization-rule-store.js";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
@@ -124,7 +124,7 @@ async function openOn(
   // A server that is not clustered keeps one copy of everything: nothing to bring to a count
   // (and with thousands of queues, nothing to look at on every start).
   const bring = async (names: string[]): Promise<ReplicaChange[]> =>
-    nc.info?.cluster ? againOnTimeout(() => bringStreamsToReplicas(jsm, names, replicas)) : [];
+    nc.info?.cluster ? againAtStart(() => bringStreamsToReplicas(jsm, names, replicas)) : [];
   const js = jetstream(nc);
   const kvm = new Kvm(js);
   const buckets = [
@@ -138,7 +138,7 @@ async function openOn(
   // is made or changed) before anything else is touched.
   const replicaChanges = await bring([HEALTH_STREAM])
     .then(async (changes) => {
-      await againOnTimeout(() => ensureHealthStream(jsm, replicas));
+      await againAtStart(() => ensureHealthStream(jsm, replicas));
       return changes;
     })
     .catch((error: unknown) => {
@@ -151,19 +151,19 @@ async function openOn(
   // there could show a lock its holder has just taken as free, or a state just set as
   // the one before (see MessageStreams.directGet).
   const bucket = (name: string) =>
-    againOnTimeout(() => kvm.create(name, { history: 1, replicas, allow_direct: replicas === 1 }));
+    againAtStart(() => kvm.create(name, { history: 1, replicas, allow_direct: replicas === 1 }));
   const entityKv = await bucket(ENTITY_BUCKET);
   const lockKv = await bucket(DEFERRED_LOCK_BUCKET);
   const sessionKv = await bucket(SESSION_BUCKET);
   const stateKv = await bucket(SESSION_STATE_BUCKET);
   const scheduleTimers = new ScheduleTimers(js, jsm, replicas);
-  await againOnTimeout(() => scheduleTimers.ensure());
+  await againAtStart(() => scheduleTimers.ensure());
   const entities = new EntityRegistry(entityKv);
-  await entities.startWatching();
+  await againAtStart(() => entities.startWatching());
   // Streams of entities made with another count: updated in place, a few at a time.
   replicaChanges.push(...(await bring(entities.records().flatMap(entityStreamNames))));
   const authorizationRules = new AuthorizationRuleStore(await bucket(AUTHORIZATION_RULE_BUCKET));
-  await authorizationRules.startWatching();
+  await againAtStart(() => authorizationRules.startWatching());
   // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
   const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS, observe);
   const probe = new WriteProbe(nc, probeOptions);
