@@ -10,7 +10,12 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { startNatsServer } from "../src/store/nats-server-process.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
-import { bodyText, SessionbusClient, uniqueName } from "./support/grpc-client.js";
+import {
+  bodyText,
+  type ReceivedMessage,
+  SessionbusClient,
+  uniqueName,
+} from "./support/grpc-client.js";
 import { watchHealth } from "./support/health-watch.js";
 import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
 
@@ -62,16 +67,9 @@ describe("health on a 3-node cluster with SESSIONBUS_REPLICAS=3", () => {
     // The store takes writes again. Each stream elects its leader on its own, so the queue's
     // may come a few seconds after the health stream's: a send is retried until then.
     const electedMs = await sendUntilStored(client, queue, "after the outage", RECOVERY_MS);
-    // A receiver may come a while after the send: the queue's consumer elects its leader on
-    // its own too, and that leader's copy of the stream may still be catching up.
     const receivingAt = Date.now();
-    const stream = client.receiveStream({ entityPath: queue, prefetch: 1 });
-    try {
-      const [received] = await stream.take(1, RECOVERY_MS);
-      expect(received === undefined ? undefined : bodyText(received)).toBe("after the outage");
-    } finally {
-      stream.cancel();
-    }
+    const received = await receiveOneUntilServed(client, queue, RECOVERY_MS);
+    expect(bodyText(received)).toBe("after the outage");
     const receivedMs = Date.now() - receivingAt;
     // Later elections may move leaders again; the outage itself is one NOT_SERVING spell.
     expect(health.history.slice(0, 3).map((change) => change.status)).toEqual([
@@ -84,6 +82,33 @@ describe("health on a 3-node cluster with SESSIONBUS_REPLICAS=3", () => {
     );
   }, 180_000);
 });
+
+/**
+ * Receives one message, opening the receive stream again while it fails with UNAVAILABLE:
+ * the queue's consumer elects its leader on its own, after the stream's, and until then the
+ * broker cannot reach it. A receiver may also get the message some time after the send: the
+ * consumer's leader may sit on a node whose copy of the stream is still catching up.
+ */
+async function receiveOneUntilServed(
+  client: SessionbusClient,
+  queue: string,
+  timeoutMs: number,
+): Promise<ReceivedMessage> {
+  const start = Date.now();
+  for (;;) {
+    const stream = client.receiveStream({ entityPath: queue, prefetch: 1 });
+    try {
+      const [received] = await stream.take(1, Math.max(1, timeoutMs - (Date.now() - start)));
+      if (received === undefined) throw new Error("no message");
+      return received;
+    } catch (error) {
+      const code = (error as Partial<grpc.ServiceError>).code;
+      if (code !== grpc.status.UNAVAILABLE || Date.now() - start > timeoutMs) throw error;
+    } finally {
+      stream.cancel();
+    }
+  }
+}
 
 /**
  * Sends until the broker stores the message, retrying while it answers UNAVAILABLE (the
