@@ -10,6 +10,7 @@ import type { MessageLocks } from "../locks/message-locks.js";
 import { expireIfDue } from "../messages/expiry.js";
 import { decodeStored } from "../messages/message-codec.js";
 import { deadLetter } from "../messages/settlement-actions.js";
+import { longestPullMs } from "./longest-pull.js";
 import { ReceiveCredit } from "./receive-credit.js";
 
 export interface ReceiveOptions {
@@ -30,8 +31,6 @@ export type ReceiveEvent =
   | { kind: "recalled"; lockTokens: string[] };
 
 export const MAX_PREFETCH = 1000;
-/** A pull waits at most this long before it is renewed (and the stream checks its limits). */
-const PULL_EXPIRES_MS = 30_000;
 /** How much earlier than JetStream the broker considers a message lock expired. */
 const LOCK_MARGIN_MS = 100;
 
@@ -52,6 +51,8 @@ export async function* receiveMessages(
   let idleSince = Date.now();
   const { signal } = options;
   const metrics = metricsOf(store);
+  // A pull waits at most this long before it is renewed (and the stream checks its limits).
+  const longestPull = longestPullMs(store.replicas);
   while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
     // Time spent waiting for the client to settle is not idle time (max_wait).
     if (credit.available <= 0) {
@@ -64,13 +65,9 @@ export async function* receiveMessages(
         ? credit.available
         : Math.min(credit.available, options.maxMessages - delivered);
     const waitMs =
-      options.maxWaitMs === 0 ? PULL_EXPIRES_MS : options.maxWaitMs - (Date.now() - idleSince);
+      options.maxWaitMs === 0 ? longestPull : options.maxWaitMs - (Date.now() - idleSince);
     if (waitMs <= 0) return;
-    const batch = await store.messages.fetch(
-      entity.streamId,
-      left,
-      Math.min(waitMs, PULL_EXPIRES_MS),
-    );
+    const batch = await store.messages.fetch(entity.streamId, left, Math.min(waitMs, longestPull));
     const stop = () => batch.stop();
     signal.addEventListener("abort", stop);
     try {

@@ -13,13 +13,12 @@ import type { MessageLocks } from "../locks/message-locks.js";
 import { expireInSession, selectExpiredInSession } from "../messages/expiry.js";
 import { decodeStored } from "../messages/message-codec.js";
 import { deadLetter } from "../messages/settlement-actions.js";
+import { longestPullMs } from "../receiving/longest-pull.js";
 import { ReceiveCredit } from "../receiving/receive-credit.js";
 import type { ReceiveEvent, ReceiveOptions } from "../receiving/receiver.js";
 import { dropSettled, raiseCount, settledPerRecord } from "./delivery-counts.js";
 import { updateSessionRecord } from "./session-record-update.js";
 import type { Sessions } from "./sessions.js";
-
-const PULL_EXPIRES_MS = 30_000;
 
 /**
  * Delivers one locked session's messages in sequence order. Before a message is handed
@@ -51,6 +50,7 @@ export async function* receiveSession(
   let delivered = 0;
   let idleSince = Date.now();
   const metrics = metricsOf(store);
+  const longestPull = longestPullMs(store.replicas);
   try {
     while (!signal.aborted && (options.maxMessages === 0 || delivered < options.maxMessages)) {
       // Waiting for credit must not outlast the lock: a lost lock ends the stream with its error.
@@ -72,14 +72,14 @@ export async function* receiveSession(
           ? credit.available
           : Math.min(credit.available, options.maxMessages - delivered);
       const idleLeft =
-        options.maxWaitMs === 0 ? PULL_EXPIRES_MS : options.maxWaitMs - (Date.now() - idleSince);
+        options.maxWaitMs === 0 ? longestPull : options.maxWaitMs - (Date.now() - idleSince);
       if (idleLeft <= 0) break;
       // Wake before the lock runs out, so a lost lock ends the stream with its error.
       const lockLeft = handle.lockedUntil - Date.now();
       const generation = handle.generation;
       const batch = await handle.reader.fetch(
         want,
-        Math.min(idleLeft, PULL_EXPIRES_MS, Math.max(1000, lockLeft)),
+        Math.min(idleLeft, longestPull, Math.max(1000, lockLeft)),
       );
       const stop = () => batch.stop();
       signal.addEventListener("abort", stop);
