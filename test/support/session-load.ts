@@ -49,6 +49,7 @@
  *   SESSION_LOCK_LOST, the renewal then answered, and the processor's close releasing
  *   the session). No two intervals of one session overlap.
  */
+import { setMaxListeners } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import {
   createSessionProcessor,
@@ -228,6 +229,8 @@ export function startSessionLoad(options: SessionLoadOptions): SessionLoad {
 
   let sending = true;
   const stopSending = new AbortController();
+  // Every session's send loop waits on it at once.
+  setMaxListeners(0, stopSending.signal);
   const sender = options.sender.sender(options.queue);
   const sendLoop = async (sessionId: string) => {
     for (let index = 1; ; index++) {
