@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSessionbus } from "../src/app.js";
@@ -16,6 +17,7 @@ import { connectClients } from "./support/connect-clients.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
 import { bodyText, errorReason, uniqueName } from "./support/grpc-client.js";
 import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.js";
+import { SessionClient, type SessionReceiveStream } from "./support/session-client.js";
 import { rootToken } from "./support/test-credentials.js";
 import { TopicClient } from "./support/topic-client.js";
 
@@ -256,6 +258,83 @@ describe("reads with 3 replicas", () => {
       expect(count("stream_msg_get")).toBeGreaterThanOrEqual(20);
     } finally {
       await admin.deleteQueue({ name }).catch(() => undefined);
+      await broker.close();
+    }
+  });
+});
+
+describe("two receive streams under one session lock with 3 replicas", () => {
+  // The session's reader recreates its consumer when the consumer's delivery numbering jumps
+  // (a delivery lost as a node stopped; src/store/replicated-removal.ts, withoutGaps). Two
+  // streams pulling from the one consumer at once share that numbering: none of it may look
+  // like a jump, or every message in flight would be recalled and delivered again.
+  it("hand out each message once, with delivery count 1 and nothing recalled", async () => {
+    const broker = await startInProcessBroker(cluster.brokerConfig(3));
+    const client = new SessionClient(broker.url);
+    const queue = uniqueName("two-streams");
+    const total = 100;
+    const streams: SessionReceiveStream[] = [];
+    try {
+      await client.createSessionQueue(queue);
+      for (let from = 0; from < total; from += 25) {
+        await client.send(
+          queue,
+          Array.from({ length: 25 }, (_, k) => ({
+            sessionId: "s",
+            body: Buffer.from(`m${from + k}`),
+          })),
+        );
+      }
+      const { sessionId, lockToken } = await client.acceptNamed(queue, "s");
+      const session = { sessionId, lockToken };
+      const delivered: { body: string; deliveryCount: number }[] = [];
+      let recalled = 0;
+      const failures: string[] = [];
+      const receiveOn = async (stream: SessionReceiveStream) => {
+        while (delivered.length < total) {
+          // Undefined once the stream is cancelled, or fails (kept), or after SETTLE_MS.
+          const event = await stream.event(SETTLE_MS).catch((error: unknown) => {
+            if ((error as Partial<grpc.ServiceError>).code !== grpc.status.CANCELLED) {
+              failures.push(String(error));
+            }
+            return undefined;
+          });
+          if (event === undefined) return;
+          if (event.kind === "recalled") {
+            recalled++;
+            continue;
+          }
+          delivered.push({
+            body: bodyText(event.message),
+            deliveryCount: event.message.deliveryCount,
+          });
+          await client.complete(queue, session, event.message.lockToken);
+        }
+        // All there: the other stream, waiting for more, ends too.
+        for (const other of streams) other.cancel();
+      };
+      for (let n = 0; n < 2; n++) {
+        streams.push(client.receiveStream({ entityPath: queue, session, prefetch: 2 }));
+      }
+      await Promise.all(streams.map(receiveOn));
+      expect({
+        delivered: delivered.length,
+        distinct: new Set(delivered.map((d) => d.body)).size,
+        deliveredAgain: delivered.filter((d) => d.deliveryCount > 1).length,
+        recalled,
+        failures,
+      }).toEqual({
+        delivered: total,
+        distinct: total,
+        deliveredAgain: 0,
+        recalled: 0,
+        failures: [],
+      });
+      await client.closeSession(queue, session);
+    } finally {
+      for (const stream of streams) stream.cancel();
+      await client.deleteQueue(queue).catch(() => undefined);
+      client.close();
       await broker.close();
     }
   });

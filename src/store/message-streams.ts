@@ -16,6 +16,7 @@ import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Delivery, DeliveryBatch } from "./delivery.js";
 import type { EntitySettings } from "./entity-record.js";
 import { FiguresCache } from "./figures-cache.js";
+import { onePullAtATime } from "./one-pull-at-a-time.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
 import type { ReplicaCount } from "./replicas.js";
@@ -349,11 +350,12 @@ export class MessageStreams {
     const sequence = { next: 1 };
     return {
       reader: {
-        fetch: async (max, expiresMs) =>
+        fetch: onePullAtATime(async (max, expiresMs) =>
           fromSequence(
             withoutGaps(await this.fetchFrom(consumer, max, expiresMs), sequence),
             floor,
           ),
+        ),
       },
       pending: info.num_pending,
     };

@@ -33,6 +33,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import {
+  type ClusterInfo,
   JetStreamApiError,
   type JetStreamManager,
   jetstreamManager,
@@ -165,6 +166,13 @@ export interface NatsCluster {
    */
   waitForCurrent(stream: string, options?: { timeoutMs?: number }): Promise<void>;
   /**
+   * waitForCurrent for every stream of the cluster and every durable consumer of each (each
+   * is a raft group of its own: a node current on one stream may still be catching up on
+   * another, such as a KV bucket). What an upgrade one node at a time waits for before the
+   * next node (docs/operations.md). Resolves with the number of groups looked at.
+   */
+  waitForAllCurrent(options?: { timeoutMs?: number }): Promise<number>;
+  /**
    * Waits until JetStream has a meta leader and can place a stream on every running node:
    * start() does this for all nodes; call it after restarting nodes, before creating streams.
    */
@@ -295,6 +303,39 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
         if (info?.leader === undefined) return undefined;
         const behind = (info.replicas ?? []).some((replica) => replica.offline || !replica.current);
         return behind ? undefined : true;
+      });
+    },
+    async waitForAllCurrent(options = {}) {
+      const jsm = await cluster.jsm();
+      const caughtUp = (info: ClusterInfo | undefined) =>
+        info?.leader !== undefined &&
+        (info.replicas ?? []).every((replica) => !replica.offline && replica.current);
+      let behind = "";
+      return pollUntil(
+        "every replica of every stream and file-backed durable consumer current",
+        options.timeoutMs,
+        async () => {
+          let groups = 0;
+          for await (const stream of jsm.streams.list()) {
+            if ((stream.config.num_replicas ?? 1) < 2) continue;
+            behind = `stream ${stream.config.name}`;
+            if (!caughtUp(stream.cluster)) return undefined;
+            groups++;
+            for await (const consumer of jsm.consumers.list(stream.config.name)) {
+              // Session consumers live in memory and come and go with every accept: a new
+              // one is not current until its first election, which under load is always.
+              if (consumer.config.durable_name === undefined || consumer.config.mem_storage) {
+                continue;
+              }
+              behind = `consumer ${consumer.name} of ${stream.config.name}`;
+              if (!caughtUp(consumer.cluster)) return undefined;
+              groups++;
+            }
+          }
+          return groups;
+        },
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; last behind: ${behind}`);
       });
     },
     async waitUntilReady(options = {}) {
