@@ -8,10 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSessionbus } from "../src/app.js";
 import { startSessionbus } from "../src/app.js";
 import { readConfig } from "../src/config.js";
+import { KvCompareAndSet } from "../src/store/kv-compare-and-set.js";
+import { PipelinedRequests } from "../src/store/pipelined-requests.js";
 import { startBrokerProcess } from "./support/broker-process.js";
 import { connectClients } from "./support/connect-clients.js";
 import { startInProcessBroker } from "./support/grpc-broker.js";
@@ -259,6 +263,46 @@ describe("reads with 3 replicas", () => {
     } finally {
       await admin.deleteQueue({ name }).catch(() => undefined);
       await broker.close();
+    }
+  });
+});
+
+describe("compare-and-set on a bucket with 3 replicas", () => {
+  // Every lock and delivery count of a session is a compare-and-set on its record.
+  // nats-server 2.9.10 stored both of two replicated writes expecting the same revision when
+  // they came together (197 of 200 pairs in this test, with Nats-Expected-Last-Subject-
+  // Sequence alone): two holders of one session, a delivery count overwritten.
+  it("stores one of two writes that expect the same revision at the same moment, and tells the other it lost", async () => {
+    const nc = await connect({
+      servers: cluster.url.split(","),
+      user: cluster.credentials.user,
+      pass: cluster.credentials.password,
+    });
+    const bucket = uniqueName("cas").replace(/[^A-Za-z0-9_-]/g, "_");
+    const kv = await new Kvm(nc).create(bucket, { history: 1, replicas: 3 });
+    const compareAndSet = new KvCompareAndSet(new PipelinedRequests(nc, 5_000), bucket, true);
+    const pairs = 100;
+    try {
+      const outcomes = { oneStored: 0, bothStored: 0, noneStored: 0 };
+      for (let n = 0; n < pairs; n++) {
+        const key = `k${n}`;
+        const revision = await compareAndSet.update(key, "first", 0);
+        const stored = await Promise.all([
+          compareAndSet.write(key, "a", revision),
+          compareAndSet.write(key, "b", revision),
+        ]);
+        const won = stored.filter((next) => next !== undefined).length;
+        if (won === 1) outcomes.oneStored++;
+        else if (won === 2) outcomes.bothStored++;
+        else outcomes.noneStored++;
+        // The winner's value is what the bucket holds.
+        const winner = stored[0] !== undefined ? "a" : "b";
+        if (won === 1) expect((await kv.get(key))?.string()).toBe(winner);
+      }
+      expect(outcomes).toEqual({ oneStored: pairs, bothStored: 0, noneStored: 0 });
+    } finally {
+      await kv.destroy().catch(() => undefined);
+      await nc.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { Right } from "../auth/access-rights.js";
 import { watchBucket } from "./bucket-watch.js";
+import type { KvCompareAndSet } from "./kv-compare-and-set.js";
 
 /** A shared access authorization rule as stored. */
 export interface AuthorizationRuleRecord {
@@ -45,7 +46,10 @@ export class AuthorizationRuleStore {
   /** Bucket reads for names not in the local copy during the current second. */
   private missWindow = { start: 0, reads: 0 };
 
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly compareAndSet: KvCompareAndSet,
+  ) {}
 
   /** Counts every change to the local copy (a cached verdict of an older generation is stale). */
   get generation(): number {
@@ -111,21 +115,16 @@ export class AuthorizationRuleStore {
   /** Adds a rule; false when the scope has one of that name. */
   async create(scope: RuleScope, rule: AuthorizationRuleRecord): Promise<boolean> {
     const key = ruleKey(scope, rule.name);
-    try {
-      const revision = await this.kv.create(key, JSON.stringify(rule));
-      this.remember(key, { rule, revision });
-      return true;
-    } catch (error) {
-      const entry = await this.kv.get(key);
-      if (entry?.operation === "PUT") return false;
-      throw error;
-    }
+    const revision = await this.compareAndSet.create(this.kv, key, JSON.stringify(rule));
+    if (revision === undefined) return false;
+    this.remember(key, { rule, revision });
+    return true;
   }
 
   /** Compare-and-set: fails when the rule changed since `revision`. */
   async update(scope: RuleScope, rule: AuthorizationRuleRecord, revision: number): Promise<void> {
     const key = ruleKey(scope, rule.name);
-    const next = await this.kv.update(key, JSON.stringify(rule), revision);
+    const next = await this.compareAndSet.update(key, JSON.stringify(rule), revision);
     this.remember(key, { rule, revision: next });
   }
 

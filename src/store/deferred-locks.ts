@@ -1,4 +1,5 @@
 import type { KV } from "@nats-io/kv";
+import type { KvCompareAndSet } from "./kv-compare-and-set.js";
 
 /** Lock and delivery count of a deferred message, shared by every broker process. */
 export interface DeferredLock {
@@ -13,7 +14,10 @@ export interface DeferredLock {
  * compare-and-set. Deferral is rare, so a round trip per operation is fine here.
  */
 export class DeferredLocks {
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly compareAndSet: KvCompareAndSet,
+  ) {}
 
   async read(
     streamId: string,
@@ -31,13 +35,8 @@ export class DeferredLocks {
     lock: DeferredLock,
     revision: number,
   ): Promise<number | undefined> {
-    try {
-      return revision === 0
-        ? await this.kv.create(key(streamId, sequence), JSON.stringify(lock))
-        : await this.kv.update(key(streamId, sequence), JSON.stringify(lock), revision);
-    } catch {
-      return undefined; // another receiver got there first
-    }
+    // Undefined: another receiver got there first.
+    return this.compareAndSet.write(key(streamId, sequence), JSON.stringify(lock), revision);
   }
 
   async remove(streamId: string, sequence: number): Promise<void> {

@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import { watchBucket } from "./bucket-watch.js";
 import type { EntityKind, EntityRecord } from "./entity-record.js";
+import type { KvCompareAndSet } from "./kv-compare-and-set.js";
 
 /** A record with the KV revision it was read at, for compare-and-set updates. */
 export interface VersionedEntity {
@@ -19,7 +20,10 @@ export class EntityRegistry {
   private readonly subscriptionKeys = new Map<string, Set<string>>();
   private stopWatch: (() => void) | undefined;
 
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly compareAndSet: KvCompareAndSet,
+  ) {}
 
   /** Starts the watch and waits until the local copy holds every existing entity. */
   async startWatching(): Promise<void> {
@@ -39,14 +43,14 @@ export class EntityRegistry {
 
   /** Adds a new entity; false when one with that key exists. */
   async create(key: string, record: EntityRecord): Promise<boolean> {
-    try {
-      const revision = await this.kv.create(encodeKey(key), JSON.stringify(record));
-      this.remember(key, { record, revision });
-      return true;
-    } catch (error) {
-      if (await this.exists(key)) return false;
-      throw error;
-    }
+    const revision = await this.compareAndSet.create(
+      this.kv,
+      encodeKey(key),
+      JSON.stringify(record),
+    );
+    if (revision === undefined) return false;
+    this.remember(key, { record, revision });
+    return true;
   }
 
   async get(key: string): Promise<VersionedEntity | undefined> {
@@ -66,7 +70,7 @@ export class EntityRegistry {
 
   /** Compare-and-set: fails when the entity changed since `revision`. */
   async update(key: string, record: EntityRecord, revision: number): Promise<void> {
-    const next = await this.kv.update(encodeKey(key), JSON.stringify(record), revision);
+    const next = await this.compareAndSet.update(encodeKey(key), JSON.stringify(record), revision);
     this.remember(key, { record, revision: next });
   }
 
@@ -118,10 +122,6 @@ export class EntityRegistry {
       .filter(([, found]) => found.record.kind === kind)
       .map(([key]) => key)
       .sort();
-  }
-
-  private async exists(key: string): Promise<boolean> {
-    return (await this.read(key)) !== undefined;
   }
 }
 

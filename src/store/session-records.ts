@@ -1,7 +1,6 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { PipelinedRequests } from "./pipelined-requests.js";
-import { publishToStream } from "./stream-publish.js";
+import type { KvCompareAndSet } from "./kv-compare-and-set.js";
 
 /**
  * Where a session's state is kept: `chunks` KV entries under `version`, or (a small state)
@@ -82,7 +81,7 @@ export class SessionRecords {
   constructor(
     private readonly kv: KV,
     private readonly bucket: string,
-    private readonly requests: PipelinedRequests,
+    private readonly compareAndSet: KvCompareAndSet,
     private readonly jsm: JetStreamManager,
   ) {}
 
@@ -101,20 +100,9 @@ export class SessionRecords {
     record: SessionRecord,
     revision: number,
   ): Promise<number | undefined> {
-    const k = key(streamId, token);
-    const data = JSON.stringify(record);
-    try {
-      if (revision === 0) return await this.kv.create(k, data);
-      // What kv.update publishes, through the shared reply subscription: a record is
-      // written once per delivered group of messages.
-      const ack = await publishToStream(this.requests, `$KV.${this.bucket}.${k}`, data, {
-        expectLastSubjectSequence: revision,
-      });
-      return ack.seq;
-    } catch (error) {
-      if (isConflict(error)) return undefined;
-      throw error;
-    }
+    // Through the shared reply subscription: a record is written once per delivered group
+    // of messages.
+    return this.compareAndSet.write(key(streamId, token), JSON.stringify(record), revision);
   }
 
   async remove(streamId: string, token: string): Promise<void> {
@@ -199,10 +187,6 @@ function key(streamId: string, token: string): string {
 
 // A failed compare-and-set comes back as "wrong last sequence" (10071) or, for create, as
 // "key exists".
-function isConflict(error: unknown): boolean {
-  const text = error instanceof Error ? error.message : String(error);
-  return /wrong last sequence|key exists|10071/i.test(text);
-}
 
 /** Runs at most `limit` tasks at once; the others wait their turn, first come first served. */
 class Limiter {

@@ -5,6 +5,7 @@ import { againAtStart } from "./again-at-start.js";
 import { AuthorizationRuleStore } from "./authorization-rule-store.js";
 import { DeferredLocks } from "./deferred-locks.js";
 import { EntityRegistry } from "./entity-registry.js";
+import { KvCompareAndSet } from "./kv-compare-and-set.js";
 import { MessageStreams } from "./message-streams.js";
 import { missingReplicas } from "./missing-replicas.js";
 import { type NatsAuth, natsAuthOptions } from "./nats-auth.js";
@@ -152,20 +153,25 @@ async function openOn(
   // the one before (see MessageStreams.directGet).
   const bucket = (name: string) =>
     againAtStart(() => kvm.create(name, { history: 1, replicas, allow_direct: replicas === 1 }));
+  // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
+  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS, observe);
+  // Compare-and-set on each bucket, exact with replicas too (kv-compare-and-set.ts).
+  const compareAndSet = (name: string) => new KvCompareAndSet(requests, name, replicas > 1);
   const entityKv = await bucket(ENTITY_BUCKET);
   const lockKv = await bucket(DEFERRED_LOCK_BUCKET);
   const sessionKv = await bucket(SESSION_BUCKET);
   const stateKv = await bucket(SESSION_STATE_BUCKET);
   const scheduleTimers = new ScheduleTimers(js, jsm, replicas);
   await againAtStart(() => scheduleTimers.ensure());
-  const entities = new EntityRegistry(entityKv);
+  const entities = new EntityRegistry(entityKv, compareAndSet(ENTITY_BUCKET));
   await againAtStart(() => entities.startWatching());
   // Streams of entities made with another count: updated in place, a few at a time.
   replicaChanges.push(...(await bring(entities.records().flatMap(entityStreamNames))));
-  const authorizationRules = new AuthorizationRuleStore(await bucket(AUTHORIZATION_RULE_BUCKET));
+  const authorizationRules = new AuthorizationRuleStore(
+    await bucket(AUTHORIZATION_RULE_BUCKET),
+    compareAndSet(AUTHORIZATION_RULE_BUCKET),
+  );
   await againAtStart(() => authorizationRules.startWatching());
-  // The per-message requests (publishes, confirmed acks, offers) share one reply subscription.
-  const requests = new PipelinedRequests(nc, REQUEST_TIMEOUT_MS, observe);
   const probe = new WriteProbe(nc, probeOptions);
   const listeners: ((connected: boolean) => void)[] = [
     (connected) => probe.connectionChanged(connected),
@@ -181,8 +187,8 @@ async function openOn(
     entities,
     authorizationRules,
     messages: new MessageStreams(nc, js, jsm, requests, () => nc.flush(), replicas),
-    deferredLocks: new DeferredLocks(lockKv),
-    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, requests, jsm),
+    deferredLocks: new DeferredLocks(lockKv, compareAndSet(DEFERRED_LOCK_BUCKET)),
+    sessions: new SessionRecords(sessionKv, SESSION_BUCKET, compareAndSet(SESSION_BUCKET), jsm),
     sessionState: new SessionStateChunks(stateKv),
     sessionIndex: new SessionIndex(nc, js, jsm, requests, replicas),
     scheduleTimers,
