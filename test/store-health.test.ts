@@ -89,25 +89,21 @@ describe("health on a 3-node cluster with SESSIONBUS_REPLICAS=3", () => {
  * broker cannot reach it. A receiver may also get the message some time after the send: the
  * consumer's leader may sit on a node whose copy of the stream is still catching up.
  */
-async function receiveOneUntilServed(
+function receiveOneUntilServed(
   client: SessionbusClient,
   queue: string,
   timeoutMs: number,
 ): Promise<ReceivedMessage> {
-  const start = Date.now();
-  for (;;) {
+  return whileUnavailable(timeoutMs, async (leftMs) => {
     const stream = client.receiveStream({ entityPath: queue, prefetch: 1 });
     try {
-      const [received] = await stream.take(1, Math.max(1, timeoutMs - (Date.now() - start)));
+      const [received] = await stream.take(1, leftMs);
       if (received === undefined) throw new Error("no message");
       return received;
-    } catch (error) {
-      const code = (error as Partial<grpc.ServiceError>).code;
-      if (code !== grpc.status.UNAVAILABLE || Date.now() - start > timeoutMs) throw error;
     } finally {
       stream.cancel();
     }
-  }
+  });
 }
 
 /**
@@ -121,10 +117,19 @@ async function sendUntilStored(
   timeoutMs: number,
 ): Promise<number> {
   const start = Date.now();
+  await whileUnavailable(timeoutMs, () => client.send(queue, [{ body: Buffer.from(body) }]));
+  return Date.now() - start;
+}
+
+/** Runs `attempt` (given the time left) again while it fails with UNAVAILABLE, up to `timeoutMs`. */
+async function whileUnavailable<T>(
+  timeoutMs: number,
+  attempt: (leftMs: number) => Promise<T>,
+): Promise<T> {
+  const start = Date.now();
   for (;;) {
     try {
-      await client.send(queue, [{ body: Buffer.from(body) }]);
-      return Date.now() - start;
+      return await attempt(Math.max(1, timeoutMs - (Date.now() - start)));
     } catch (error) {
       const code = (error as Partial<grpc.ServiceError>).code;
       if (code !== grpc.status.UNAVAILABLE || Date.now() - start > timeoutMs) throw error;
