@@ -345,8 +345,10 @@ export class MessageStreams {
     const consumer = this.js.consumers.getConsumerFromInfo(info);
     if (this.replicas === 1) return { reader: this.reader(consumer), pending: info.num_pending };
     // With replicas: what the consumer's replica may still hold below the session's first
-    // message on the stream's leader is removed already (see fromSequence). One request.
+    // message on the stream's leader is removed already, unless the leader still holds it by
+    // its number (see fromSequence). One request, and one per delivery below the floor.
     const floor = await this.firstOnLeader(layout, sessionId);
+    const stream = streamName(streamId);
     const sequence = { next: 1 };
     return {
       reader: {
@@ -354,6 +356,9 @@ export class MessageStreams {
           fromSequence(
             withoutGaps(await this.fetchFrom(consumer, max, expiresMs), sequence),
             floor,
+            async (delivery) =>
+              (await this.leaderGet(stream, { seq: delivery.streamSequence }))?.subject ===
+              delivery.subject,
           ),
         ),
       },
@@ -601,7 +606,7 @@ export class MessageStreams {
    */
   private async directGet(
     streamId: string,
-    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+    query: { seq: number; next_by_subj?: string } | { last_by_subj: string },
   ): Promise<StoredMessage | undefined> {
     if (this.replicas > 1) return this.leaderGet(streamName(streamId), query);
     let found: StoredMsg | null;
@@ -618,7 +623,7 @@ export class MessageStreams {
   /** A message get (`$JS.API.STREAM.MSG.GET`), which only the stream's leader answers. */
   private async leaderGet(
     stream: string,
-    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+    query: { seq: number; next_by_subj?: string } | { last_by_subj: string },
   ): Promise<StoredMessage | undefined> {
     const reply = await this.requests.request(
       `$JS.API.STREAM.MSG.GET.${stream}`,

@@ -121,13 +121,27 @@ export function withoutGaps(batch: DeliveryBatch, sequence: { next: number }): D
  * consumer's own leader reads its local replica, which may not have applied the removal
  * yet: during a rolling restart, completed messages came again half a second after their
  * completions were answered, from a consumer made in between.
+ * The floor alone does not decide a removal: one below it is removed only when the leader
+ * does not hold it by its sequence number either (`storedOnLeader`). The floor comes from
+ * the leader's index of the session's subject, and once (a loaded rolling restart) that
+ * index lacked a message the same leader had stored and acknowledged 53 ms before: the
+ * floor was above it, the new consumer delivered it below the floor, and it was removed,
+ * an acknowledged send lost.
  */
-export function fromSequence(batch: DeliveryBatch, floor: number): DeliveryBatch {
+export function fromSequence(
+  batch: DeliveryBatch,
+  floor: number,
+  storedOnLeader: (delivery: Delivery) => Promise<boolean>,
+): DeliveryBatch {
   return {
     stop: () => batch.stop(),
     async *[Symbol.asyncIterator]() {
       for await (const delivery of batch) {
-        if (delivery.streamSequence >= floor) yield delivery;
+        // When the check fails, the message is handed out: at worst a settled one comes
+        // again (the session record's guard then drops it), never a live one is removed.
+        const keep =
+          delivery.streamSequence >= floor || (await storedOnLeader(delivery).catch(() => true));
+        if (keep) yield delivery;
         else void delivery.ack().catch(() => undefined);
       }
     },
