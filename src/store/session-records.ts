@@ -185,9 +185,6 @@ function key(streamId: string, token: string): string {
   return `${streamId}.${token}`;
 }
 
-// A failed compare-and-set comes back as "wrong last sequence" (10071) or, for create, as
-// "key exists".
-
 /** Runs at most `limit` tasks at once; the others wait their turn, first come first served. */
 class Limiter {
   private running = 0;

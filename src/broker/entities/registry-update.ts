@@ -1,4 +1,5 @@
 import type { EntityRecord } from "../../store/entity-record.js";
+import { RevisionConflictError } from "../../store/kv-compare-and-set.js";
 import type { Store } from "../../store/store.js";
 import { EntityNotFoundError, StoreUnavailableError } from "../errors.js";
 
@@ -23,12 +24,8 @@ export async function updateWithRetry(
       await store.entities.update(key, updated, found.revision);
       return updated;
     } catch (error) {
-      if (!isWrongRevision(error)) throw error;
+      if (!(error instanceof RevisionConflictError)) throw error;
     }
   }
   throw new StoreUnavailableError(`updating "${key}" (it kept changing)`);
-}
-
-function isWrongRevision(error: unknown): boolean {
-  return error instanceof Error && /wrong last sequence|10071/i.test(error.message);
 }
