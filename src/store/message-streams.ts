@@ -345,8 +345,9 @@ export class MessageStreams {
     const consumer = this.js.consumers.getConsumerFromInfo(info);
     if (this.replicas === 1) return { reader: this.reader(consumer), pending: info.num_pending };
     // With replicas: what the consumer's replica may still hold below the session's first
-    // message on the stream's leader is removed already, unless the leader still holds it by
-    // its number (see fromSequence). One request, and one per delivery below the floor.
+    // message on the stream's leader is removed already, unless the leader still holds that
+    // very message by its number (see fromSequence). One request, and one per delivery below
+    // the floor.
     const floor = await this.firstOnLeader(layout, sessionId);
     const stream = streamName(streamId);
     const sequence = { next: 1 };
@@ -356,9 +357,7 @@ export class MessageStreams {
           fromSequence(
             withoutGaps(await this.fetchFrom(consumer, max, expiresMs), sequence),
             floor,
-            async (delivery) =>
-              (await this.leaderGet(stream, { seq: delivery.streamSequence }))?.subject ===
-              delivery.subject,
+            (streamSequence) => this.leaderGet(stream, { seq: streamSequence }),
           ),
         ),
       },
@@ -408,8 +407,10 @@ export class MessageStreams {
     // One copy: the ack alone removes the message for good, as it always did. More: see
     // removeThroughStreamLog (nats-server 2.9 gave acked messages back after a failover).
     if (this.replicas === 1) return batch;
-    const info = await consumer.info(true); // cached: no round trip
-    return withRemovalThroughLog(batch, this.requests, info.stream_name);
+    const stream = (await consumer.info(true)).stream_name; // cached: no round trip
+    return withRemovalThroughLog(batch, this.requests, stream, (sequence) =>
+      this.leaderGet(stream, { seq: sequence }),
+    );
   }
 
   private async pull(consumer: Consumer, max: number, expiresMs: number): Promise<DeliveryBatch> {

@@ -55,12 +55,54 @@ export async function removeThroughStreamLog(
   }
 }
 
+/** A message as the stream's leader holds it at a sequence number. */
+export interface LeaderCopy {
+  subject: string;
+  data: Uint8Array;
+}
+
+/** Reads message `sequence` on the stream's leader; undefined when it holds none. */
+export type ReadOnLeader = (sequence: number) => Promise<LeaderCopy | undefined>;
+
+/**
+ * Whether the stream's leader holds, at the delivery's sequence number, the very message
+ * the consumer handed out (same subject, same bytes).
+ *
+ * Why ask: a consumer reads the copy of the stream on its own node, and with nats-server
+ * 2.9.10 that copy can hold, at a number, another message than the leader. Seen in loaded
+ * rolling restarts (2 runs of 35): a stream's leader was stopped as sends were in flight;
+ * the new leader gave numbers 964 and 967 to two sends it acknowledged, while the old
+ * leader, restarted, held at 964 and 967 two sends it had never acknowledged; consumers
+ * led from that node handed those out, their completions removed 964 and 967 by number,
+ * and the two acknowledged sends were lost.
+ */
+export async function sameOnLeader(
+  delivery: Delivery,
+  readOnLeader: ReadOnLeader,
+): Promise<boolean> {
+  const held = await readOnLeader(delivery.streamSequence);
+  return (
+    held !== undefined && held.subject === delivery.subject && sameBytes(held.data, delivery.data)
+  );
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
 /**
  * The deliveries of `batch` with an ack that removes the message through the stream's log
- * (see removeThroughStreamLog) instead of acking it to the consumer. The removal also ends
- * the delivery on the consumer: a consumer treats a message of its pending list removed
- * from the stream as acked (its ack pending drops, its ack floor moves; checked on
- * nats-server 2.9.10 with 3 replicas).
+ * (see removeThroughStreamLog) instead of acking it to the consumer, and only when the
+ * leader holds that very message at its number (see sameOnLeader): a removal names a
+ * number, and removing the number of a message the consumer's copy holds in the leader's
+ * stead would remove another, acknowledged message. When the leader holds nothing there,
+ * the message was removed already; when it holds another, the delivered one was never
+ * stored for good (its send was not acknowledged). Either way there is nothing to remove
+ * and the ack succeeds. Costs one read on the leader per delivery, made as it is handed out.
+ *
+ * The removal also ends the delivery on the consumer: a consumer treats a message of its
+ * pending list removed from the stream as acked (its ack pending drops, its ack floor
+ * moves; checked on nats-server 2.9.10 with 3 replicas).
  *
  * Why not the consumer's ack as well: on a work-queue stream each consumer replica
  * removes an acked message from its own copy of the stream, outside the stream's log. An
@@ -73,14 +115,23 @@ export function withRemovalThroughLog(
   batch: DeliveryBatch,
   requests: PipelinedRequests,
   stream: string,
+  readOnLeader: ReadOnLeader,
 ): DeliveryBatch {
   return {
     stop: () => batch.stop(),
     async *[Symbol.asyncIterator]() {
       for await (const delivery of batch) {
+        // Asked as the message is handed out, so the answer is there by the time it is
+        // settled: the read adds no wait to a completion. The leader's message at a number
+        // does not change while it holds one; it can only be removed.
+        const same = sameOnLeader(delivery, readOnLeader);
+        same.catch(() => undefined); // a failed read is asked again by the ack
         const replicated: Delivery = {
           ...delivery,
-          ack: () => removeThroughStreamLog(requests, stream, delivery.streamSequence),
+          ack: async () => {
+            if (!(await same.catch(() => sameOnLeader(delivery, readOnLeader)))) return;
+            await removeThroughStreamLog(requests, stream, delivery.streamSequence);
+          },
         };
         yield replicated;
       }
@@ -114,35 +165,35 @@ export function withoutGaps(batch: DeliveryBatch, sequence: { next: number }): D
 }
 
 /**
- * The deliveries of `batch` from `floor` on: one below it is acked (which takes it off the
- * consumer) and not handed out. For a session consumer just made with replicas: `floor` is
- * the session's first message on the stream's leader (removedBelow), and a message below
- * it was removed through the log, which the leader applies before it answers. The
+ * The deliveries of `batch` from `floor` on, and below it only those the stream's leader
+ * holds by their number (see sameOnLeader). For a session consumer just made with
+ * replicas: `floor` is the session's first message on the stream's leader, and a message
+ * below it was removed through the log, which the leader applies before it answers. The
  * consumer's own leader reads its local replica, which may not have applied the removal
  * yet: during a rolling restart, completed messages came again half a second after their
- * completions were answered, from a consumer made in between.
- * The floor alone does not decide a removal: one below it is removed only when the leader
- * does not hold it by its sequence number either (`storedOnLeader`). The floor comes from
- * the leader's index of the session's subject, and once (a loaded rolling restart) that
- * index lacked a message the same leader had stored and acknowledged 53 ms before: the
- * floor was above it, the new consumer delivered it below the floor, and it was removed,
- * an acknowledged send lost.
+ * completions were answered, from a consumer made in between. Such a delivery is dropped,
+ * not acked: the replica applies the removal soon, which ends it on the consumer too.
+ *
+ * The floor alone does not decide: it comes from the leader's index of the session's
+ * subject, and once (a loaded rolling restart) that index lacked a message the same leader
+ * had stored and acknowledged 53 ms before; the message came below the floor and was
+ * removed, an acknowledged send lost. So a delivery below the floor is asked about by its
+ * number, and when the question fails the message is handed out: at worst a settled one
+ * comes again (the session record's guard then drops it), never a live one is lost.
  */
 export function fromSequence(
   batch: DeliveryBatch,
   floor: number,
-  storedOnLeader: (delivery: Delivery) => Promise<boolean>,
+  readOnLeader: ReadOnLeader,
 ): DeliveryBatch {
   return {
     stop: () => batch.stop(),
     async *[Symbol.asyncIterator]() {
       for await (const delivery of batch) {
-        // When the check fails, the message is handed out: at worst a settled one comes
-        // again (the session record's guard then drops it), never a live one is removed.
         const keep =
-          delivery.streamSequence >= floor || (await storedOnLeader(delivery).catch(() => true));
+          delivery.streamSequence >= floor ||
+          (await sameOnLeader(delivery, readOnLeader).catch(() => true));
         if (keep) yield delivery;
-        else void delivery.ack().catch(() => undefined);
       }
     },
   };
