@@ -12,11 +12,9 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Delivery, DeliveryBatch } from "../src/store/delivery.js";
 import { PipelinedRequests } from "../src/store/pipelined-requests.js";
-import {
-  fromSequence,
-  type ReadOnLeader,
-  withRemovalThroughLog,
-} from "../src/store/replicated-removal.js";
+import { PullInterruptedError } from "../src/store/pull-errors.js";
+import { type ReadOnLeader, withRemovalThroughLog } from "../src/store/replicated-removal.js";
+import { inLeaderOrder } from "../src/store/session-order-on-leader.js";
 import { uniqueName } from "./support/grpc-client.js";
 
 let nc: NatsConnection;
@@ -140,25 +138,95 @@ describe("completing a message removes it only when the leader holds that very m
   });
 });
 
-describe("a new session consumer's deliveries below the session's first message on the leader", () => {
-  it("hands out one the leader holds as delivered, and drops one it holds otherwise or not at all, removing nothing", async () => {
-    const stream = await streamWith(["a", "b", "c", "d"]);
+describe("a session consumer's deliveries, checked against the session on the stream's leader", () => {
+  // The leader holds session x's messages at 1, 3 and 4 and another session's at 2.
+  async function sessionStream(): Promise<string> {
+    return streamWith(["x.m1", "y.m2", "x.m3", "x.m4"]);
+  }
+
+  function inOrder(stream: string, deliveries: Delivery[]): DeliveryBatch {
+    return inLeaderOrder(
+      batchOf(deliveries),
+      { from: 1 },
+      async (from) => {
+        // The message get MessageStreams makes: the leader's next message of the session.
+        const reply = await requests.request(
+          `$JS.API.STREAM.MSG.GET.${stream}`,
+          JSON.stringify({ seq: from, next_by_subj: `${stream}.x.*` }),
+        );
+        const found = reply.json<{ message?: { seq: number; subject: string; data: string } }>();
+        return found.message
+          ? {
+              sequence: found.message.seq,
+              subject: found.message.subject,
+              data: Buffer.from(found.message.data, "base64"),
+            }
+          : undefined;
+      },
+      leaderOf(stream),
+    );
+  }
+
+  it("hands out the session's messages as the leader holds them, and drops what the leader does not hold", async () => {
+    const stream = await sessionStream();
     try {
-      await jsm.streams.deleteMessage(stream, 1, false);
+      await jsm.streams.deleteMessage(stream, 1, false); // settled; the copy has not applied it
       const handedOut = await drain(
-        fromSequence(
-          batchOf([
-            delivery(stream, 1, "a"), // removed on the leader, not yet on the consumer's copy
-            delivery(stream, 2, "lost-send"), // another message than the leader's 2
-            delivery(stream, 3, "c"), // below the floor, yet the leader holds it
-            delivery(stream, 4, "d"),
-          ]),
-          4,
+        inOrder(stream, [
+          delivery(stream, 1, "x.m1"),
+          delivery(stream, 2, "x.lost-send"), // the copy holds, at 2, what the leader does not
+          delivery(stream, 3, "x.m3"),
+          delivery(stream, 4, "x.m4"),
+        ]),
+      );
+      expect(handedOut.map((one) => one.streamSequence)).toEqual([3, 4]);
+      expect(await subjectsHeld(stream)).toEqual(["y.m2", "x.m3", "x.m4"]);
+    } finally {
+      await jsm.streams.delete(stream);
+    }
+  });
+
+  it("ends the pull as interrupted when the copy skipped a message of the session the leader holds", async () => {
+    const stream = await sessionStream();
+    try {
+      const handedOut: number[] = [];
+      const reading = (async () => {
+        for await (const one of inOrder(stream, [
+          delivery(stream, 1, "x.m1"),
+          delivery(stream, 4, "x.m4"), // 3 is missing from the copy
+        ])) {
+          handedOut.push(one.streamSequence);
+        }
+      })();
+      await expect(reading).rejects.toBeInstanceOf(PullInterruptedError);
+      expect(handedOut).toEqual([1]);
+    } finally {
+      await jsm.streams.delete(stream);
+    }
+  });
+
+  it("ends the pull as interrupted when the copy holds another message of the session at the leader's number", async () => {
+    const stream = await sessionStream();
+    try {
+      const reading = drain(inOrder(stream, [delivery(stream, 1, "x.other-bytes")]));
+      await expect(reading).rejects.toBeInstanceOf(PullInterruptedError);
+    } finally {
+      await jsm.streams.delete(stream);
+    }
+  });
+
+  it("hands out a message the leader holds by its number even when its index of the session does not show it", async () => {
+    const stream = await sessionStream();
+    try {
+      const handedOut = await drain(
+        inLeaderOrder(
+          batchOf([delivery(stream, 3, "x.m3")]),
+          { from: 1 },
+          async () => undefined, // an index that lacks the message
           leaderOf(stream),
         ),
       );
-      expect(handedOut.map((one) => one.streamSequence)).toEqual([3, 4]);
-      expect(await subjectsHeld(stream)).toEqual(["b", "c", "d"]);
+      expect(handedOut.map((one) => one.streamSequence)).toEqual([3]);
     } finally {
       await jsm.streams.delete(stream);
     }

@@ -20,7 +20,8 @@ import { onePullAtATime } from "./one-pull-at-a-time.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
 import type { ReplicaCount } from "./replicas.js";
-import { fromSequence, withoutGaps, withRemovalThroughLog } from "./replicated-removal.js";
+import { withoutGaps, withRemovalThroughLog } from "./replicated-removal.js";
+import { inLeaderOrder } from "./session-order-on-leader.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { type PublishAck, publishToStream } from "./stream-publish.js";
 import {
@@ -344,38 +345,25 @@ export class MessageStreams {
     });
     const consumer = this.js.consumers.getConsumerFromInfo(info);
     if (this.replicas === 1) return { reader: this.reader(consumer), pending: info.num_pending };
-    // With replicas: what the consumer's replica may still hold below the session's first
-    // message on the stream's leader is removed already, unless the leader still holds that
-    // very message by its number (see fromSequence). One request, and one per delivery below
-    // the floor.
-    const floor = await this.firstOnLeader(layout, sessionId);
+    // With replicas: each delivery is checked against the session as the stream's leader
+    // holds it (see inLeaderOrder): one message get per delivery.
     const stream = streamName(streamId);
+    const filter = sessionFilter(layout, sessionId);
     const sequence = { next: 1 };
+    const position = { from: 1 };
     return {
       reader: {
         fetch: onePullAtATime(async (max, expiresMs) =>
-          fromSequence(
+          inLeaderOrder(
             withoutGaps(await this.fetchFrom(consumer, max, expiresMs), sequence),
-            floor,
+            position,
+            (from) => this.leaderGet(stream, { seq: from, next_by_subj: filter }),
             (streamSequence) => this.leaderGet(stream, { seq: streamSequence }),
           ),
         ),
       },
       pending: info.num_pending,
     };
-  }
-
-  /**
-   * The sequence of the session's first message as the stream's leader has it; with none,
-   * the stream's next.
-   */
-  private async firstOnLeader(layout: MessageLayout, sessionId: string): Promise<number> {
-    const stream = streamName(layout.streamId);
-    const first = await this.leaderGet(stream, {
-      seq: 1,
-      next_by_subj: sessionFilter(layout, sessionId),
-    });
-    return first?.sequence ?? (await this.jsm.streams.info(stream)).state.last_seq + 1;
   }
 
   /** Reopens the consumer of a session held through another broker process. */

@@ -81,13 +81,16 @@ export async function sameOnLeader(
   readOnLeader: ReadOnLeader,
 ): Promise<boolean> {
   const held = await readOnLeader(delivery.streamSequence);
-  return (
-    held !== undefined && held.subject === delivery.subject && sameBytes(held.data, delivery.data)
-  );
+  return held !== undefined && isSameMessage(held, delivery);
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+/** Whether a message held on the leader is the delivered one: same subject, same bytes. */
+export function isSameMessage(held: LeaderCopy, delivery: Delivery): boolean {
+  return (
+    held.subject === delivery.subject &&
+    held.data.length === delivery.data.length &&
+    Buffer.compare(held.data, delivery.data) === 0
+  );
 }
 
 /**
@@ -159,41 +162,6 @@ export function withoutGaps(batch: DeliveryBatch, sequence: { next: number }): D
         }
         sequence.next++;
         yield delivery;
-      }
-    },
-  };
-}
-
-/**
- * The deliveries of `batch` from `floor` on, and below it only those the stream's leader
- * holds by their number (see sameOnLeader). For a session consumer just made with
- * replicas: `floor` is the session's first message on the stream's leader, and a message
- * below it was removed through the log, which the leader applies before it answers. The
- * consumer's own leader reads its local replica, which may not have applied the removal
- * yet: during a rolling restart, completed messages came again half a second after their
- * completions were answered, from a consumer made in between. Such a delivery is dropped,
- * not acked: the replica applies the removal soon, which ends it on the consumer too.
- *
- * The floor alone does not decide: it comes from the leader's index of the session's
- * subject, and once (a loaded rolling restart) that index lacked a message the same leader
- * had stored and acknowledged 53 ms before; the message came below the floor and was
- * removed, an acknowledged send lost. So a delivery below the floor is asked about by its
- * number, and when the question fails the message is handed out: at worst a settled one
- * comes again (the session record's guard then drops it), never a live one is lost.
- */
-export function fromSequence(
-  batch: DeliveryBatch,
-  floor: number,
-  readOnLeader: ReadOnLeader,
-): DeliveryBatch {
-  return {
-    stop: () => batch.stop(),
-    async *[Symbol.asyncIterator]() {
-      for await (const delivery of batch) {
-        const keep =
-          delivery.streamSequence >= floor ||
-          (await sameOnLeader(delivery, readOnLeader).catch(() => true));
-        if (keep) yield delivery;
       }
     },
   };
