@@ -38,7 +38,7 @@ afterAll(async () => {
 
 describe("a rolling restart of a 3-node cluster with 3 replicas under load", () => {
   it("stops, starts and waits for each node in turn: no acknowledged send lost, each message completed once and in order, each session held once", {
-    timeout: 7 * PHASE_MS,
+    timeout: 10 * PHASE_MS,
   }, async () => {
     const { cluster, broker, sdk } = setup;
     const queue = uniqueName("rolling");
@@ -64,7 +64,9 @@ describe("a rolling restart of a 3-node cluster with 3 replicas under load", () 
         // Every replicated stream and durable consumer, not only the queue's: a node current
         // on the message stream may still be catching up on the session bucket, and stopping
         // the next node then leaves a majority that lacks writes it acknowledged.
-        const groups = await cluster.waitForAllCurrent({ timeoutMs: PHASE_MS });
+        // Twice the phase bound: a replica catches up while the load goes on, and on a
+        // machine kept busy by other processes that once took longer than 60 s.
+        const groups = await cluster.waitForAllCurrent({ timeoutMs: 2 * PHASE_MS });
         timeline.mark(`${node.name} current on ${groups} groups`);
       }
       timeline.mark("finish");

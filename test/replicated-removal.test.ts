@@ -13,7 +13,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Delivery, DeliveryBatch } from "../src/store/delivery.js";
 import { PipelinedRequests } from "../src/store/pipelined-requests.js";
 import { PullInterruptedError } from "../src/store/pull-errors.js";
-import { type ReadOnLeader, withRemovalThroughLog } from "../src/store/replicated-removal.js";
+import {
+  type ReadOnLeader,
+  type StreamLog,
+  withRemovalThroughLog,
+} from "../src/store/replicated-removal.js";
 import { inLeaderOrder } from "../src/store/session-order-on-leader.js";
 import { uniqueName } from "./support/grpc-client.js";
 
@@ -47,6 +51,11 @@ function leaderOf(stream: string): ReadOnLeader {
     const found = await jsm.streams.getMessage(stream, { seq: sequence }).catch(() => null);
     return found ? { subject: found.subject, data: found.data } : undefined;
   };
+}
+
+/** How MessageStreams removes messages of `stream` through its log. */
+function logOf(stream: string): StreamLog {
+  return { requests, stream, readOnLeader: leaderOf(stream) };
 }
 
 /** A delivery of `subject` (its body is its subject) at `streamSequence`, as a consumer's copy holds it. */
@@ -104,9 +113,7 @@ describe("completing a message removes it only when the leader holds that very m
             // At 3, the same subject with other bytes is not the same message either.
             { ...delivery(stream, 3, "c"), data: new TextEncoder().encode("other bytes") },
           ]),
-          requests,
-          stream,
-          leaderOf(stream),
+          logOf(stream),
         ),
       );
       await same?.ack();
@@ -123,12 +130,7 @@ describe("completing a message removes it only when the leader holds that very m
     try {
       await jsm.streams.deleteMessage(stream, 1, false);
       const [gone] = await drain(
-        withRemovalThroughLog(
-          batchOf([delivery(stream, 1, "a")]),
-          requests,
-          stream,
-          leaderOf(stream),
-        ),
+        withRemovalThroughLog(batchOf([delivery(stream, 1, "a")]), logOf(stream)),
       );
       await expect(gone?.ack()).resolves.toBeUndefined();
       expect(await subjectsHeld(stream)).toEqual(["b"]);
@@ -163,7 +165,7 @@ describe("a session consumer's deliveries, checked against the session on the st
             }
           : undefined;
       },
-      leaderOf(stream),
+      logOf(stream),
     );
   }
 
@@ -181,6 +183,9 @@ describe("a session consumer's deliveries, checked against the session on the st
       );
       expect(handedOut.map((one) => one.streamSequence)).toEqual([3, 4]);
       expect(await subjectsHeld(stream)).toEqual(["y.m2", "x.m3", "x.m4"]);
+      // Completing what was handed out removes it, and nothing of the other session.
+      for (const one of handedOut) await one.ack();
+      expect(await subjectsHeld(stream)).toEqual(["y.m2"]);
     } finally {
       await jsm.streams.delete(stream);
     }
@@ -223,10 +228,30 @@ describe("a session consumer's deliveries, checked against the session on the st
           batchOf([delivery(stream, 3, "x.m3")]),
           { from: 1 },
           async () => undefined, // an index that lacks the message
-          leaderOf(stream),
+          logOf(stream),
         ),
       );
       expect(handedOut.map((one) => one.streamSequence)).toEqual([3]);
+    } finally {
+      await jsm.streams.delete(stream);
+    }
+  });
+  it("hands out a delivery the leader could not be asked about, and its completion still removes it", async () => {
+    const stream = await sessionStream();
+    try {
+      const handedOut = await drain(
+        inLeaderOrder(
+          batchOf([delivery(stream, 1, "x.m1")]),
+          { from: 1 },
+          async () => {
+            throw new Error("no answer from the leader");
+          },
+          logOf(stream),
+        ),
+      );
+      expect(handedOut.map((one) => one.streamSequence)).toEqual([1]);
+      await handedOut[0]?.ack();
+      expect(await subjectsHeld(stream)).toEqual(["y.m2", "x.m3", "x.m4"]);
     } finally {
       await jsm.streams.delete(stream);
     }

@@ -20,7 +20,7 @@ import { onePullAtATime } from "./one-pull-at-a-time.js";
 import type { PipelinedRequests } from "./pipelined-requests.js";
 import { isInterruptedPull, PullInterruptedError } from "./pull-errors.js";
 import type { ReplicaCount } from "./replicas.js";
-import { withoutGaps, withRemovalThroughLog } from "./replicated-removal.js";
+import { type StreamLog, withoutGaps, withRemovalThroughLog } from "./replicated-removal.js";
 import { inLeaderOrder } from "./session-order-on-leader.js";
 import { LIBRARY_MIN_PULL_MS, shortPull } from "./short-pull.js";
 import { type PublishAck, publishToStream } from "./stream-publish.js";
@@ -346,7 +346,8 @@ export class MessageStreams {
     const consumer = this.js.consumers.getConsumerFromInfo(info);
     if (this.replicas === 1) return { reader: this.reader(consumer), pending: info.num_pending };
     // With replicas: each delivery is checked against the session as the stream's leader
-    // holds it (see inLeaderOrder): one message get per delivery.
+    // holds it (see inLeaderOrder): one message get per delivery, whose answer also checks
+    // its removal.
     const stream = streamName(streamId);
     const filter = sessionFilter(layout, sessionId);
     const sequence = { next: 1 };
@@ -355,10 +356,10 @@ export class MessageStreams {
       reader: {
         fetch: onePullAtATime(async (max, expiresMs) =>
           inLeaderOrder(
-            withoutGaps(await this.fetchFrom(consumer, max, expiresMs), sequence),
+            withoutGaps(await this.pull(consumer, max, expiresMs), sequence),
             position,
             (from) => this.leaderGet(stream, { seq: from, next_by_subj: filter }),
-            (streamSequence) => this.leaderGet(stream, { seq: streamSequence }),
+            this.streamLog(stream),
           ),
         ),
       },
@@ -396,9 +397,16 @@ export class MessageStreams {
     // removeThroughStreamLog (nats-server 2.9 gave acked messages back after a failover).
     if (this.replicas === 1) return batch;
     const stream = (await consumer.info(true)).stream_name; // cached: no round trip
-    return withRemovalThroughLog(batch, this.requests, stream, (sequence) =>
-      this.leaderGet(stream, { seq: sequence }),
-    );
+    return withRemovalThroughLog(batch, this.streamLog(stream));
+  }
+
+  /** How settlements of `stream` remove messages through its log (with replicas). */
+  private streamLog(stream: string): StreamLog {
+    return {
+      requests: this.requests,
+      stream,
+      readOnLeader: (sequence) => this.leaderGet(stream, { seq: sequence }),
+    };
   }
 
   private async pull(consumer: Consumer, max: number, expiresMs: number): Promise<DeliveryBatch> {

@@ -64,26 +64,6 @@ export interface LeaderCopy {
 /** Reads message `sequence` on the stream's leader; undefined when it holds none. */
 export type ReadOnLeader = (sequence: number) => Promise<LeaderCopy | undefined>;
 
-/**
- * Whether the stream's leader holds, at the delivery's sequence number, the very message
- * the consumer handed out (same subject, same bytes).
- *
- * Why ask: a consumer reads the copy of the stream on its own node, and with nats-server
- * 2.9.10 that copy can hold, at a number, another message than the leader. Seen in loaded
- * rolling restarts (2 runs of 35): a stream's leader was stopped as sends were in flight;
- * the new leader gave numbers 964 and 967 to two sends it acknowledged, while the old
- * leader, restarted, held at 964 and 967 two sends it had never acknowledged; consumers
- * led from that node handed those out, their completions removed 964 and 967 by number,
- * and the two acknowledged sends were lost.
- */
-export async function sameOnLeader(
-  delivery: Delivery,
-  readOnLeader: ReadOnLeader,
-): Promise<boolean> {
-  const held = await readOnLeader(delivery.streamSequence);
-  return held !== undefined && isSameMessage(held, delivery);
-}
-
 /** Whether a message held on the leader is the delivered one: same subject, same bytes. */
 export function isSameMessage(held: LeaderCopy, delivery: Delivery): boolean {
   return (
@@ -93,18 +73,37 @@ export function isSameMessage(held: LeaderCopy, delivery: Delivery): boolean {
   );
 }
 
+/** Where and how a settlement removes a message through the stream's log. */
+export interface StreamLog {
+  requests: PipelinedRequests;
+  stream: string;
+  readOnLeader: ReadOnLeader;
+}
+
 /**
- * The deliveries of `batch` with an ack that removes the message through the stream's log
- * (see removeThroughStreamLog) instead of acking it to the consumer, unless the leader
- * holds another message at its number (see sameOnLeader): a removal names a number, and
- * removing the number of a message the consumer's copy holds in the leader's stead would
- * remove another, acknowledged message. Then the delivered one was never stored for good
- * (its send was not acknowledged): there is nothing to remove, and the ack succeeds.
+ * `delivery` with an ack that removes the message through the stream's log (see
+ * removeThroughStreamLog) instead of acking it to the consumer, unless the leader holds
+ * another message at its number: a removal names a number, and removing the number of a
+ * message the consumer's copy holds in the leader's stead would remove another,
+ * acknowledged message. Then the delivered one was never stored for good (its send was not
+ * acknowledged): there is nothing to remove, and the ack succeeds.
+ *
+ * Why it happens: a consumer reads the copy of the stream on its own node, and with
+ * nats-server 2.9.10 that copy can hold, at a number, another message than the leader.
+ * Seen in loaded rolling restarts (2 runs of 35): a stream's leader was stopped as sends
+ * were in flight; the new leader gave numbers 964 and 967 to two sends it acknowledged,
+ * while the old leader, restarted, held at 964 and 967 two sends it had never
+ * acknowledged; consumers led from that node handed those out, their completions removed
+ * 964 and 967 by number, and the two acknowledged sends were lost.
+ *
  * When the leader holds nothing there, the removal is still made: the message may be
  * removed already (the leader answers so, and that is done), or a leader just elected may
  * not have applied it yet, and the removal, coming after it in the log, removes it then
  * (skipping it let a completed message come again after a node kill, in one CI run).
- * Costs one read on the leader per delivery, made as it is handed out.
+ *
+ * `held` is the leader's message at the number, read before (a read that failed is made
+ * again by the ack); the leader's message at a number does not change while it holds one,
+ * it can only be removed.
  *
  * The removal also ends the delivery on the consumer: a consumer treats a message of its
  * pending list removed from the stream as acked (its ack pending drops, its ack floor
@@ -117,33 +116,32 @@ export function isSameMessage(held: LeaderCopy, delivery: Delivery): boolean {
  * only, and a session consumer made there later skipped it: the session's next messages
  * were handed out before it (a rolling restart, 1 of 10 runs).
  */
-export function withRemovalThroughLog(
-  batch: DeliveryBatch,
-  requests: PipelinedRequests,
-  stream: string,
-  readOnLeader: ReadOnLeader,
-): DeliveryBatch {
+export function removedThroughLog(
+  delivery: Delivery,
+  log: StreamLog,
+  held: Promise<LeaderCopy | undefined>,
+): Delivery {
+  held.catch(() => undefined); // a failed read is made again by the ack
   return {
-    stop: () => batch.stop(),
-    async *[Symbol.asyncIterator]() {
-      for await (const delivery of batch) {
-        // Asked as the message is handed out, so the answer is there by the time it is
-        // settled: the read adds no wait to a completion. The leader's message at a number
-        // does not change while it holds one; it can only be removed.
-        const held = readOnLeader(delivery.streamSequence);
-        held.catch(() => undefined); // a failed read is made again by the ack
-        const replicated: Delivery = {
-          ...delivery,
-          ack: async () => {
-            const onLeader = await held.catch(() => readOnLeader(delivery.streamSequence));
-            if (onLeader !== undefined && !isSameMessage(onLeader, delivery)) return;
-            await removeThroughStreamLog(requests, stream, delivery.streamSequence);
-          },
-        };
-        yield replicated;
-      }
+    ...delivery,
+    ack: async () => {
+      const onLeader = await held.catch(() => log.readOnLeader(delivery.streamSequence));
+      if (onLeader !== undefined && !isSameMessage(onLeader, delivery)) return;
+      await removeThroughStreamLog(log.requests, log.stream, delivery.streamSequence);
     },
   };
+}
+
+/**
+ * The deliveries of `batch`, each settled through the stream's log (see removedThroughLog).
+ * The leader's message at a delivery's number is asked for as the message is handed out,
+ * so the answer is there by the time it is settled: the read adds no wait to a completion.
+ * Costs one read on the leader per delivery.
+ */
+export function withRemovalThroughLog(batch: DeliveryBatch, log: StreamLog): DeliveryBatch {
+  return mapBatch(batch, (delivery) =>
+    removedThroughLog(delivery, log, log.readOnLeader(delivery.streamSequence)),
+  );
 }
 
 /**
@@ -154,19 +152,24 @@ export function withRemovalThroughLog(
  * and the session's reader recreates its consumer (every unsettled message again, in order).
  */
 export function withoutGaps(batch: DeliveryBatch, sequence: { next: number }): DeliveryBatch {
+  return mapBatch(batch, (delivery) => {
+    if (delivery.consumerSequence !== sequence.next) {
+      batch.stop();
+      throw new PullInterruptedError(
+        `consumer sequence ${delivery.consumerSequence}, expected ${sequence.next}`,
+      );
+    }
+    sequence.next++;
+    return delivery;
+  });
+}
+
+/** `batch` with each delivery passed through `map` as it is handed out. */
+function mapBatch(batch: DeliveryBatch, map: (delivery: Delivery) => Delivery): DeliveryBatch {
   return {
     stop: () => batch.stop(),
     async *[Symbol.asyncIterator]() {
-      for await (const delivery of batch) {
-        if (delivery.consumerSequence !== sequence.next) {
-          batch.stop();
-          throw new PullInterruptedError(
-            `consumer sequence ${delivery.consumerSequence}, expected ${sequence.next}`,
-          );
-        }
-        sequence.next++;
-        yield delivery;
-      }
+      for await (const delivery of batch) yield map(delivery);
     },
   };
 }

@@ -318,7 +318,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
           let groups = 0;
           for await (const stream of jsm.streams.list()) {
             if ((stream.config.num_replicas ?? 1) < 2) continue;
-            behind = `stream ${stream.config.name}`;
+            behind = `stream ${stream.config.name}${replicaStates(stream.cluster)}`;
             if (!caughtUp(stream.cluster)) return undefined;
             groups++;
             for await (const consumer of jsm.consumers.list(stream.config.name)) {
@@ -327,7 +327,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
               if (consumer.config.durable_name === undefined || consumer.config.mem_storage) {
                 continue;
               }
-              behind = `consumer ${consumer.name} of ${stream.config.name}`;
+              behind = `consumer ${consumer.name} of ${stream.config.name}${replicaStates(consumer.cluster)}`;
               if (!caughtUp(consumer.cluster)) return undefined;
               groups++;
             }
@@ -532,6 +532,16 @@ async function pollUntil<T>(
     }
     await delay(POLL_MS);
   }
+}
+
+/** A raft group's leader and replicas as a stream or consumer info tells them, for an error. */
+function replicaStates(info: ClusterInfo | undefined): string {
+  if (info === undefined) return " (no cluster info)";
+  const replicas = (info.replicas ?? []).map(
+    (replica) =>
+      `${replica.name} ${replica.offline ? "offline" : replica.current ? "current" : "behind"}, lag ${replica.lag ?? 0}, seen ${Math.round(replica.active / 1e6)} ms ago`,
+  );
+  return ` (leader ${info.leader ?? "none"}; ${replicas.join("; ")})`;
 }
 
 /** `count` distinct free ports: all listened on at once, then released together. */

@@ -1,8 +1,9 @@
-import { setTimeout as delay, setImmediate as setImmediatePromise } from "node:timers/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ReceivedMessage } from "../../../gen/ts/sessionbus/v1/message_pb.js";
 import type { Delivery } from "../../store/message-streams.js";
 import { isConsumerDeleted, PullInterruptedError } from "../../store/pull-errors.js";
+import { readyGroups } from "../../store/ready-groups.js";
 import type { SessionRecord } from "../../store/session-records.js";
 import type { Store } from "../../store/store.js";
 import { metricsOf } from "../broker-metrics.js";
@@ -188,44 +189,6 @@ interface Admitted {
   delivery: Delivery;
   /** Undefined when the delivery went to the dead-letter queue instead. */
   message: ReceivedMessage | undefined;
-}
-
-/**
- * Groups a pull's deliveries: each group is the next delivery plus whatever else has already
- * arrived, so that a burst is admitted with one record write.
- */
-async function* readyGroups(batch: AsyncIterable<Delivery>): AsyncGenerator<Delivery[]> {
-  const iterator = batch[Symbol.asyncIterator]();
-  let pending = iterator.next();
-  try {
-    yield* groups();
-  } finally {
-    // Left early (abandon, lock lost): end the pull; its outcome no longer matters.
-    pending.catch(() => undefined);
-    void iterator.return?.()?.catch(() => undefined);
-  }
-
-  async function* groups(): AsyncGenerator<Delivery[]> {
-    for (;;) {
-      const first = await pending;
-      if (first.done) return;
-      const group = [first.value];
-      let done = false;
-      for (;;) {
-        pending = iterator.next();
-        // Deliveries already received resolve before a macrotask runs; later ones do not.
-        const ready = await Promise.race([pending, setImmediatePromise().then(() => undefined)]);
-        if (ready === undefined) break;
-        if (ready.done) {
-          done = true;
-          break;
-        }
-        group.push(ready.value);
-      }
-      yield group;
-      if (done) return;
-    }
-  }
 }
 
 /**
