@@ -48,7 +48,7 @@ async function run(context: ScenarioContext): Promise<Figures> {
   const { sizes, signal } = context;
   const client = createBenchClient(context.brokerUrl);
   const setupClient = createBenchClient(context.brokerUrl);
-  const queue = await createSessionQueue(client, "accept");
+  const queue = await createSessionQueue(client, "accept", context.problem);
   let sample = 0;
   const nextSessionId = () => `a-${sample++}`;
   try {

@@ -53,7 +53,9 @@ async function run(context: ScenarioContext): Promise<Figures> {
     createBenchClient(context.brokerUrl),
   );
   const stopStreams = new AbortController();
-  const queue = await createSessionQueue(client, "held", { lockDurationMs: LOCK_DURATION_MS });
+  const queue = await createSessionQueue(client, "held", context.problem, {
+    lockDurationMs: LOCK_DURATION_MS,
+  });
   try {
     await sleep(SETTLE_MS, context.signal);
     const before = await residentBytes(context.brokerPid);

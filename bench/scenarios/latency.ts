@@ -89,7 +89,9 @@ async function run(context: ScenarioContext, api: Api): Promise<Figures> {
     () => createBenchClient(context.brokerUrl),
   );
   const connectionOf = (i: number) => connections[i % connections.length] as BenchClient;
-  const queue = await createSessionQueue(sender, "latency", { lockDurationMs: LOCK_DURATION_MS });
+  const queue = await createSessionQueue(sender, "latency", context.problem, {
+    lockDurationMs: LOCK_DURATION_MS,
+  });
   const stop = new AbortController();
   const signal = anySignal(context.signal, stop.signal);
   const sendPipe = api === "streams" ? new SendPipe(sender.messaging, context.signal) : undefined;

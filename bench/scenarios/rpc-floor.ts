@@ -67,7 +67,7 @@ export const rpcFloor: Scenario = {
     const bareClient = new Client(bare.address, insecure());
     let queue: string | undefined;
     try {
-      queue = await createSessionQueue(admin, "rpc-floor");
+      queue = await createSessionQueue(admin, "rpc-floor", context.problem);
       const healthRequest = bytes(
         toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema)),
       );

@@ -33,7 +33,7 @@ export const sessionState: Scenario = {
 async function run(context: ScenarioContext): Promise<Figures> {
   const { sizes, signal } = context;
   const client = createBenchClient(context.brokerUrl);
-  const queue = await createSessionQueue(client, "state", {
+  const queue = await createSessionQueue(client, "state", context.problem, {
     maxSessionStateBytes: MAX_STATE_BYTES,
   });
   try {

@@ -63,7 +63,7 @@ async function run(context: ScenarioContext): Promise<Figures> {
     { length: Math.ceil(sizes.receivers / RECEIVERS_PER_CONNECTION) },
     () => createBenchClient(context.brokerUrl),
   );
-  const queue = await createSessionQueue(sender, "throughput");
+  const queue = await createSessionQueue(sender, "throughput", context.problem);
   const finished = new AbortController();
   const signal = anySignal(context.signal, finished.signal);
 

@@ -60,29 +60,45 @@ export interface QueueOptions {
   lockDurationMs?: number;
 }
 
-/** Creates a session-enabled queue with a name unique to this run. */
+/** How often a queue's creation is tried when the broker answers UNAVAILABLE. */
+const CREATE_TRIES = 3;
+const CREATE_RETRY_PAUSE_MS = 1_000;
+
+/**
+ * Creates a session-enabled queue with a name unique to this run. UNAVAILABLE ("retry
+ * shortly") is retried, as a client should: a broker with 3 replicas just started answered
+ * it once (docs/performance.md, Replication); each retry is reported through `onProblem`.
+ */
 export async function createSessionQueue(
   client: BenchClient,
   prefix: string,
+  onProblem: (line: string) => void,
   options: QueueOptions = {},
 ): Promise<string> {
   const name = `bench-${prefix}-${Date.now().toString(36)}`;
-  await client.admin.createQueue(
-    {
-      name,
-      properties: {
-        requiresSession: true,
-        ...(options.lockDurationMs === undefined
-          ? {}
-          : { lockDuration: durationFromMs(options.lockDurationMs) }),
-        ...(options.maxSessionStateBytes === undefined
-          ? {}
-          : { maxSessionStateSizeBytes: BigInt(options.maxSessionStateBytes) }),
-      },
+  const request = {
+    name,
+    properties: {
+      requiresSession: true,
+      ...(options.lockDurationMs === undefined
+        ? {}
+        : { lockDuration: durationFromMs(options.lockDurationMs) }),
+      ...(options.maxSessionStateBytes === undefined
+        ? {}
+        : { maxSessionStateSizeBytes: BigInt(options.maxSessionStateBytes) }),
     },
-    { timeoutMs: CALL_TIMEOUT_MS },
-  );
-  return name;
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.admin.createQueue(request, { timeoutMs: CALL_TIMEOUT_MS });
+      return name;
+    } catch (error) {
+      const retriable = ConnectError.from(error).code === Code.Unavailable;
+      if (!retriable || attempt === CREATE_TRIES) throw error;
+      onProblem(`${describeError(`CreateQueue ${name}`, error)}; tried again`);
+      await new Promise((resolve) => setTimeout(resolve, CREATE_RETRY_PAUSE_MS));
+    }
+  }
 }
 
 /** Deletes a queue the benchmark created; a failure is reported, not thrown. */
