@@ -696,9 +696,16 @@ function toDelivery(
   };
 }
 
+const SESSION_CONSUMER_PREFIX = "session-";
+
 /** Consumer names allow few characters: a digest of the session id stands in for it. */
 function sessionConsumerName(sessionId: string): string {
-  return `session-${createHash("sha256").update(sessionId, "utf8").digest("hex").slice(0, 40)}`;
+  return `${SESSION_CONSUMER_PREFIX}${createHash("sha256").update(sessionId, "utf8").digest("hex").slice(0, 40)}`;
+}
+
+/** Whether a consumer of a message stream is a session's own (see openSessionConsumer). */
+export function isSessionConsumerName(name: string): boolean {
+  return name.startsWith(SESSION_CONSUMER_PREFIX);
 }
 
 function expectSetting(owner: string, name: string, actual: unknown, wanted: unknown): void {

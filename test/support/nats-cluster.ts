@@ -41,6 +41,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { SessionbusConfig } from "../../src/config.js";
+import { isSessionConsumerName } from "../../src/store/message-streams.js";
 import { generateNatsCredentials, type NatsCredentials } from "../../src/store/nats-credentials.js";
 import { resolveBinary } from "../../src/store/nats-server-process.js";
 import {
@@ -237,6 +238,17 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
   }
 
   let inspection: Promise<NatsConnection> | undefined;
+  const inspectionConnection = (): Promise<NatsConnection> => {
+    inspection ??= connect({
+      servers: nodes.map((node) => node.url),
+      user: credentials.user,
+      pass: credentials.password,
+      name: "nats-cluster inspection",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    return inspection;
+  };
   const cluster: NatsCluster = {
     nodes,
     url: nodes.map((node) => node.url).join(","),
@@ -264,16 +276,11 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       };
     },
     async jsm() {
-      inspection ??= connect({
-        servers: nodes.map((node) => node.url),
-        user: credentials.user,
-        pass: credentials.password,
-        name: "nats-cluster inspection",
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-      });
       // No API check: before the meta leader is elected, JetStream does not answer yet.
-      return jetstreamManager(await inspection, { timeout: REQUEST_TIMEOUT_MS, checkAPI: false });
+      return jetstreamManager(await inspectionConnection(), {
+        timeout: REQUEST_TIMEOUT_MS,
+        checkAPI: false,
+      });
     },
     async leaderOf(stream, options = {}) {
       const jsm = await cluster.jsm();
@@ -321,9 +328,23 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
             behind = `stream ${stream.config.name}${replicaStates(stream.cluster)}`;
             if (!caughtUp(stream.cluster)) return undefined;
             groups++;
-            for await (const consumer of jsm.consumers.list(stream.config.name)) {
+            // Names, not a consumer list: the list asks every consumer's leader, and one
+            // session consumer left without a quorum (each of its in-memory replicas lost to
+            // a restart; it goes at the session's next accept) made every list time out.
+            for (const name of await consumerNames(
+              await inspectionConnection(),
+              stream.config.name,
+            )) {
               // Session consumers live in memory and come and go with every accept: a new
               // one is not current until its first election, which under load is always.
+              if (isSessionConsumerName(name)) continue;
+              const consumer = await jsm.consumers
+                .info(stream.config.name, name)
+                .catch((error: unknown) => {
+                  if (error instanceof JetStreamApiError && error.code === 404) return undefined;
+                  throw error;
+                });
+              if (consumer === undefined) continue; // an ephemeral one (a KV watch) gone since
               if (consumer.config.durable_name === undefined || consumer.config.mem_storage) {
                 continue;
               }
@@ -531,6 +552,33 @@ async function pollUntil<T>(
       throw new Error(`gave up waiting for ${what} after ${bound} ms${why}`);
     }
     await delay(POLL_MS);
+  }
+}
+
+/** The names of `stream`'s consumers, from the cluster's metadata (no consumer is asked). */
+async function consumerNames(nc: NatsConnection, stream: string): Promise<string[]> {
+  const names: string[] = [];
+  for (;;) {
+    const reply = await nc.request(
+      `$JS.API.CONSUMER.NAMES.${stream}`,
+      JSON.stringify({ offset: names.length }),
+      { timeout: REQUEST_TIMEOUT_MS },
+    );
+    const page = reply.json<{
+      consumers?: string[] | null;
+      total?: number;
+      error?: { code: number; err_code?: number; description: string };
+    }>();
+    if (page.error) {
+      throw new JetStreamApiError({
+        code: page.error.code,
+        err_code: page.error.err_code ?? 0,
+        description: page.error.description,
+      });
+    }
+    const consumers = page.consumers ?? [];
+    names.push(...consumers);
+    if (consumers.length === 0 || names.length >= (page.total ?? 0)) return names;
   }
 }
 
