@@ -49,11 +49,15 @@ async function run(context: ScenarioContext): Promise<Figures> {
   const cluster = await startNatsCluster({ startTimeoutMs: START_BOUND_MS });
   try {
     for (const replicas of COUNTS) {
+      const starting = Date.now();
       const broker = await startBenchBroker({
         natsUrl: cluster.url,
         env: cluster.brokerEnv(replicas),
+        startTimeoutMs: START_BOUND_MS,
       });
-      context.log(`R${replicas}: broker ${broker.url} (pid ${broker.pid})`);
+      context.log(
+        `R${replicas}: broker ${broker.url} (pid ${broker.pid}), listening ${Date.now() - starting} ms after its start`,
+      );
       try {
         const inner: ScenarioContext = {
           ...context,

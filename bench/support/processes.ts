@@ -96,6 +96,11 @@ export interface BrokerOptions {
   nodeArgs?: string[];
   /** More environment for the broker, e.g. { SESSIONBUS_AUTH: "off" }. */
   env?: Record<string, string>;
+  /**
+   * How long the broker may take to print its listening line. @default 30 s (one nats-server;
+   * a broker that brings a store to three replicas first prints nothing for longer)
+   */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -194,13 +199,17 @@ export async function startBenchBroker(options: BrokerOptions): Promise<BenchBro
     listening,
     exited.then(() => undefined),
     new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), BROKER_START_TIMEOUT_MS);
+      timer = setTimeout(
+        () => resolve(undefined),
+        options.startTimeoutMs ?? BROKER_START_TIMEOUT_MS,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
   if (outcome === undefined || child.pid === undefined) {
     child.kill("SIGKILL");
     await exited;
-    throw new Error(`the broker did not start. Output:\n${output()}`);
+    const within = `${(options.startTimeoutMs ?? BROKER_START_TIMEOUT_MS) / 1000} s`;
+    throw new Error(`the broker did not start within ${within}. Output:\n${output()}`);
   }
   const pid = child.pid;
   return {
