@@ -18,7 +18,7 @@ import {
   type StreamLog,
   withRemovalThroughLog,
 } from "../src/store/replicated-removal.js";
-import { inLeaderOrder } from "../src/store/session-order-on-leader.js";
+import { inLeaderOrder, type NextOnLeader } from "../src/store/session-order-on-leader.js";
 import { uniqueName } from "./support/grpc-client.js";
 
 let nc: NatsConnection;
@@ -146,27 +146,30 @@ describe("a session consumer's deliveries, checked against the session on the st
     return streamWith(["x.m1", "y.m2", "x.m3", "x.m4"]);
   }
 
-  function inOrder(stream: string, deliveries: Delivery[]): DeliveryBatch {
-    return inLeaderOrder(
-      batchOf(deliveries),
-      { from: 1 },
-      async (from) => {
-        // The message get MessageStreams makes: the leader's next message of the session.
-        const reply = await requests.request(
-          `$JS.API.STREAM.MSG.GET.${stream}`,
-          JSON.stringify({ seq: from, next_by_subj: `${stream}.x.*` }),
-        );
-        const found = reply.json<{ message?: { seq: number; subject: string; data: string } }>();
-        return found.message
-          ? {
-              sequence: found.message.seq,
-              subject: found.message.subject,
-              data: Buffer.from(found.message.data, "base64"),
-            }
-          : undefined;
-      },
-      logOf(stream),
-    );
+  /** The message get MessageStreams makes: the leader's next message of session x. */
+  function nextOfSessionX(stream: string): NextOnLeader {
+    return async (from) => {
+      const reply = await requests.request(
+        `$JS.API.STREAM.MSG.GET.${stream}`,
+        JSON.stringify({ seq: from, next_by_subj: `${stream}.x.*` }),
+      );
+      const found = reply.json<{ message?: { seq: number; subject: string; data: string } }>();
+      return found.message
+        ? {
+            sequence: found.message.seq,
+            subject: found.message.subject,
+            data: Buffer.from(found.message.data, "base64"),
+          }
+        : undefined;
+    };
+  }
+
+  function inOrder(
+    stream: string,
+    deliveries: Delivery[],
+    nextOnLeader = nextOfSessionX(stream),
+  ): DeliveryBatch {
+    return inLeaderOrder(batchOf(deliveries), { from: 1 }, nextOnLeader, logOf(stream));
   }
 
   it("hands out the session's messages as the leader holds them, and drops what the leader does not hold", async () => {
@@ -224,30 +227,22 @@ describe("a session consumer's deliveries, checked against the session on the st
     const stream = await sessionStream();
     try {
       const handedOut = await drain(
-        inLeaderOrder(
-          batchOf([delivery(stream, 3, "x.m3")]),
-          { from: 1 },
-          async () => undefined, // an index that lacks the message
-          logOf(stream),
-        ),
+        // An index that lacks the message.
+        inOrder(stream, [delivery(stream, 3, "x.m3")], async () => undefined),
       );
       expect(handedOut.map((one) => one.streamSequence)).toEqual([3]);
     } finally {
       await jsm.streams.delete(stream);
     }
   });
+
   it("hands out a delivery the leader could not be asked about, and its completion still removes it", async () => {
     const stream = await sessionStream();
     try {
       const handedOut = await drain(
-        inLeaderOrder(
-          batchOf([delivery(stream, 1, "x.m1")]),
-          { from: 1 },
-          async () => {
-            throw new Error("no answer from the leader");
-          },
-          logOf(stream),
-        ),
+        inOrder(stream, [delivery(stream, 1, "x.m1")], async () => {
+          throw new Error("no answer from the leader");
+        }),
       );
       expect(handedOut.map((one) => one.streamSequence)).toEqual([1]);
       await handedOut[0]?.ack();
